@@ -1,0 +1,37 @@
+# The two commands: `make run` brings the whole portal up, `make test` proves it.
+PY := .venv/bin/python
+PYTEST := $(PY) -m pytest
+
+.PHONY: run test test-unit test-integration test-e2e test-postgres lock bootstrap
+
+bootstrap:
+	@devtools/bootstrap.sh
+
+run: bootstrap
+	@$(PY) -m devtools.run
+
+test: bootstrap
+	@devtools/bootstrap.sh --for-tests
+	$(PYTEST) tests/unit tests/integration tests/e2e
+
+test-unit: bootstrap
+	$(PYTEST) tests/unit
+
+test-integration: bootstrap
+	@devtools/bootstrap.sh --for-tests
+	$(PYTEST) tests/integration
+
+test-e2e: bootstrap
+	@devtools/bootstrap.sh --for-tests
+	$(PYTEST) tests/e2e
+
+# Integration and end-to-end suites again, each service on its own PostgreSQL database.
+test-postgres: bootstrap
+	@devtools/bootstrap.sh --for-tests
+	PORTAL_TEST_DATABASE=postgresql $(PYTEST) tests/integration tests/e2e
+
+# Recompile requirements.lock after editing requirements.in.
+lock: bootstrap
+	$(PY) -m pip install --quiet pip-tools
+	$(PY) -m piptools compile --quiet --no-header --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock requirements.in

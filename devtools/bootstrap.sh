@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Prepare a fresh clone: the virtual environment (from the lock file) and a RabbitMQ
+# that answers at AMQP_URI. `--for-tests` also enables the management plugin that
+# nameko's pytest fixtures use to give every test its own virtual host.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+STAMP=$VENV/.installed-from-lock
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating the virtual environment in $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -f "$STAMP" ] || [ requirements.lock -nt "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
+    echo "==> installing pinned dependencies (requirements.lock)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.lock
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    touch "$STAMP"
+fi
+
+AMQP_URI=${AMQP_URI:-amqp://guest:guest@localhost:5672/}
+broker_answers() {
+    "$VENV/bin/python" - "$AMQP_URI" <<'PY'
+import socket, sys
+from urllib.parse import urlparse
+uri = urlparse(sys.argv[1])
+try:
+    socket.create_connection((uri.hostname or "localhost", uri.port or 5672), timeout=2).close()
+except OSError:
+    sys.exit(1)
+PY
+}
+
+wait_for_broker() {
+    for _ in $(seq 1 60); do
+        broker_answers && return 0
+        sleep 1
+    done
+    return 1
+}
+
+if ! broker_answers; then
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "==> installing RabbitMQ (Debian package rabbitmq-server)"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server
+        else
+            echo "RabbitMQ does not answer at $AMQP_URI and is not installed." >&2
+            echo "Install it (Debian/Ubuntu: sudo apt-get install rabbitmq-server;" >&2
+            echo "macOS: brew install rabbitmq) or set AMQP_URI to a running broker." >&2
+            exit 1
+        fi
+    fi
+    echo "==> starting the local RabbitMQ"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    if ! wait_for_broker; then
+        echo "RabbitMQ was started but does not answer at $AMQP_URI after 60 s." >&2
+        exit 1
+    fi
+fi
+
+if [ "${1:-}" = "--for-tests" ]; then
+    if ! curl -fsS -u guest:guest http://localhost:15672/api/overview >/dev/null 2>&1; then
+        echo "==> enabling rabbitmq_management (nameko's test fixtures use its API)"
+        rabbitmq-plugins enable rabbitmq_management >/dev/null
+        for _ in $(seq 1 60); do
+            curl -fsS -u guest:guest http://localhost:15672/api/overview >/dev/null 2>&1 && break
+            sleep 1
+        done
+    fi
+fi

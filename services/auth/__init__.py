@@ -1,0 +1,1 @@
+"""Login links, sessions and (later) SSO tickets and API keys."""

@@ -1,0 +1,1 @@
+"""Orders (vendas), payment methods (processor tokens only) and charges."""

@@ -1,0 +1,156 @@
+"""SQLAlchemy 2 engines and the per-worker unit of work.
+
+`Database("AUTH_DB_URL")` is a nameko dependency: a worker writes
+`with self.db.transaction() as session:` and the block commits on success and rolls
+back on any error, so nothing half-done stays behind. The same URL key serves SQLite
+(development default) and PostgreSQL (production and CI).
+"""
+from contextlib import contextmanager
+from datetime import timezone
+from pathlib import Path
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import DateTime, TypeDecorator, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+_green_postgres = {"patched": False}
+
+
+def _make_postgres_cooperative():
+    # psycopg2 blocks in C; psycogreen makes it yield to eventlet's hub while waiting
+    # on the server, so one slow query does not stall every worker of the process.
+    if _green_postgres["patched"]:
+        return
+    import eventlet.patcher
+
+    if eventlet.patcher.is_monkey_patched("socket"):
+        from psycogreen.eventlet import patch_psycopg
+
+        patch_psycopg()
+        _green_postgres["patched"] = True
+
+
+def make_engine(url):
+    """An engine tuned for the backend: WAL + busy timeout for SQLite, green psycopg2."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        _make_postgres_cooperative()
+        # psycopg2 is the driver psycogreen can make cooperative; plain postgresql://
+        # URLs would otherwise pick SQLAlchemy 2.1's default driver (psycopg 3).
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url)
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp that goes in and comes out timezone-aware UTC on every backend.
+
+    PostgreSQL keeps the zone; SQLite keeps none and gives naive values back, which
+    cannot be compared with `clock.now()`. Migrations declare it as
+    `sa.DateTime(timezone=True)`: the column is the same.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use services.common.clock.now()")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def is_postgres(engine):
+    return engine.dialect.name == "postgresql"
+
+
+class UnitOfWork:
+    """What a worker sees: transactions on this service's database, nothing more."""
+
+    def __init__(self, session_factory):
+        self._session_factory = session_factory
+
+    @property
+    def engine(self):
+        return self._session_factory.kw["bind"]
+
+    @contextmanager
+    def transaction(self):
+        """A session whose changes commit when the block ends, or roll back on error."""
+        session = self._session_factory()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+
+class Database(DependencyProvider):
+    """nameko dependency giving workers a `UnitOfWork` on the URL named by `url_key`."""
+
+    def __init__(self, url_key):
+        self.url_key = url_key
+        self.engine = None
+        self.session_factory = None
+
+    def setup(self):
+        self.engine = make_engine(self.container.config[self.url_key])
+        self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def stop(self):
+        self.engine.dispose()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return UnitOfWork(self.session_factory)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime column on every backend.
+
+    SQLite keeps no offset and hands back naive values; this type stores UTC and
+    always returns aware UTC datetimes, and refuses naive ones on the way in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: times are timezone-aware UTC")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)

@@ -1,0 +1,195 @@
+"""Transactional outbox: an event is committed with the state change it reports.
+
+A service writes the envelope into its own `outbox` table inside the same
+transaction as the change (`Outbox.record`). A relay running in every process of the
+service publishes unsent rows to `<service>.events` with publisher confirms, and marks
+them sent only after the broker confirmed. A crash between commit and publish, or a
+broker that is away, delays events; it never loses them. Delivery is at least once,
+so consumers deduplicate by `event_id`.
+"""
+import json
+import logging
+import threading
+
+import eventlet
+from kombu import Connection, Exchange, Producer
+from nameko.extensions import DependencyProvider
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Integer, String, Table, Text, event, select, update,
+)
+
+from services.common import clock
+from services.common.db import is_postgres, make_engine
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata):
+    """The `outbox` table, added to a service's own metadata (and migrations)."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(100), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+    )
+
+
+def event_exchange(service_name):
+    # Declared exactly as nameko's event handlers declare it, so both agree.
+    return Exchange(f"{service_name}.events", type="topic", durable=True)
+
+
+class OutboxRelay:
+    """Publishes committed, unsent outbox rows; plain Python, usable without nameko."""
+
+    def __init__(self, engine, table, service_name, amqp_uri, batch_size=100):
+        self.engine = engine
+        self.table = table
+        self.exchange = event_exchange(service_name)
+        self.amqp_uri = amqp_uri
+        self.batch_size = batch_size
+        self._connection = None
+        self._producer = None
+
+    def _get_producer(self):
+        if self._producer is None:
+            connection = Connection(
+                self.amqp_uri, connect_timeout=5,
+                transport_options={"confirm_publish": True},
+            )
+            channel = connection.channel()
+            self.exchange(channel).declare()
+            self._connection = connection
+            self._producer = Producer(channel, exchange=self.exchange, serializer="json")
+        return self._producer
+
+    def close(self):
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # the connection is already broken; nothing to release
+                pass
+        self._connection = None
+        self._producer = None
+
+    def publish_pending(self):
+        """Publish one batch; return how many rows were sent. Raises on broker errors."""
+        table = self.table
+        query = (
+            select(table.c.id, table.c.event_type, table.c.payload)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.id)
+            .limit(self.batch_size)
+        )
+        if is_postgres(self.engine):
+            # Replicas of a service each take different rows.
+            query = query.with_for_update(skip_locked=True)
+        with self.engine.begin() as connection:
+            rows = connection.execute(query).all()
+            if not rows:
+                return 0
+            try:
+                producer = self._get_producer()
+                for row in rows:
+                    envelope = json.loads(row.payload)
+                    producer.publish(
+                        envelope,
+                        routing_key=row.event_type,
+                        delivery_mode=2,
+                        message_id=envelope["event_id"],
+                        type=row.event_type,
+                        retry=False,
+                    )
+            except Exception:
+                self.close()
+                raise
+            connection.execute(
+                update(table)
+                .where(table.c.id.in_([row.id for row in rows]))
+                .values(published_at=clock.now())
+            )
+        return len(rows)
+
+    def backlog(self):
+        with self.engine.connect() as connection:
+            query = select(self.table.c.id).where(self.table.c.published_at.is_(None))
+            return len(connection.execute(query).all())
+
+
+class Recorder:
+    """What a worker uses to add an event to the current transaction."""
+
+    def __init__(self, table, catalog, wake):
+        self._table = table
+        self._catalog = catalog
+        self._wake = wake
+
+    def record(self, session, event_type, merchant_id, data):
+        envelope = self._catalog[event_type].envelope(merchant_id, data)
+        session.execute(
+            self._table.insert().values(
+                event_id=envelope["event_id"],
+                event_type=event_type,
+                payload=json.dumps(envelope),
+                created_at=clock.now(),
+            )
+        )
+        # Publish as soon as the change is committed instead of at the next poll.
+        event.listen(session, "after_commit", lambda _session: self._wake.set(), once=True)
+        return envelope
+
+
+class Outbox(DependencyProvider):
+    """nameko dependency: `Recorder` for workers, and the relay loop of this process."""
+
+    def __init__(self, url_key, table, catalog):
+        self.url_key = url_key
+        self.table = table
+        self.catalog = catalog
+        self.wake = threading.Event()
+        self.relay = None
+        self._running = False
+
+    def setup(self):
+        config = self.container.config
+        self.poll_interval = float(config.get("OUTBOX_POLL_INTERVAL", 1))
+        self.relay = OutboxRelay(
+            make_engine(config[self.url_key]), self.table,
+            self.container.service_name, config["AMQP_URI"],
+        )
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._relay_forever)
+
+    def stop(self):
+        self._running = False
+        self.wake.set()
+        self.relay.close()
+        self.relay.engine.dispose()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return Recorder(self.table, self.catalog, self.wake)
+
+    def _relay_forever(self):
+        failures = 0
+        while self._running:
+            self.wake.clear()
+            try:
+                with eventlet.Timeout(30):
+                    sent = self.relay.publish_pending()
+                failures = 0
+            except (Exception, eventlet.Timeout) as exc:
+                failures += 1
+                self.relay.close()
+                log.warning("outbox relay cannot publish (attempt %s): %s", failures, exc)
+                eventlet.sleep(min(2 ** failures, 30) * 0.25)
+                continue
+            if sent < self.relay.batch_size:
+                self.wake.wait(self.poll_interval)

@@ -1,0 +1,89 @@
+"""RPC between services, always with a deadline.
+
+nameko's in-service `RpcProxy` waits for an answer forever. `TimedRpc` gives workers a
+proxy whose calls raise `ServiceUnavailable` after `RPC_TIMEOUT` seconds (or a
+per-call timeout), and whose request messages expire on the broker at the same
+moment, so a service that comes back late does not act on a request nobody awaits.
+"""
+import eventlet
+from nameko.exceptions import UnknownService
+from nameko.rpc import RpcProxy, rpc
+
+from services.common import clock
+from services.common.errors import ServiceUnavailable
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class PendingCall:
+    """An RPC under way; `result()` waits at most until its deadline."""
+
+    def __init__(self, service_name, method_name, reply, timeout):
+        self.service_name = service_name
+        self.method_name = method_name
+        self._reply = reply
+        self._timeout = timeout
+
+    def result(self):
+        try:
+            with eventlet.Timeout(self._timeout):
+                return self._reply.result()
+        except eventlet.Timeout:
+            raise ServiceUnavailable(
+                f"{self.service_name} did not answer in time.",
+                fields={"service": self.service_name},
+            ) from None
+
+
+class TimedMethod:
+    def __init__(self, service_proxy, service_name, method_name, timeout):
+        self._service_proxy = service_proxy
+        self._service_name = service_name
+        self._method_name = method_name
+        self._timeout = timeout
+
+    def call_async(self, *args, **kwargs):
+        method = getattr(self._service_proxy, self._method_name)
+        # Expire the request on the broker when the caller stops waiting.
+        method.publisher.expiration = self._timeout
+        try:
+            reply = method.call_async(*args, **kwargs)
+        except UnknownService:
+            raise ServiceUnavailable(
+                f"{self._service_name} is not running.",
+                fields={"service": self._service_name},
+            ) from None
+        return PendingCall(self._service_name, self._method_name, reply, self._timeout)
+
+    def __call__(self, *args, **kwargs):
+        return self.call_async(*args, **kwargs).result()
+
+
+class TimedServiceProxy:
+    def __init__(self, service_proxy, service_name, timeout):
+        self._service_proxy = service_proxy
+        self._service_name = service_name
+        self._timeout = timeout
+
+    def __getattr__(self, method_name):
+        return TimedMethod(self._service_proxy, self._service_name, method_name, self._timeout)
+
+    def with_timeout(self, timeout):
+        return TimedServiceProxy(self._service_proxy, self._service_name, timeout)
+
+
+class TimedRpc(RpcProxy):
+    """`RpcProxy` whose calls time out; extra options go to nameko's publisher."""
+
+    def get_dependency(self, worker_ctx):
+        timeout = float(self.container.config.get("RPC_TIMEOUT", DEFAULT_TIMEOUT))
+        proxy = super().get_dependency(worker_ctx)
+        return TimedServiceProxy(proxy, self.target_service, timeout)
+
+
+class Pingable:
+    """Mixin: every service answers `ping`, which `/status` uses to see it alive."""
+
+    @rpc
+    def ping(self):
+        return {"service": self.name, "time": clock.now().isoformat()}

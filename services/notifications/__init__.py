@@ -1,0 +1,1 @@
+"""Outgoing e-mail (and, later, merchant webhooks)."""

@@ -1,0 +1,1 @@
+"""Merchants, their catalog and self-service settings, contacts and subscriptions."""
