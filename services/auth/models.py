@@ -1,10 +1,10 @@
 """auth's own tables. Secrets are kept only as SHA-256 hex digests."""
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.db import UtcDateTime
+from services.common.db import NAMING_CONVENTION, UTCDateTime
 from services.common.outbox import outbox_table
 
 HASH_LENGTH = 64
@@ -13,7 +13,7 @@ ADDRESS_LENGTH = 45
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class LoginRequest(Base):
@@ -27,9 +27,9 @@ class LoginRequest(Base):
     token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
     code_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     client_address: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_code_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -45,10 +45,10 @@ class Session(Base):
     token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
     user_agent: Mapped[str | None] = mapped_column(Text)
     client_address: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 outbox = outbox_table(Base.metadata)

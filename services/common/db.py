@@ -10,12 +10,22 @@ from datetime import timezone
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import DateTime, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 _green_postgres = {"patched": False}
+
+# Constraint names for each service's MetaData, so later migrations can name what they
+# alter (SQLite's batch mode cannot drop an unnamed constraint).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 def _make_postgres_cooperative():
@@ -56,32 +66,6 @@ def make_engine(url):
         parsed = parsed.set(drivername="postgresql+psycopg2")
         return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
     return create_engine(url)
-
-
-class UtcDateTime(TypeDecorator):
-    """A timestamp that goes in and comes out timezone-aware UTC on every backend.
-
-    PostgreSQL keeps the zone; SQLite keeps none and gives naive values back, which
-    cannot be compared with `clock.now()`. Migrations declare it as
-    `sa.DateTime(timezone=True)`: the column is the same.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime; use services.common.clock.now()")
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
 
 
 def is_postgres(engine):

@@ -82,7 +82,11 @@ class TimedRpc(RpcProxy):
 
 
 class Pingable:
-    """Mixin: every service answers `ping`, which `/status` uses to see it alive."""
+    """Mixin: every service answers `ping`, which `/status` uses to see it alive.
+
+    A module that imports this mixin holds a class with an entrypoint, so start a
+    service by naming its class: `nameko run services.auth.service:AuthService`.
+    """
 
     @rpc
     def ping(self):

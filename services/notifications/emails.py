@@ -51,8 +51,11 @@ class SmtpMailer:
 class Mailer(DependencyProvider):
     """nameko dependency: an `SmtpMailer` configured from SMTP_* and MAIL_FROM."""
 
-    def get_dependency(self, worker_ctx):
+    def setup(self):
         config = self.container.config
-        return SmtpMailer(
+        self.mailer = SmtpMailer(
             config["SMTP_HOST"], int(config["SMTP_PORT"]), float(config["SMTP_TIMEOUT"]), config["MAIL_FROM"],
         )
+
+    def get_dependency(self, worker_ctx):
+        return self.mailer

@@ -1,10 +1,10 @@
 """notifications' own tables. Login e-mails leave no body, link or code behind."""
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.db import UtcDateTime
+from services.common.db import NAMING_CONVENTION, UTCDateTime
 from services.common.outbox import outbox_table
 
 SENT = "sent"
@@ -14,7 +14,7 @@ STATUSES = (SENT, FAILED, DROPPED)
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class OutgoingEmail(Base):
@@ -30,8 +30,8 @@ class OutgoingEmail(Base):
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 outbox = outbox_table(Base.metadata)

@@ -88,13 +88,13 @@ def add_months(moment, months):
     return moment.replace(year=year, month=month, day=day)
 
 
-def initial_next_charge_at(status, cycle_end, cancel_at_period_end=False):
+def initial_next_charge_at(status, cycle_end):
     """When a newly registered subscription is charged next (None: never again).
 
     An active one renews at the end of its cycle; a past-due one has already failed
     that renewal, so its first retry comes a day later.
     """
-    if status not in CHARGEABLE_STATUSES or cancel_at_period_end:
+    if status not in CHARGEABLE_STATUSES:
         return None
     if status == "past_due":
         return cycle_end + timedelta(days=1)
@@ -163,14 +163,14 @@ def payment_problems(payment):
     return problems
 
 
-def subscription_problems(subscription, offer):
+def subscription_problems(subscription, max_installments):
     """Rules a subscription registered by a checkout must keep against its offer."""
     problems = {}
     if subscription["cycle_end"] <= subscription["cycle_start"]:
         problems["cycle_end"] = ["Must be after cycle_start."]
     installments = subscription["installments"]
-    if installments > offer["max_installments"]:
-        problems["installments"] = [f"The offer allows at most {offer['max_installments']}."]
+    if installments > max_installments:
+        problems["installments"] = [f"The offer allows at most {max_installments}."]
     elif installments > 1 and subscription["payment"]["method"] != "credit_card":
         problems["installments"] = ["Installments are for credit_card only."]
     if subscription.get("cancel_reason") and subscription["status"] != "canceled":

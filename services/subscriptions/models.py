@@ -2,12 +2,12 @@
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, ForeignKey, ForeignKeyConstraint, Integer, String, Text,
+    JSON, BigInteger, ForeignKey, ForeignKeyConstraint, Integer, MetaData, String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.common.db import UTCDateTime
+from services.common.db import NAMING_CONVENTION, UTCDateTime
 from services.common.outbox import outbox_table
 
 # BIGINT autoincrement on PostgreSQL; SQLite only autoincrements INTEGER keys.
@@ -15,7 +15,7 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Merchant(Base):
@@ -54,6 +54,9 @@ class Offer(Base):
     plan_change_options: Mapped[list] = mapped_column(JSON, default=list)
 
 
+ADDRESS_FIELDS = ("street", "number", "complement", "district", "city", "state", "postal_code", "country")
+
+
 class Contact(Base):
     """A buyer as one merchant knows them; the login checks that one exists."""
 
@@ -74,6 +77,17 @@ class Contact(Base):
     address_state: Mapped[str | None] = mapped_column(String(2))
     address_postal_code: Mapped[str | None] = mapped_column(String(9))
     address_country: Mapped[str | None] = mapped_column(String(2))
+
+    @property
+    def address(self):
+        if self.address_street is None:
+            return None
+        return {field: getattr(self, f"address_{field}") for field in ADDRESS_FIELDS}
+
+    @address.setter
+    def address(self, value):
+        for field in ADDRESS_FIELDS:
+            setattr(self, f"address_{field}", (value or {}).get(field))
 
 
 class Subscription(Base):
@@ -108,8 +122,9 @@ class Subscription(Base):
     balance_cents: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
-    merchant: Mapped[Merchant] = relationship(lazy="joined", innerjoin=True)
-    offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True, overlaps="merchant")
+    # Read-only: rows are written by their key columns, these only load what a view shows.
+    merchant: Mapped[Merchant] = relationship(lazy="joined", innerjoin=True, viewonly=True)
+    offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True, viewonly=True)
 
 
 class Activity(Base):

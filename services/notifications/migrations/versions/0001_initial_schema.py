@@ -25,7 +25,7 @@ def upgrade():
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
+        sa.PrimaryKeyConstraint("id", name="pk_outgoing_emails"),
     )
     op.create_index("ix_outgoing_emails_created_at", "outgoing_emails", ["created_at"])
     op.create_index("ix_outgoing_emails_status_created_at", "outgoing_emails", ["status", "created_at"])
@@ -38,8 +38,8 @@ def upgrade():
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("event_id"),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox"),
+        sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
     )
     op.create_index("ix_outbox_published_at", "outbox", ["published_at"])
 

@@ -1,0 +1,101 @@
+"""`make run`: migrations, the dev mail sink, every service as its own process, demo
+data, and a banner that says where to go. Ctrl-C stops everything."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from portalctl.cli import cluster_rpc
+from services.common import migrations
+from services.common.config import REPO_ROOT, load_config
+
+SERVICE_PROCESSES = ["auth", "subscriptions", "billing", "notifications", "gateway"]
+STARTUP_SECONDS = 90
+
+
+def process_environment(config):
+    """Every process reads config.yaml; the Procfile also needs a few values in its shell."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT"):
+        env[key] = str(config[key])
+    return env
+
+
+def wait_until_ready(gateway_url, honcho):
+    deadline = time.monotonic() + STARTUP_SECONDS
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if honcho.poll() is not None:
+            raise SystemExit(f"a process exited during start-up (exit code {honcho.returncode}); see the log above")
+        try:
+            answer = requests.get(f"{gateway_url}/status", timeout=3)
+            if answer.status_code == 200:
+                return
+            last = answer.json().get("error", {}).get("message", answer.status_code)
+        except requests.RequestException as error:
+            last = type(error).__name__
+        time.sleep(0.5)
+    raise SystemExit(f"the services did not become ready in {STARTUP_SECONDS}s: {last}")
+
+
+def banner(config, runs_mail_sink, demo_summary):
+    mail = (
+        f"http://localhost:{config['MAIL_SINK_PORT']}  (every e-mail the portal sends lands here)"
+        if runs_mail_sink else f"sent through {config['SMTP_HOST']}:{config['SMTP_PORT']}"
+    )
+    emails = ", ".join(demo_summary.get("buyers", []))
+    return "\n".join([
+        "",
+        "=" * 72,
+        f"  Portal do Cliente:  {config['PORTAL_BASE_URL']}",
+        f"  E-mails:            {mail}",
+        f"  Status:             http://localhost:{config['GATEWAY_PORT']}/status",
+        f"  Demo buyers:        {emails}",
+        "  Ask for a login link with a demo e-mail, then open it from the mail page.",
+        "  Ctrl-C stops everything.",
+        "=" * 72,
+        "",
+    ])
+
+
+def main():
+    os.chdir(REPO_ROOT)
+    config = load_config()
+    for service in migrations.SERVICES_WITH_DATABASE:
+        migrations.upgrade(service)
+    print("==> databases migrated", flush=True)
+
+    # A configured SMTP_HOST replaces the development sink (SMTP_PORT alone moves the sink).
+    runs_mail_sink = not os.environ.get("SMTP_HOST")
+    processes = (["mailsink"] if runs_mail_sink else []) + SERVICE_PROCESSES
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", *processes],
+        env=process_environment(config),
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{config['GATEWAY_PORT']}", honcho)
+        from portalctl.demo import load_demo
+
+        with cluster_rpc(config) as rpc:
+            summary = load_demo(rpc)
+        print(f"==> demo data loaded: {summary}", flush=True)
+        print(banner(config, runs_mail_sink, summary), flush=True)
+        return honcho.wait()
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if honcho.poll() is None:
+            honcho.send_signal(signal.SIGINT)
+        honcho.wait()
+        if isinstance(stop, SystemExit) and stop.code not in (None, 0):
+            print(stop.code, file=sys.stderr)
+            return 1
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

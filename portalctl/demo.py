@@ -1,0 +1,233 @@
+"""Demo data: two merchants, their offers, and two buyers with orders and subscriptions.
+
+`load_demo(rpc)` goes through the services' own RPCs only (the same intake a checkout
+uses), so the data obeys every rule the services enforce. Each record has a stable
+key (merchant and offer slugs, contact e-mails, `demo-...` external ids), and every
+RPC it calls is idempotent by that key: a second run changes nothing. Dates are
+relative to the shared clock at the first run.
+"""
+from datetime import timedelta
+
+from services.common import clock
+from services.subscriptions.domain import add_months
+
+ANA = "ana@example.com"
+BRUNO = "bruno@example.com"
+
+MERCHANTS = [
+    {
+        "id": "acme-cursos",
+        "name": "Acme Cursos",
+        "customer_can_change_payment_method": True,
+        "customer_can_change_plan": True,
+        "customer_can_cancel": True,
+        "cancel_mode": "at_period_end",
+        "payment_methods_allowed": ["credit_card", "boleto", "pix"],
+        "support_email": "suporte@acme.example.com",
+        "support_phone": "+55 11 4004-1234",
+        "support_url": "https://acme.example.com/ajuda",
+        "allowed_origins": ["https://acme.example.com"],
+        "brand_name": "Acme Cursos",
+        "accent_color": "#E4572E",
+    },
+    {
+        # Every self-service option off: the portal only shows, it changes nothing.
+        "id": "beta-software",
+        "name": "Beta Software",
+        "customer_can_change_payment_method": False,
+        "customer_can_change_plan": False,
+        "customer_can_cancel": False,
+        "cancel_mode": "immediately",
+        "payment_methods_allowed": ["credit_card"],
+        "support_email": "ajuda@beta.example.com",
+        "support_phone": "+55 31 3333-4321",
+        "support_url": "https://beta.example.com/suporte",
+        "allowed_origins": [],
+        "brand_name": "Beta Software",
+        "accent_color": "#2E86AB",
+    },
+]
+
+OFFERS = [
+    {
+        "merchant_id": "acme-cursos", "id": "acme-basico-mensal",
+        "product_name": "Curso Completo", "plan_name": "Básico mensal",
+        "price_cents": 2990, "periodicity_months": 1, "max_installments": 1,
+    },
+    {
+        "merchant_id": "acme-cursos", "id": "acme-premium-mensal",
+        "product_name": "Curso Completo", "plan_name": "Premium mensal",
+        "price_cents": 5990, "periodicity_months": 1, "max_installments": 1,
+    },
+    {
+        "merchant_id": "acme-cursos", "id": "acme-premium-anual",
+        "product_name": "Curso Completo", "plan_name": "Premium anual",
+        "price_cents": 59900, "periodicity_months": 12, "max_installments": 12,
+    },
+    {
+        "merchant_id": "beta-software", "id": "beta-pro-mensal",
+        "product_name": "Beta Pro", "plan_name": "Beta Pro mensal",
+        "price_cents": 4990, "periodicity_months": 1, "max_installments": 1,
+    },
+]
+
+# Set once every offer exists, since options name other offers.
+PLAN_CHANGE_OPTIONS = {
+    "acme-basico-mensal": ["acme-premium-mensal", "acme-premium-anual"],
+    "acme-premium-mensal": ["acme-basico-mensal", "acme-premium-anual"],
+    "acme-premium-anual": ["acme-basico-mensal", "acme-premium-mensal"],
+}
+
+BUYERS = {
+    ANA: {
+        "name": "Ana Souza",
+        "document": "123.456.789-09",
+        "phone": "+55 11 98765-4321",
+        "address": {
+            "street": "Rua Augusta", "number": "1500", "complement": "Apto 42",
+            "district": "Consolação", "city": "São Paulo", "state": "SP",
+            "postal_code": "01310-100", "country": "BR",
+        },
+    },
+    BRUNO: {
+        "name": "Bruno Lima",
+        "document": "987.654.321-00",
+        "phone": "+55 31 99876-5432",
+        "address": {
+            "street": "Avenida Afonso Pena", "number": "1000", "complement": None,
+            "district": "Centro", "city": "Belo Horizonte", "state": "MG",
+            "postal_code": "30130-001", "country": "BR",
+        },
+    },
+}
+
+CONTACTS = [("acme-cursos", ANA), ("beta-software", BRUNO)]
+
+ANA_VISA = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242",
+            "card_exp": "08/2030", "token": "tok_demo_ana_visa_4242"}
+BRUNO_MASTERCARD = {"method": "credit_card", "card_brand": "mastercard", "card_last4": "5454",
+                    "card_exp": "03/2029", "token": "tok_demo_bruno_mastercard_5454"}
+
+# A linha digitável with valid check digits (Bradesco layout), R$ 47,00.
+EBOOK_BOLETO_LINE = "23793.38102 90000.001231 45012.345604 1 12340000004700"
+
+
+def subscriptions(now):
+    """Ana: a monthly and an annual subscription at Acme; Bruno: one past due at Beta."""
+    basic_start = now - timedelta(days=10)
+    annual_start = now - timedelta(days=40)
+    # Bruno's renewal failed 12 hours ago, at the end of his first cycle.
+    bruno_end = now - timedelta(hours=12)
+    return [
+        {
+            "merchant_id": "acme-cursos", "external_id": "demo-ana-basic",
+            "offer_id": "acme-basico-mensal", "email": ANA, "status": "active",
+            "cycle_number": 1, "cycle_start": basic_start, "cycle_end": add_months(basic_start, 1),
+            "installments": 1, "payment": ANA_VISA, "created_at": basic_start,
+        },
+        {
+            "merchant_id": "acme-cursos", "external_id": "demo-ana-annual",
+            "offer_id": "acme-premium-anual", "email": ANA, "status": "active",
+            "cycle_number": 1, "cycle_start": annual_start, "cycle_end": add_months(annual_start, 12),
+            "installments": 12, "payment": ANA_VISA, "created_at": annual_start,
+        },
+        {
+            "merchant_id": "beta-software", "external_id": "demo-bruno-pro",
+            "offer_id": "beta-pro-mensal", "email": BRUNO, "status": "past_due",
+            "cycle_number": 1, "cycle_start": add_months(bruno_end, -1), "cycle_end": bruno_end,
+            "installments": 1, "payment": BRUNO_MASTERCARD,
+            "created_at": add_months(bruno_end, -1),
+        },
+    ]
+
+
+def orders(now, subscription_ids):
+    """Orders of those subscriptions' cycles, plus Ana's one-off e-book on boleto."""
+    ana_basic, ana_annual, bruno_pro = subscriptions(now)
+    return [
+        _cycle_order(ana_basic, subscription_ids, 1, "paid", ana_basic["cycle_start"]),
+        _cycle_order(ana_annual, subscription_ids, 1, "paid", ana_annual["cycle_start"]),
+        _cycle_order(bruno_pro, subscription_ids, 1, "paid", bruno_pro["cycle_start"]),
+        # The renewal of Bruno's second cycle, refused by the card's issuer.
+        _cycle_order(bruno_pro, subscription_ids, 2, "refused", bruno_pro["cycle_end"]),
+        {
+            "merchant_id": "acme-cursos",
+            "external_id": "demo-ana-ebook",
+            "buyer": _order_buyer(ANA),
+            "address": BUYERS[ANA]["address"],
+            "product_name": "E-book Finanças Pessoais",
+            "amount_cents": 4700,
+            "installments": 1,
+            "status": "pending",
+            "payment": {
+                "method": "boleto",
+                "boleto_line": EBOOK_BOLETO_LINE,
+                "boleto_due_date": (now + timedelta(days=3)).date(),
+            },
+            "created_at": now - timedelta(hours=2),
+        },
+    ]
+
+
+def _cycle_order(subscription, subscription_ids, cycle_number, status, at):
+    offer = next(offer for offer in OFFERS if offer["id"] == subscription["offer_id"])
+    email = subscription["email"]
+    return {
+        "merchant_id": subscription["merchant_id"],
+        "external_id": f"{subscription['external_id']}-c{cycle_number}",
+        "buyer": _order_buyer(email),
+        "address": BUYERS[email]["address"],
+        "product_name": offer["product_name"],
+        "offer_id": offer["id"],
+        "subscription_id": subscription_ids[subscription["external_id"]],
+        "cycle_number": cycle_number,
+        "amount_cents": offer["price_cents"],
+        "installments": subscription["installments"],
+        "status": status,
+        "payment": subscription["payment"],
+        "created_at": at,
+        "paid_at": at if status == "paid" else None,
+    }
+
+
+def _order_buyer(email):
+    buyer = BUYERS[email]
+    return {"email": email, "name": buyer["name"], "document": buyer["document"], "phone": buyer["phone"]}
+
+
+def _wire(value):
+    """RPC payloads are JSON: datetimes travel as ISO-8601 with their offset."""
+    if isinstance(value, dict):
+        return {key: _wire(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_wire(item) for item in value]
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def load_demo(rpc):
+    """Load the demo through `rpc` (an entered ClusterRpcProxy); return what is there."""
+    now = clock.now()
+    for merchant in MERCHANTS:
+        rpc.subscriptions.upsert_merchant(merchant)
+    for offer in OFFERS:
+        rpc.subscriptions.upsert_offer(offer)
+    for offer in OFFERS:
+        if offer["id"] in PLAN_CHANGE_OPTIONS:
+            rpc.subscriptions.upsert_offer({**offer, "plan_change_options": PLAN_CHANGE_OPTIONS[offer["id"]]})
+    for merchant_id, email in CONTACTS:
+        rpc.subscriptions.upsert_contact({"merchant_id": merchant_id, "email": email, **BUYERS[email]})
+
+    subscription_ids = {}
+    for subscription in subscriptions(now):
+        created = rpc.subscriptions.create_subscription(_wire(subscription))
+        subscription_ids[subscription["external_id"]] = created["id"]
+    order_codes = [rpc.billing.record_order(_wire(order))["code"] for order in orders(now, subscription_ids)]
+
+    return {
+        "merchants": len(MERCHANTS),
+        "offers": len(OFFERS),
+        "contacts": len(CONTACTS),
+        "subscriptions": len(set(subscription_ids.values())),
+        "orders": len(set(order_codes)),
+        "buyers": sorted(BUYERS),
+    }

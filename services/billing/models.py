@@ -1,0 +1,71 @@
+"""Tables of the billing service: orders (vendas) and payment methods."""
+from datetime import date, datetime
+
+from sqlalchemy import JSON, ForeignKey, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common.db import NAMING_CONVENTION, UTCDateTime
+from services.common.outbox import outbox_table
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class PaymentMethod(Base):
+    """A card as the processor knows it: its token and what a buyer may be shown.
+
+    Never a card number or CVV; those stay between the card form and the processor.
+    """
+
+    __tablename__ = "payment_methods"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    token: Mapped[str] = mapped_column(String(200), unique=True)
+    brand: Mapped[str] = mapped_column(String(20))
+    last4: Mapped[str] = mapped_column(String(4))
+    exp: Mapped[str | None] = mapped_column(String(7))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Order(Base):
+    """One purchase, or one charge of a subscription cycle, with its payment."""
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("merchant_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # What buyers see and type ("PED-7KQ2M4ZA").
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    # The checkout's own id (intake is idempotent by it); none for charges billing makes.
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    buyer_name: Mapped[str | None] = mapped_column(String(200))
+    buyer_document: Mapped[str | None] = mapped_column(String(18))
+    buyer_phone: Mapped[str | None] = mapped_column(String(30))
+    # The address as it was at purchase time.
+    address: Mapped[dict | None] = mapped_column(JSON)
+    product_name: Mapped[str] = mapped_column(String(200))
+    offer_id: Mapped[str | None] = mapped_column(String(64))
+    subscription_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    cycle_number: Mapped[int | None]
+    amount_cents: Mapped[int]
+    installments: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(30))
+    payment_method: Mapped[str] = mapped_column(String(20))
+    payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+    card_brand: Mapped[str | None] = mapped_column(String(20))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    boleto_line: Mapped[str | None] = mapped_column(String(47))
+    boleto_due_date: Mapped[date | None]
+    pix_code: Mapped[str | None] = mapped_column(Text)
+    # Derived from the operation that charges ("renewal:<id>:<cycle>"): one charge each.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+outbox = outbox_table(Base.metadata)

@@ -1,0 +1,162 @@
+"""RPC payloads and event data of the billing service.
+
+Input schemas refuse unknown keys, so a card number or CVV sent by mistake is
+refused, never stored; views are dumped from rows.
+"""
+from datetime import timezone
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.billing import domain
+
+MAX_INSTALLMENTS = 12
+CARD_BRANDS = ("visa", "mastercard", "amex", "elo", "hipercard", "diners", "discover", "jcb")
+
+slug = validate.And(
+    validate.Length(min=1, max=64),
+    validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and dashes."),
+)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO-8601 time with its offset, kept in UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
+
+
+class LowerEmail(fields.Email):
+    """An e-mail address, stored and compared in lower case."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return domain.normalize_email(super()._deserialize(value, attr, data, **kwargs))
+
+
+class BoletoLine(fields.String):
+    """A linha digitável, kept as its 47 digits."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return domain.normalize_boleto_line(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+def optional_string(max_length, **kwargs):
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=max_length), **kwargs)
+
+
+class IdentitySchema(Schema):
+    """Who is asking, as the gateway's session says; never taken from a request body."""
+
+    email = LowerEmail(required=True)
+    merchant_id = fields.String(required=True, allow_none=True)
+    session_id = fields.String(required=True)
+
+
+class BuyerSchema(Schema):
+    email = LowerEmail(required=True)
+    name = optional_string(200)
+    # A snapshot of what the checkout collected (CPF or CNPJ); subscriptions' contacts
+    # are where documents are checked.
+    document = optional_string(18)
+    phone = optional_string(30)
+
+
+class AddressSchema(Schema):
+    street = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    number = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    complement = optional_string(100)
+    district = optional_string(100)
+    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    state = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="Use the two-letter UF."))
+    postal_code = fields.String(required=True, validate=validate.Regexp(r"^\d{5}-\d{3}$", error="Use 00000-000."))
+    country = fields.String(load_default="BR", validate=validate.Regexp(r"^[A-Z]{2}$"))
+
+
+class PaymentInputSchema(Schema):
+    method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
+    card_brand = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CARD_BRANDS))
+    card_last4 = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{4}$"))
+    card_exp = fields.String(
+        load_default=None, allow_none=True,
+        validate=validate.Regexp(r"^(0[1-9]|1[0-2])/\d{4}$", error="Use MM/YYYY."),
+    )
+    # The processor's token for the card used; kept among payment methods.
+    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    boleto_line = BoletoLine(load_default=None, allow_none=True)
+    boleto_due_date = fields.Date(load_default=None, allow_none=True)
+    pix_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=512))
+
+
+class OrderInputSchema(Schema):
+    """What a checkout's intake registers."""
+
+    merchant_id = fields.String(required=True, validate=slug)
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    buyer = fields.Nested(BuyerSchema, required=True)
+    address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
+    product_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    offer_id = fields.String(load_default=None, allow_none=True, validate=slug)
+    subscription_id = fields.UUID(load_default=None, allow_none=True)
+    cycle_number = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1))
+    amount_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    installments = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=MAX_INSTALLMENTS))
+    status = fields.String(required=True, validate=validate.OneOf(domain.ORDER_STATUSES))
+    payment = fields.Nested(PaymentInputSchema, required=True)
+    # When the checkout sold it; left out: now.
+    created_at = UtcDateTime(load_default=None, allow_none=True)
+    # For a paid (or refunded) order; left out: created_at.
+    paid_at = UtcDateTime(load_default=None, allow_none=True)
+
+    @validates_schema
+    def check_rules(self, data, **kwargs):
+        problems = domain.order_problems(data)
+        if problems:
+            raise ValidationError(problems)
+
+
+# -- views (dumped from rows)
+
+class PaymentViewSchema(Schema):
+    method = fields.String(attribute="payment_method")
+    card_brand = fields.String()
+    card_last4 = fields.String()
+    boleto_line = fields.String()
+    boleto_due_date = fields.Date()
+    pix_code = fields.String()
+
+
+class BuyerViewSchema(Schema):
+    name = fields.String(attribute="buyer_name")
+    email = fields.String()
+    document = fields.String(attribute="buyer_document")
+
+
+class OrderSchema(Schema):
+    code = fields.String()
+    merchant = fields.Function(lambda order: {"id": order.merchant_id})
+    product_name = fields.String()
+    amount_cents = fields.Integer()
+    installments = fields.Integer()
+    status = fields.String()
+    created_at = fields.AwareDateTime()
+    paid_at = fields.AwareDateTime()
+    payment = fields.Function(lambda order: PaymentViewSchema().dump(order))
+    buyer = fields.Function(lambda order: BuyerViewSchema().dump(order))
+    address = fields.Dict()
+    subscription_id = fields.String()
+    cycle_number = fields.Integer()
+
+
+# -- event data
+
+class OrderEventSchema(Schema):
+    """Data of `order_created` and `order_paid`."""
+
+    order_id = fields.String(required=True)
+    code = fields.String(required=True, validate=validate.Regexp(domain.ORDER_CODE))
+    subscription_id = fields.String(required=True, allow_none=True)
+    amount_cents = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(domain.ORDER_STATUSES))
+    method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))

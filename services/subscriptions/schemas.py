@@ -1,0 +1,232 @@
+"""RPC payloads and event data of the subscriptions service.
+
+Input schemas load what callers send (unknown keys are refused, so a stray card
+number is never accepted); the same schemas, or view schemas, dump what goes back.
+"""
+from datetime import timezone
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.subscriptions import domain
+
+MAX_INSTALLMENTS = 12
+CARD_BRANDS = ("visa", "mastercard", "amex", "elo", "hipercard", "diners", "discover", "jcb")
+
+slug = validate.And(
+    validate.Length(min=1, max=64),
+    validate.Regexp(domain.SLUG, error="Use lower-case letters, digits and dashes."),
+)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO-8601 time with its offset, kept in UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
+
+
+class LowerEmail(fields.Email):
+    """An e-mail address, stored and compared in lower case."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return domain.normalize_email(super()._deserialize(value, attr, data, **kwargs))
+
+
+class Document(fields.String):
+    """A CPF or CNPJ with valid check digits, kept in its usual punctuation."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return domain.normalize_document(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+def optional_string(max_length, **kwargs):
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=max_length), **kwargs)
+
+
+class IdentitySchema(Schema):
+    """Who is asking, as the gateway's session says; never taken from a request body."""
+
+    email = LowerEmail(required=True)
+    merchant_id = fields.String(required=True, allow_none=True)
+    session_id = fields.String(required=True)
+
+
+class MerchantSchema(Schema):
+    id = fields.String(required=True, validate=slug)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    customer_can_change_payment_method = fields.Boolean(load_default=False)
+    customer_can_change_plan = fields.Boolean(load_default=False)
+    customer_can_cancel = fields.Boolean(load_default=False)
+    cancel_mode = fields.String(load_default="at_period_end", validate=validate.OneOf(domain.CANCEL_MODES))
+    payment_methods_allowed = fields.List(
+        fields.String(validate=validate.OneOf(domain.PAYMENT_METHODS)),
+        load_default=lambda: ["credit_card"],
+        validate=validate.Length(max=len(domain.PAYMENT_METHODS)),
+    )
+    support_email = fields.Email(load_default=None, allow_none=True)
+    support_phone = optional_string(30)
+    support_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"})
+    allowed_origins = fields.List(fields.String(validate=validate.Length(max=300)), load_default=list)
+    brand_name = optional_string(200)
+    accent_color = fields.String(
+        load_default=None, allow_none=True,
+        validate=validate.Regexp(domain.ACCENT_COLOR, error="Use #RRGGBB."),
+    )
+
+    @validates_schema
+    def check_rules(self, data, **kwargs):
+        methods = data.get("payment_methods_allowed", [])
+        if len(set(methods)) != len(methods):
+            raise ValidationError({"payment_methods_allowed": ["Each method once."]})
+        problems = domain.merchant_problems(data)
+        if problems:
+            raise ValidationError(problems)
+
+
+class OfferSchema(Schema):
+    merchant_id = fields.String(required=True, validate=slug)
+    id = fields.String(required=True, validate=slug)
+    product_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    plan_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    price_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    periodicity_months = fields.Integer(
+        strict=True, required=True, validate=validate.OneOf(domain.PERIODICITIES_MONTHS),
+    )
+    max_installments = fields.Integer(
+        strict=True, load_default=1, validate=validate.Range(min=1, max=MAX_INSTALLMENTS),
+    )
+    # Left out: the offer keeps its options (none for a new offer). Options are
+    # managed on their own, and may name offers created after this one.
+    plan_change_options = fields.List(fields.String(validate=slug))
+
+
+class AddressSchema(Schema):
+    street = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    number = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    complement = optional_string(100)
+    district = optional_string(100)
+    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    state = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="Use the two-letter UF."))
+    postal_code = fields.String(required=True, validate=validate.Regexp(r"^\d{5}-\d{3}$", error="Use 00000-000."))
+    country = fields.String(load_default="BR", validate=validate.Regexp(r"^[A-Z]{2}$"))
+
+
+class ContactSchema(Schema):
+    merchant_id = fields.String(required=True, validate=slug)
+    email = LowerEmail(required=True)
+    name = optional_string(200)
+    document = Document(load_default=None, allow_none=True)
+    phone = optional_string(30)
+    address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
+
+
+class PaymentSchema(Schema):
+    """How a subscription pays: a card by its processor token and display data only."""
+
+    method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
+    card_brand = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CARD_BRANDS))
+    card_last4 = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{4}$"))
+    card_exp = fields.String(
+        load_default=None, allow_none=True,
+        validate=validate.Regexp(r"^(0[1-9]|1[0-2])/\d{4}$", error="Use MM/YYYY."),
+    )
+    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def check_method_fields(self, data, **kwargs):
+        problems = domain.payment_problems(data)
+        if problems:
+            raise ValidationError(problems)
+
+
+class SubscriptionInputSchema(Schema):
+    """What a checkout's intake registers."""
+
+    merchant_id = fields.String(required=True, validate=slug)
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    offer_id = fields.String(required=True, validate=slug)
+    email = LowerEmail(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(domain.SUBSCRIPTION_STATUSES))
+    cancel_reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.CANCEL_REASONS))
+    cycle_number = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    cycle_start = UtcDateTime(required=True)
+    cycle_end = UtcDateTime(required=True)
+    # Left out: computed from the status and the cycle.
+    next_charge_at = UtcDateTime(load_default=None, allow_none=True)
+    installments = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=MAX_INSTALLMENTS))
+    payment = fields.Nested(PaymentSchema, required=True)
+    # When the checkout sold it; left out: now.
+    created_at = UtcDateTime(load_default=None, allow_none=True)
+
+
+# -- views (dumped from rows)
+
+class SupportSchema(Schema):
+    email = fields.String(attribute="support_email")
+    phone = fields.String(attribute="support_phone")
+    url = fields.String(attribute="support_url")
+
+
+class MerchantRefSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    support = fields.Function(lambda merchant: SupportSchema().dump(merchant))
+
+
+class CycleSchema(Schema):
+    number = fields.Integer(attribute="cycle_number")
+    start = fields.AwareDateTime(attribute="cycle_start")
+    end = fields.AwareDateTime(attribute="cycle_end")
+
+
+class PaymentMethodViewSchema(Schema):
+    method = fields.String(attribute="payment_method")
+    card_brand = fields.String()
+    card_last4 = fields.String()
+    card_exp = fields.String()
+
+
+class SubscriptionSchema(Schema):
+    id = fields.String()
+    merchant = fields.Nested(MerchantRefSchema)
+    offer_id = fields.String()
+    product_name = fields.String(attribute="offer.product_name")
+    plan_name = fields.String(attribute="offer.plan_name")
+    price_cents = fields.Integer(attribute="offer.price_cents")
+    periodicity_months = fields.Integer(attribute="offer.periodicity_months")
+    status = fields.String()
+    cancel_reason = fields.String()
+    cancel_at_period_end = fields.Boolean()
+    cycle = fields.Function(lambda subscription: CycleSchema().dump(subscription))
+    next_charge_at = fields.AwareDateTime()
+    payment_method = fields.Function(lambda subscription: PaymentMethodViewSchema().dump(subscription))
+    installments = fields.Integer()
+    created_at = fields.AwareDateTime()
+
+
+class SelfServiceSchema(Schema):
+    """What the merchant lets its buyers do; the owning service still checks each call."""
+
+    change_payment_method = fields.Boolean(attribute="customer_can_change_payment_method")
+    change_plan = fields.Boolean(attribute="customer_can_change_plan")
+    cancel = fields.Boolean(attribute="customer_can_cancel")
+    cancel_mode = fields.String()
+    payment_methods_allowed = fields.List(fields.String())
+
+
+class SubscriptionDetailSchema(SubscriptionSchema):
+    self_service = fields.Function(lambda subscription: SelfServiceSchema().dump(subscription.merchant))
+
+
+# -- event data
+
+class SubscriptionCreatedSchema(Schema):
+    subscription_id = fields.String(required=True)
+    external_id = fields.String(required=True)
+    offer_id = fields.String(required=True)
+    email = fields.Email(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(domain.SUBSCRIPTION_STATUSES))
+    cycle_end = fields.AwareDateTime(required=True)

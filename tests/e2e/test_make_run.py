@@ -1,0 +1,39 @@
+"""`make run` itself: Ctrl-C stops every process it started, and a second run on the
+same folder (databases, mail, demo data already there) comes up the same."""
+from pathlib import Path
+
+import requests
+
+from support.system import RunningSystem
+
+
+def running(pid):
+    """Alive and not a zombie (a container's init may be slow to reap exited children)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
+def test_ctrl_c_stops_everything_and_a_second_run_works(tmp_path):
+    summaries = []
+    for _ in range(2):
+        system = RunningSystem(tmp_path)
+        try:
+            system.start()
+            started = system.descendants()
+            assert len(started) >= 7  # honcho, the sink, four services and the gateway
+            assert requests.get(f"{system.gateway_url}/status", timeout=10).status_code == 200
+            buyers = requests.post(
+                f"{system.gateway_url}/api/v1/auth/login-links", json={"email": "ana@example.com"}, timeout=10,
+            )
+            assert buyers.status_code == 202
+            summaries.append(next(line for line in system.log().splitlines() if "demo data loaded" in line))
+        finally:
+            system.stop()
+        assert system.process.returncode == 0, system.log()[-2000:]
+        assert [pid for pid in started if running(pid)] == []
+        assert "Traceback" not in system.log()
+    # The demo loader is idempotent: the second run finds the same data, not twice as much.
+    assert summaries[0] == summaries[1]

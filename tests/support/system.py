@@ -1,0 +1,152 @@
+"""The whole portal started exactly as `make run` starts it (devtools.run), but on
+free ports, in its own RabbitMQ vhost and its own folder, so it never collides with
+a developer's `make run` or another test run."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import requests
+
+from services.common.config import REPO_ROOT
+from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
+
+MANAGEMENT_API = os.environ.get("PORTAL_TEST_RABBIT_API", "http://localhost:15672/api")
+BROKER = os.environ.get("PORTAL_TEST_BROKER", "amqp://guest:guest@localhost:5672")
+POSTGRES_ADMIN_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+READY_MARKER = "Demo buyers:"
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningSystem:
+    def __init__(self, folder, database_backend="sqlite", rpc_timeout=2):
+        self.folder = Path(folder)
+        self.database_backend = database_backend
+        self.rpc_timeout = rpc_timeout
+        self.vhost = f"portal_e2e_{uuid.uuid4().hex[:10]}"
+        self.gateway_port = free_port()
+        self.mail_port = free_port()
+        self.databases = []
+        self.process = None
+        self.log_path = self.folder / "system.log"
+
+    @property
+    def gateway_url(self):
+        return f"http://localhost:{self.gateway_port}"
+
+    @property
+    def mail_url(self):
+        return f"http://127.0.0.1:{self.mail_port}"
+
+    def _database_url(self, service):
+        if self.database_backend == "sqlite":
+            return f"sqlite:///{self.folder}/{service}.db"
+        name = f"portal_e2e_{service}_{uuid.uuid4().hex[:8]}"
+        admin = psycopg2.connect(POSTGRES_ADMIN_URL)
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        admin.close()
+        self.databases.append(name)
+        return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    def environment(self):
+        env = dict(os.environ)
+        env.update({
+            "AMQP_URI": f"{BROKER}/{self.vhost}",
+            "GATEWAY_PORT": str(self.gateway_port),
+            "PORTAL_BASE_URL": self.gateway_url,
+            "BILLING_PORT": str(free_port()),
+            "MAIL_SINK_PORT": str(self.mail_port),
+            "MAIL_DIR": str(self.folder / "mail"),
+            "RPC_TIMEOUT": str(self.rpc_timeout),
+            "STATUS_TIMEOUT": "1",
+            "OUTBOX_POLL_INTERVAL": "0.2",
+        })
+        for service in SERVICES_WITH_DATABASE:
+            env[db_url_key(service)] = self._database_url(service)
+        # The development sink runs, as in `make run`, on a port of its own.
+        env.pop("SMTP_HOST", None)
+        env["SMTP_PORT"] = str(free_port())
+        return env
+
+    def start(self, timeout=180):
+        requests.put(f"{MANAGEMENT_API}/vhosts/{self.vhost}", auth=("guest", "guest"), timeout=10).raise_for_status()
+        requests.put(
+            f"{MANAGEMENT_API}/permissions/{self.vhost}/guest", auth=("guest", "guest"), timeout=10,
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.run"], cwd=REPO_ROOT, env=self.environment(),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the system exited during start-up:\n{self.log()}")
+            if READY_MARKER in self.log():
+                return self
+            time.sleep(0.5)
+        raise RuntimeError(f"the system was not ready in {timeout}s:\n{self.log()}")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def descendants(self):
+        """Pids of every live process started, directly or not, by this system."""
+        parents = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    status = (entry / "status").read_text()
+                except OSError:
+                    continue
+                parent = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
+                parents[int(entry.name)] = int(parent)
+        found, frontier = set(), {self.process.pid}
+        while frontier:
+            children = {pid for pid, parent in parents.items() if parent in frontier} - found
+            found |= children
+            frontier = children
+        return found
+
+    def pid_of(self, module):
+        """The pid of this system's process running `module` (e.g. services.billing.service)."""
+        for pid in sorted(self.descendants()):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(part.startswith(module.encode()) for part in cmdline):
+                return pid
+        raise LookupError(f"no process runs {module}")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)  # what Ctrl-C does
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        requests.delete(f"{MANAGEMENT_API}/vhosts/{self.vhost}", auth=("guest", "guest"), timeout=10)
+        if self.databases:
+            admin = psycopg2.connect(POSTGRES_ADMIN_URL)
+            admin.autocommit = True
+            with admin.cursor() as cursor:
+                for name in self.databases:
+                    cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
