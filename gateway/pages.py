@@ -31,6 +31,10 @@ LABELS = {
         "active": "Ativa", "past_due": "Pagamento em atraso", "canceled": "Cancelada", "expired": "Encerrada",
     },
     "payment_method": {"credit_card": "Cartão de crédito", "boleto": "Boleto", "pix": "Pix"},
+    "card_brand": {
+        "visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "elo": "Elo",
+        "hipercard": "Hipercard", "diners": "Diners Club", "discover": "Discover", "jcb": "JCB",
+    },
     "periodicity": {1: "mensal", 2: "bimestral", 3: "trimestral", 6: "semestral", 12: "anual"},
 }
 

@@ -5,24 +5,16 @@ import eventlet
 eventlet.monkey_patch()
 
 import os  # noqa: E402
-import socket  # noqa: E402
 import uuid  # noqa: E402
 
-import psycopg2  # noqa: E402
 import pytest  # noqa: E402
 
 from services.common import migrations  # noqa: E402
 from services.common.config import load_config  # noqa: E402
+from support.databases import create_postgres_database, drop_postgres_databases  # noqa: E402
 
 # PORTAL_TEST_DATABASE=postgresql runs the database-backed tests on PostgreSQL.
 DATABASE_BACKEND = os.environ.get("PORTAL_TEST_DATABASE", "sqlite")
-POSTGRES_ADMIN_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -33,23 +25,12 @@ def make_db_url(tmp_path):
     def make(service):
         if DATABASE_BACKEND == "sqlite":
             return f"sqlite:///{tmp_path}/{service}-{uuid.uuid4().hex[:6]}.db"
-        name = f"portal_test_{service}_{uuid.uuid4().hex[:10]}"
-        admin = psycopg2.connect(POSTGRES_ADMIN_URL)
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        admin.close()
+        name, url = create_postgres_database(f"portal_test_{service}")
         created.append(name)
-        return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        return url
 
     yield make
-    if created:
-        admin = psycopg2.connect(POSTGRES_ADMIN_URL)
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            for name in created:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    drop_postgres_databases(created)
 
 
 @pytest.fixture

@@ -1,49 +1,14 @@
-"""Rules of logging in: secrets, e-mail addresses, expiry and session timeouts.
+"""Rules of logging in: secrets, expiry and session timeouts.
 
 Plain functions of their inputs (the time is always passed in), so every rule is
 tested without a database or a broker. Only hashes of secrets are ever kept.
 """
 import hashlib
-import re
 import secrets
 from datetime import timedelta
 
 TOKEN_BYTES = 32
 CODE_DIGITS = 6
-MAX_EMAIL_LENGTH = 254
-MAX_LOCAL_PART_LENGTH = 64
-
-# Deliberately strict: the address must be one a checkout could have accepted and
-# an SMTP server will deliver to (dot-atom local part, a dotted host name).
-_LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_DOMAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-_TOP_LEVEL_LABEL = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
-
-
-class InvalidEmail(ValueError):
-    """The text is not an e-mail address a login link could be sent to."""
-
-
-def normalize_email(raw):
-    """The canonical form of a buyer's e-mail (trimmed, lower-case), or InvalidEmail."""
-    if not isinstance(raw, str):
-        raise InvalidEmail("Informe um e-mail.")
-    email = raw.strip().lower()
-    if not email:
-        raise InvalidEmail("Informe um e-mail.")
-    local, at, domain = email.rpartition("@")
-    labels = domain.split(".")
-    if (
-        not at
-        or len(email) > MAX_EMAIL_LENGTH
-        or len(local) > MAX_LOCAL_PART_LENGTH
-        or not _LOCAL_PART.fullmatch(local)
-        or len(labels) < 2
-        or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
-        or not _TOP_LEVEL_LABEL.fullmatch(labels[-1])
-    ):
-        raise InvalidEmail("Informe um e-mail válido, como nome@exemplo.com.")
-    return email
 
 
 def new_token():

@@ -1,7 +1,7 @@
 """auth's RPC payloads and event data."""
 from marshmallow import Schema, ValidationError, fields, validate
 
-from services.auth import domain
+from services.common.identity import InvalidEmail, normalize_email
 
 # Tokens are 43 characters; the bound only keeps absurd input out of the hash.
 MAX_TOKEN_LENGTH = 512
@@ -9,12 +9,12 @@ MAX_USER_AGENT_LENGTH = 512
 
 
 class Email(fields.String):
-    """An e-mail address, loaded in its normalised form."""
+    """An e-mail a buyer typed to log in, loaded in its normal form (spaces around it forgiven)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
-            return domain.normalize_email(value)
-        except domain.InvalidEmail as error:
+            return normalize_email(value)
+        except InvalidEmail as error:
             raise ValidationError(str(error)) from None
 
 
@@ -58,12 +58,6 @@ class SessionSchema(Schema):
 class RedeemedLoginSchema(Schema):
     session_token = fields.String()
     session = fields.Nested(SessionSchema)
-
-
-class IdentitySchema(Schema):
-    session_id = fields.String()
-    email = fields.String()
-    merchant_id = fields.String(allow_none=True)
 
 
 class LoginLinkRequestedSchema(Schema):

@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from services.auth import domain
 from services.auth.models import LoginRequest, Session, outbox
 from services.auth.schemas import (
-    IdentitySchema, LoginLinkRequestedSchema, RedeemedLoginSchema, RedeemLoginSchema,
-    RequestLoginLinkSchema, SessionStartedSchema, SessionTokenSchema,
+    LoginLinkRequestedSchema, RedeemedLoginSchema, RedeemLoginSchema, RequestLoginLinkSchema,
+    SessionStartedSchema, SessionTokenSchema,
 )
 from services.common import clock
 from services.common.db import Database
@@ -23,6 +23,7 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, Unauthorized
 from services.common.outbox import Outbox
 from services.common.rpc import Pingable, TimedRpc
+from services.common.schemas import IdentitySchema
 from services.common.validation import load
 
 log = logging.getLogger(__name__)

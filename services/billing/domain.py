@@ -35,25 +35,6 @@ def new_order_code(random_bytes=secrets.token_bytes):
     return ORDER_CODE_PREFIX + base64.b32encode(random_bytes(ORDER_CODE_BYTES)).decode("ascii")
 
 
-def normalize_email(email):
-    return email.strip().lower()
-
-
-def owner_filters(identity):
-    """Column filters limiting a query to what this buyer owns.
-
-    Always the buyer's e-mail (lower-case); also the merchant when the session is
-    scoped to one (a merchant's SSO), so that session sees that merchant only.
-    """
-    email = normalize_email(identity.get("email") or "")
-    if not email:
-        raise ValueError("an identity needs an e-mail")
-    filters = {"email": email}
-    if identity.get("merchant_id") is not None:
-        filters["merchant_id"] = identity["merchant_id"]
-    return filters
-
-
 def normalize_boleto_line(raw):
     """The 47 digits of a boleto's linha digitável, without its dots and spaces."""
     digits = re.sub(r"[.\s]", "", raw or "")

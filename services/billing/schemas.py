@@ -3,33 +3,13 @@
 Input schemas refuse unknown keys, so a card number or CVV sent by mistake is
 refused, never stored; views are dumped from rows.
 """
-from datetime import timezone
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.billing import domain
+from services.common.schemas import LowerEmail, UtcIsoDateTime, optional_string, slug
 
 MAX_INSTALLMENTS = 12
 CARD_BRANDS = ("visa", "mastercard", "amex", "elo", "hipercard", "diners", "discover", "jcb")
-
-slug = validate.And(
-    validate.Length(min=1, max=64),
-    validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and dashes."),
-)
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """An ISO-8601 time with its offset, kept in UTC."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
-
-
-class LowerEmail(fields.Email):
-    """An e-mail address, stored and compared in lower case."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return domain.normalize_email(super()._deserialize(value, attr, data, **kwargs))
 
 
 class BoletoLine(fields.String):
@@ -40,18 +20,6 @@ class BoletoLine(fields.String):
             return domain.normalize_boleto_line(super()._deserialize(value, attr, data, **kwargs))
         except ValueError as error:
             raise ValidationError(str(error)) from None
-
-
-def optional_string(max_length, **kwargs):
-    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=max_length), **kwargs)
-
-
-class IdentitySchema(Schema):
-    """Who is asking, as the gateway's session says; never taken from a request body."""
-
-    email = LowerEmail(required=True)
-    merchant_id = fields.String(required=True, allow_none=True)
-    session_id = fields.String(required=True)
 
 
 class BuyerSchema(Schema):
@@ -105,9 +73,9 @@ class OrderInputSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(domain.ORDER_STATUSES))
     payment = fields.Nested(PaymentInputSchema, required=True)
     # When the checkout sold it; left out: now.
-    created_at = UtcDateTime(load_default=None, allow_none=True)
+    created_at = UtcIsoDateTime(load_default=None, allow_none=True)
     # For a paid (or refunded) order; left out: created_at.
-    paid_at = UtcDateTime(load_default=None, allow_none=True)
+    paid_at = UtcIsoDateTime(load_default=None, allow_none=True)
 
     @validates_schema
     def check_rules(self, data, **kwargs):

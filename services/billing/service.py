@@ -1,15 +1,15 @@
 """nameko entrypoints of the billing service: load, act, dump."""
 from nameko.rpc import rpc
-from sqlalchemy.exc import IntegrityError
 
 from services.billing import store
 from services.billing.models import outbox
-from services.billing.schemas import IdentitySchema, OrderEventSchema, OrderInputSchema, OrderSchema
+from services.billing.schemas import OrderEventSchema, OrderInputSchema, OrderSchema
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, NotFound
 from services.common.outbox import Outbox
 from services.common.rpc import Pingable
+from services.common.schemas import IdentitySchema
 from services.common.validation import load
 
 EVENTS = event_catalog(
@@ -54,13 +54,7 @@ class BillingService(Pingable):
                 self.events.record(session, "order_paid", created.merchant_id, order_event_data(created))
             return ORDER.dump(created)
 
-        try:
-            with self.db.transaction() as session:
-                return work(session)
-        except IntegrityError:
-            # A concurrent call registered the same external_id first: answer with its order.
-            with self.db.transaction() as session:
-                return work(session)
+        return self.db.retry_on_conflict(work)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_orders(self, identity):

@@ -1,7 +1,7 @@
 """Reads and writes of the billing database, inside a caller's session.
 
-Every buyer-facing read is limited by `domain.owner_filters(identity)`; a row outside
-it is indistinguishable from a row that does not exist.
+Every buyer-facing read goes through `owned_row`/`owned_rows`, limited to what the
+session's identity owns; a row outside it is indistinguishable from one that does not exist.
 """
 import uuid
 
@@ -10,7 +10,8 @@ from sqlalchemy import select
 from services.billing import domain
 from services.billing.models import Order, PaymentMethod
 from services.common import clock
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import ValidationFailed
+from services.common.identity import owned_row, owned_rows
 
 
 def find_by_external_id(session, merchant_id, external_id):
@@ -90,18 +91,8 @@ def create_order(session, data):
 
 
 def buyer_orders(session, identity):
-    query = (
-        select(Order)
-        .filter_by(**domain.owner_filters(identity))
-        .order_by(Order.created_at.desc(), Order.code)
-    )
-    return session.scalars(query).all()
+    return owned_rows(session, Order, identity, Order.created_at.desc(), Order.code)
 
 
 def buyer_order(session, identity, code):
-    order = session.scalars(
-        select(Order).filter_by(code=code, **domain.owner_filters(identity))
-    ).one_or_none()
-    if order is None:
-        raise NotFound("Order not found.")
-    return order
+    return owned_row(session, Order, identity, "Order not found.", code=code)

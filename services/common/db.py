@@ -12,6 +12,7 @@ from pathlib import Path
 from nameko.extensions import DependencyProvider
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -91,6 +92,17 @@ class UnitOfWork:
                 yield session
         finally:
             session.close()
+
+    def retry_on_conflict(self, work):
+        """Run `work(session)` in a transaction, and once more if a concurrent call
+        inserted the same unique key first. `work` must look its row up before
+        inserting it, so the second run finds and answers with the other call's row."""
+        try:
+            with self.transaction() as session:
+                return work(session)
+        except IntegrityError:
+            with self.transaction() as session:
+                return work(session)
 
 
 class Database(DependencyProvider):

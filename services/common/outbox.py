@@ -14,12 +14,10 @@ import threading
 import eventlet
 from kombu import Connection, Exchange, Producer
 from nameko.extensions import DependencyProvider
-from sqlalchemy import (
-    BigInteger, Column, DateTime, Integer, String, Table, Text, event, select, update,
-)
+from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, event, select, update
 
 from services.common import clock
-from services.common.db import is_postgres, make_engine
+from services.common.db import UTCDateTime, is_postgres, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +31,8 @@ def outbox_table(metadata):
         Column("event_id", String(36), nullable=False, unique=True),
         Column("event_type", String(100), nullable=False),
         Column("payload", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("published_at", UTCDateTime, nullable=True, index=True),
     )
 
 

@@ -17,27 +17,7 @@ PERIODICITIES_MONTHS = (1, 2, 3, 6, 12)
 # Statuses whose subscription will be charged again.
 CHARGEABLE_STATUSES = ("active", "past_due")
 
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ACCENT_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-def normalize_email(email):
-    return email.strip().lower()
-
-
-def owner_filters(identity):
-    """Column filters limiting a query to what this buyer owns.
-
-    Always the buyer's e-mail (lower-case); also the merchant when the session is
-    scoped to one (a merchant's SSO), so that session sees that merchant only.
-    """
-    email = normalize_email(identity.get("email") or "")
-    if not email:
-        raise ValueError("an identity needs an e-mail")
-    filters = {"email": email}
-    if identity.get("merchant_id") is not None:
-        filters["merchant_id"] = identity["merchant_id"]
-    return filters
 
 
 # -- Brazilian taxpayer ids (CPF: 11 digits, CNPJ: 14 digits), two check digits each.

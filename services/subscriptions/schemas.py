@@ -3,33 +3,13 @@
 Input schemas load what callers send (unknown keys are refused, so a stray card
 number is never accepted); the same schemas, or view schemas, dump what goes back.
 """
-from datetime import timezone
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.common.schemas import LowerEmail, UtcIsoDateTime, optional_string, slug
 from services.subscriptions import domain
 
 MAX_INSTALLMENTS = 12
 CARD_BRANDS = ("visa", "mastercard", "amex", "elo", "hipercard", "diners", "discover", "jcb")
-
-slug = validate.And(
-    validate.Length(min=1, max=64),
-    validate.Regexp(domain.SLUG, error="Use lower-case letters, digits and dashes."),
-)
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """An ISO-8601 time with its offset, kept in UTC."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
-
-
-class LowerEmail(fields.Email):
-    """An e-mail address, stored and compared in lower case."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return domain.normalize_email(super()._deserialize(value, attr, data, **kwargs))
 
 
 class Document(fields.String):
@@ -40,18 +20,6 @@ class Document(fields.String):
             return domain.normalize_document(super()._deserialize(value, attr, data, **kwargs))
         except ValueError as error:
             raise ValidationError(str(error)) from None
-
-
-def optional_string(max_length, **kwargs):
-    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=max_length), **kwargs)
-
-
-class IdentitySchema(Schema):
-    """Who is asking, as the gateway's session says; never taken from a request body."""
-
-    email = LowerEmail(required=True)
-    merchant_id = fields.String(required=True, allow_none=True)
-    session_id = fields.String(required=True)
 
 
 class MerchantSchema(Schema):
@@ -152,14 +120,14 @@ class SubscriptionInputSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(domain.SUBSCRIPTION_STATUSES))
     cancel_reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.CANCEL_REASONS))
     cycle_number = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
-    cycle_start = UtcDateTime(required=True)
-    cycle_end = UtcDateTime(required=True)
+    cycle_start = UtcIsoDateTime(required=True)
+    cycle_end = UtcIsoDateTime(required=True)
     # Left out: computed from the status and the cycle.
-    next_charge_at = UtcDateTime(load_default=None, allow_none=True)
+    next_charge_at = UtcIsoDateTime(load_default=None, allow_none=True)
     installments = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=MAX_INSTALLMENTS))
     payment = fields.Nested(PaymentSchema, required=True)
     # When the checkout sold it; left out: now.
-    created_at = UtcDateTime(load_default=None, allow_none=True)
+    created_at = UtcIsoDateTime(load_default=None, allow_none=True)
 
 
 # -- views (dumped from rows)

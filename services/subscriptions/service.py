@@ -1,18 +1,18 @@
 """nameko entrypoints of the subscriptions service: load, act, dump."""
 from nameko.rpc import rpc
-from sqlalchemy.exc import IntegrityError
 
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, NotFound, ValidationFailed
 from services.common.outbox import Outbox
 from services.common.rpc import Pingable
+from services.common.schemas import IdentitySchema
 from services.common.validation import load
 from services.subscriptions import store
 from services.subscriptions.models import outbox
 from services.subscriptions.schemas import (
-    ContactSchema, IdentitySchema, MerchantSchema, OfferSchema, SubscriptionCreatedSchema,
-    SubscriptionDetailSchema, SubscriptionInputSchema, SubscriptionSchema,
+    ContactSchema, MerchantSchema, OfferSchema, SubscriptionCreatedSchema, SubscriptionDetailSchema,
+    SubscriptionInputSchema, SubscriptionSchema,
 )
 
 EVENTS = event_catalog(
@@ -34,30 +34,20 @@ class SubscriptionsService(Pingable):
     db = Database("SUBSCRIPTIONS_DB_URL")
     events = Outbox("SUBSCRIPTIONS_DB_URL", outbox, EVENTS)
 
-    def _write(self, work):
-        """Run `work(session)` in a transaction; once more if a concurrent call
-        inserted the same natural key first (the second run finds its row)."""
-        try:
-            with self.db.transaction() as session:
-                return work(session)
-        except IntegrityError:
-            with self.db.transaction() as session:
-                return work(session)
-
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def upsert_merchant(self, merchant):
         data = load(MERCHANT, merchant)
-        return self._write(lambda session: MERCHANT.dump(store.upsert_merchant(session, data)))
+        return self.db.retry_on_conflict(lambda session: MERCHANT.dump(store.upsert_merchant(session, data)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def upsert_offer(self, offer):
         data = load(OFFER, offer)
-        return self._write(lambda session: OFFER.dump(store.upsert_offer(session, data)))
+        return self.db.retry_on_conflict(lambda session: OFFER.dump(store.upsert_offer(session, data)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("contact.document",))
     def upsert_contact(self, contact):
         data = load(CONTACT, contact)
-        return self._write(lambda session: CONTACT.dump(store.upsert_contact(session, data)))
+        return self.db.retry_on_conflict(lambda session: CONTACT.dump(store.upsert_contact(session, data)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("subscription.payment.token",))
     def create_subscription(self, subscription):
@@ -79,7 +69,7 @@ class SubscriptionsService(Pingable):
             })
             return SUBSCRIPTION.dump(created)
 
-        return self._write(work)
+        return self.db.retry_on_conflict(work)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def customer_exists(self, email):

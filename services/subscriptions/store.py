@@ -1,14 +1,15 @@
 """Reads and writes of the subscriptions database, inside a caller's session.
 
-Every buyer-facing read is limited by `domain.owner_filters(identity)`; a row outside
-it is indistinguishable from a row that does not exist.
+Every buyer-facing read goes through `owned_row`/`owned_rows`, limited to what the
+session's identity owns; a row outside it is indistinguishable from one that does not exist.
 """
 import uuid
 
 from sqlalchemy import exists, select
 
 from services.common import clock
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import ValidationFailed
+from services.common.identity import InvalidEmail, normalize_email, owned_row, owned_rows
 from services.subscriptions import domain
 from services.subscriptions.models import Activity, Contact, Merchant, Offer, Subscription
 
@@ -114,22 +115,16 @@ def _ensure_contact(session, merchant_id, email):
 
 
 def customer_exists(session, email):
-    return session.scalar(select(exists().where(Contact.email == domain.normalize_email(email))))
+    try:
+        email = normalize_email(email)
+    except InvalidEmail:
+        return False  # intake refuses such an address, so no buyer has it
+    return session.scalar(select(exists().where(Contact.email == email)))
 
 
 def buyer_subscriptions(session, identity):
-    query = (
-        select(Subscription)
-        .filter_by(**domain.owner_filters(identity))
-        .order_by(Subscription.created_at.desc(), Subscription.id)
-    )
-    return session.scalars(query).all()
+    return owned_rows(session, Subscription, identity, Subscription.created_at.desc(), Subscription.id)
 
 
 def buyer_subscription(session, identity, subscription_id):
-    subscription = session.scalars(
-        select(Subscription).filter_by(id=subscription_id, **domain.owner_filters(identity))
-    ).one_or_none()
-    if subscription is None:
-        raise NotFound("Subscription not found.")
-    return subscription
+    return owned_row(session, Subscription, identity, "Subscription not found.", id=subscription_id)

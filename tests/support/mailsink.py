@@ -36,11 +36,12 @@ def free_ports(count):
 
 
 class Mailsink:
-    def __init__(self, process, smtp_port, http_port, log_path):
+    def __init__(self, process, smtp_port, http_port, mail_dir, log_path):
         self.process = process
         self.smtp_host = "127.0.0.1"
         self.smtp_port = smtp_port
         self.base_url = f"http://127.0.0.1:{http_port}"
+        self.mail_dir = mail_dir  # where the sink keeps each message as a .eml file
         self.log_path = log_path
 
     def log(self):
@@ -88,15 +89,16 @@ def running_mailsink(directory):
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     smtp_port, http_port = free_ports(2)
+    mail_dir = directory / "messages"
     log_path = directory / "mailsink.log"
     command = [
         sys.executable, "-m", "devtools.mailsink",
-        "--smtp-port", str(smtp_port), "--http-port", str(http_port), "--dir", str(directory / "messages"),
+        "--smtp-port", str(smtp_port), "--http-port", str(http_port), "--dir", str(mail_dir),
     ]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        sink = Mailsink(process, smtp_port, http_port, log_path)
+        sink = Mailsink(process, smtp_port, http_port, mail_dir, log_path)
         _wait_until_healthy(sink)
         yield sink
     finally:

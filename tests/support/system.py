@@ -9,15 +9,14 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg2
 import requests
 
 from services.common.config import REPO_ROOT
 from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
+from support.databases import create_postgres_database, drop_postgres_databases
 
 MANAGEMENT_API = os.environ.get("PORTAL_TEST_RABBIT_API", "http://localhost:15672/api")
 BROKER = os.environ.get("PORTAL_TEST_BROKER", "amqp://guest:guest@localhost:5672")
-POSTGRES_ADMIN_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 READY_MARKER = "Demo buyers:"
 
 
@@ -52,14 +51,9 @@ class RunningSystem:
     def _database_url(self, service):
         if self.database_backend == "sqlite":
             return f"sqlite:///{self.folder}/{service}.db"
-        name = f"portal_e2e_{service}_{uuid.uuid4().hex[:8]}"
-        admin = psycopg2.connect(POSTGRES_ADMIN_URL)
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        admin.close()
+        name, url = create_postgres_database(f"portal_e2e_{service}")
         self.databases.append(name)
-        return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        return url
 
     def environment(self):
         env = dict(os.environ)
@@ -143,10 +137,4 @@ class RunningSystem:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         requests.delete(f"{MANAGEMENT_API}/vhosts/{self.vhost}", auth=("guest", "guest"), timeout=10)
-        if self.databases:
-            admin = psycopg2.connect(POSTGRES_ADMIN_URL)
-            admin.autocommit = True
-            with admin.cursor() as cursor:
-                for name in self.databases:
-                    cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+        drop_postgres_databases(self.databases)

@@ -1,7 +1,8 @@
 """End-to-end tests for the development SMTP sink (devtools/mailsink.py).
 
-The sink runs as a subprocess: the root conftest monkey-patches this test
-process with eventlet, while the sink relies on asyncio and real threads.
+The sink runs as a subprocess (tests/support/mailsink.py): the root conftest
+monkey-patches this test process with eventlet, while the sink relies on asyncio
+and real threads.
 """
 
 import email
@@ -9,19 +10,13 @@ import email.policy
 import html
 import signal
 import smtplib
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 import requests
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-STARTUP_TIMEOUT_SECONDS = 20
+from support.mailsink import running_mailsink
+
 EXIT_TIMEOUT_SECONDS = 10
 
 BUYER = "comprador@example.com"
@@ -30,79 +25,19 @@ FIRST_SUBJECT = "Seu link de acesso — ação necessária"
 SECOND_SUBJECT = "Pedido nº 42 confirmado: atenção à entrega"
 
 
-@dataclass
-class Sink:
-    process: subprocess.Popen
-    base_url: str
-    smtp_port: int
-    mail_dir: Path
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.base_url + path, timeout=10, **kwargs)
-
-    def messages(self, **params) -> list[dict]:
-        response = self.get("/api/messages", params=params)
-        assert response.status_code == 200
-        return response.json()
-
-    def send(self, message: EmailMessage) -> None:
-        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as client:
-            client.send_message(message)
-
-
-def free_ports(count: int) -> list[int]:
-    # Keep all sockets open until every port is known so none repeats.
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def wait_until_healthy(sink: Sink) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if sink.process.poll() is not None:
-            pytest.fail(f"mailsink exited with {sink.process.returncode}:\n{sink.log()}")
-        try:
-            if sink.get("/healthz").text == "ok":
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"mailsink did not become healthy:\n{sink.log()}")
-
-
 @pytest.fixture
 def sink(tmp_path):
-    smtp_port, http_port = free_ports(2)
-    mail_dir = tmp_path / "mail"
-    log_path = tmp_path / "mailsink.log"
-    command = [
-        sys.executable, "-m", "devtools.mailsink",
-        "--smtp-port", str(smtp_port),
-        "--http-port", str(http_port),
-        "--dir", str(mail_dir),
-    ]  # fmt: skip
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    try:
-        running = Sink(process, f"http://127.0.0.1:{http_port}", smtp_port, mail_dir, log_path)
-        wait_until_healthy(running)
+    with running_mailsink(tmp_path / "mail") as running:
         yield running
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+
+
+def send(sink, message):
+    with smtplib.SMTP(sink.smtp_host, sink.smtp_port, timeout=10) as client:
+        client.send_message(message)
+
+
+def get(sink, path):
+    return requests.get(sink.base_url + path, timeout=10)
 
 
 def login_message() -> EmailMessage:
@@ -133,7 +68,7 @@ def order_message() -> EmailMessage:
 
 
 def test_received_messages_are_stored_listed_and_rendered(sink):
-    sink.send(login_message())
+    send(sink, login_message())
 
     stored_files = list(sink.mail_dir.glob("*.eml"))
     assert len(stored_files) == 1
@@ -149,25 +84,25 @@ def test_received_messages_are_stored_listed_and_rendered(sink):
     assert "Entrar" in first["html"]
     assert first["links"] == [LOGIN_LINK]
 
-    sink.send(order_message())
+    send(sink, order_message())
 
     assert [m["subject"] for m in sink.messages()] == [SECOND_SUBJECT, FIRST_SUBJECT]
     assert [m["subject"] for m in sink.messages(to=BUYER.upper())] == [FIRST_SUBJECT]
     assert sink.messages(to="ninguem@example.com") == []
 
-    index = sink.get("/")
+    index = get(sink, "/")
     assert index.status_code == 200
     assert "Caixa de saída (desenvolvimento)" in index.text
     assert FIRST_SUBJECT in index.text
     assert SECOND_SUBJECT in index.text
     assert f'href="/messages/{first["id"]}"' in index.text
 
-    page = sink.get(f"/messages/{first['id']}")
+    page = get(sink, f"/messages/{first['id']}")
     assert page.status_code == 200
     assert f'<a href="{html.escape(LOGIN_LINK)}">' in page.text
     assert "<iframe sandbox srcdoc=" in page.text
 
-    raw = sink.get(f"/messages/{first['id']}.eml")
+    raw = get(sink, f"/messages/{first['id']}.eml")
     assert raw.status_code == 200
     assert raw.headers["Content-Type"].startswith("message/rfc822")
     assert raw.content == stored_files[0].read_bytes()
@@ -188,14 +123,14 @@ def test_received_messages_are_stored_listed_and_rendered(sink):
 def test_unknown_or_escaping_ids_are_not_found(sink, message_id):
     # A real .eml file just outside the mail directory must stay unreachable.
     (sink.mail_dir.parent / "secret.eml").write_text("Subject: secret\n\nsegredo\n")
-    response = sink.get(f"/messages/{message_id}")
+    response = get(sink, f"/messages/{message_id}")
     assert response.status_code == 404
     assert "segredo" not in response.text
 
 
 def test_delete_removes_all_messages(sink):
-    sink.send(login_message())
-    sink.send(order_message())
+    send(sink, login_message())
+    send(sink, order_message())
     assert len(sink.messages()) == 2
 
     response = requests.delete(sink.base_url + "/api/messages", timeout=10)

@@ -6,12 +6,11 @@ import pytest
 from nameko.events import event_handler
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
-from sqlalchemy import MetaData, select
 
 from services.common.clock import write_clock_file
-from services.common.db import make_engine
 from services.common.errors import ValidationFailed
 from services.notifications.service import NotificationsService
+from support.databases import every_stored_value
 from support.mailsink import free_ports, running_mailsink
 
 BUYER = "ana.souza@example.com"
@@ -72,22 +71,6 @@ def event_listener(container_factory):
     return start
 
 
-def every_value(db_url):
-    engine = make_engine(db_url)
-    metadata = MetaData()
-    metadata.reflect(engine)
-    try:
-        with engine.connect() as connection:
-            return [
-                str(value)
-                for table in metadata.sorted_tables
-                for row in connection.execute(select(table))
-                for value in row
-            ]
-    finally:
-        engine.dispose()
-
-
 def send_login_email(config, expires_at=EXPIRES_AT):
     with ClusterRpcProxy(config, timeout=15) as cluster:
         return cluster.notifications.send_login_email(email=BUYER, link=LINK, code=CODE, expires_at=expires_at)
@@ -122,7 +105,7 @@ def test_login_email_is_delivered_and_leaves_no_secret_behind(sink, start_notifi
     assert row["recipient"] == BUYER
     assert row["attempts"] == 1
     assert datetime.fromisoformat(row["sent_at"]) == T0
-    stored = every_value(config["NOTIFICATIONS_DB_URL"])
+    stored = every_stored_value(config["NOTIFICATIONS_DB_URL"])
     assert not [value for value in stored if LINK in value or "q8Xw2n" in value or value == CODE]
 
     envelope = event.get()
@@ -157,7 +140,7 @@ def test_unreachable_smtp_server_is_a_failed_answer_not_an_error(start_notificat
     assert row["status"] == "failed"
     assert row["attempts"] == 1
     assert row["last_error"]
-    stored = every_value(config["NOTIFICATIONS_DB_URL"])
+    stored = every_stored_value(config["NOTIFICATIONS_DB_URL"])
     assert not [value for value in stored if LINK in value or "q8Xw2n" in value or value == CODE]
 
     envelope = event.get()

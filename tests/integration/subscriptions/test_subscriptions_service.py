@@ -151,6 +151,7 @@ def test_customer_exists_at_any_merchant(rpc, catalog, count_rows):
     assert rpc.customer_exists("ana@example.com") is True
     assert rpc.customer_exists("  ANA@example.com ") is True
     assert rpc.customer_exists("bruno@example.com") is False
+    assert rpc.customer_exists("ana@example") is False
     # Whoever bought a subscription can log in, even if the checkout sent no contact.
     rpc.create_subscription(subscription("bruno-beta", merchant_id="beta-software", offer_id="beta-pro",
                                          email="bruno@example.com"))

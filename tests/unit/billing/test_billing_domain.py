@@ -30,18 +30,6 @@ class TestOrderCodes:
         assert all(domain.ORDER_CODE.match(code) for code in codes)
 
 
-class TestOwnerFilters:
-    def test_email_lower_case_and_merchant_scope_when_given(self):
-        assert domain.owner_filters({"email": "Bruno@Example.com", "merchant_id": None}) == {"email": "bruno@example.com"}
-        assert domain.owner_filters({"email": "bruno@example.com", "merchant_id": "beta-software"}) == {
-            "email": "bruno@example.com", "merchant_id": "beta-software",
-        }
-
-    def test_no_email_no_filter(self):
-        with pytest.raises(ValueError):
-            domain.owner_filters({"merchant_id": "beta-software"})
-
-
 class TestBoletoLines:
     def test_the_printed_line_is_kept_as_its_digits(self):
         line = "23793.38102 90000.001231 45012.345604 1 12340000004700"

@@ -14,21 +14,6 @@ aware_datetimes = st.datetimes(
 )
 
 
-class TestOwnerFilters:
-    def test_an_unscoped_session_sees_every_merchant_of_its_email(self):
-        filters = domain.owner_filters({"email": " Ana@Example.COM ", "merchant_id": None, "session_id": "s"})
-        assert filters == {"email": "ana@example.com"}
-
-    def test_a_merchant_scoped_session_sees_that_merchant_only(self):
-        filters = domain.owner_filters({"email": "ana@example.com", "merchant_id": "acme-cursos"})
-        assert filters == {"email": "ana@example.com", "merchant_id": "acme-cursos"}
-
-    @pytest.mark.parametrize("identity", [{}, {"email": ""}, {"email": "   "}, {"email": None}])
-    def test_no_email_no_filter(self, identity):
-        with pytest.raises(ValueError):
-            domain.owner_filters(identity)
-
-
 class TestDocuments:
     @pytest.mark.parametrize("raw, expected", [
         ("123.456.789-09", "123.456.789-09"),

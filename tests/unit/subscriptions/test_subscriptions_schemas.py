@@ -7,8 +7,8 @@ from services.common.errors import ValidationFailed
 from services.common.validation import load
 from services.subscriptions.models import Merchant, Offer, Subscription
 from services.subscriptions.schemas import (
-    ContactSchema, IdentitySchema, MerchantSchema, OfferSchema, SubscriptionDetailSchema,
-    SubscriptionInputSchema, SubscriptionSchema,
+    ContactSchema, MerchantSchema, OfferSchema, SubscriptionDetailSchema, SubscriptionInputSchema,
+    SubscriptionSchema,
 )
 
 CARD = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030", "token": "tok_1"}
@@ -96,11 +96,6 @@ def test_naive_times_and_incomplete_cards_are_refused():
     ))
     assert set(fields) == {"cycle_start", "payment"}
     assert set(fields["payment"]) == {"card_last4", "card_exp", "token"}
-
-
-def test_an_identity_needs_an_email_and_a_merchant_scope_or_none():
-    assert load(IdentitySchema(), {"email": "ANA@example.com", "merchant_id": None, "session_id": "s"})["email"] == "ana@example.com"
-    assert set(failed_fields(IdentitySchema(), {"email": "nope"})) == {"email", "merchant_id", "session_id"}
 
 
 def sample_subscription():

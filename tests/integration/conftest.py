@@ -1,4 +1,4 @@
-"""Helpers of the billing integration tests."""
+"""Fixtures the integration tests of every service share."""
 import uuid
 
 import pytest
@@ -7,8 +7,8 @@ from kombu import Connection, Exchange, Queue, binding
 
 @pytest.fixture
 def event_queue(rabbit_config):
-    """`event_queue("billing", "order_created")`: a queue bound to the
-    service's event exchange now, before the test acts; `.get(timeout=...)` reads it."""
+    """`event_queue("billing", "order_created")`: a queue bound to the service's event
+    exchange now, before the test acts; `.get(timeout=...)` reads it."""
     connections = []
 
     def bind(service, *event_types):
@@ -25,4 +25,3 @@ def event_queue(rabbit_config):
     yield bind
     for connection in connections:
         connection.release()
-
