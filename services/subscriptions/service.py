@@ -72,11 +72,17 @@ class SubscriptionsService(Pingable):
         return self.db.retry_on_conflict(work)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def customer_exists(self, email):
+    def customer_exists(self, email, merchant_id=None):
         if not isinstance(email, str):
             raise ValidationFailed("An e-mail is a string.", fields={"email": ["Not a valid string."]})
         with self.db.transaction() as session:
-            return store.customer_exists(session, email)
+            return store.customer_exists(session, email, merchant_id)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_merchant(self, merchant_id):
+        """A merchant's profile and self-service settings (branding, support, SSO origins)."""
+        with self.db.transaction() as session:
+            return MERCHANT.dump(store.merchant(session, merchant_id))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_subscriptions(self, identity):

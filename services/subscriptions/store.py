@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import exists, select
 
 from services.common import clock
-from services.common.errors import ValidationFailed
+from services.common.errors import NotFound, ValidationFailed
 from services.common.identity import InvalidEmail, normalize_email, owned_row, owned_rows
 from services.subscriptions import domain
 from services.subscriptions.models import Activity, Contact, Merchant, Offer, Subscription
@@ -114,12 +114,23 @@ def _ensure_contact(session, merchant_id, email):
         session.add(Contact(merchant_id=merchant_id, email=email))
 
 
-def customer_exists(session, email):
+def customer_exists(session, email, merchant_id=None):
+    """Whether anyone sold to `email` (at `merchant_id`, when given)."""
     try:
         email = normalize_email(email)
     except InvalidEmail:
         return False  # intake refuses such an address, so no buyer has it
-    return session.scalar(select(exists().where(Contact.email == email)))
+    condition = Contact.email == email
+    if merchant_id is not None:
+        condition = condition & (Contact.merchant_id == merchant_id)
+    return session.scalar(select(exists().where(condition)))
+
+
+def merchant(session, merchant_id):
+    found = session.get(Merchant, merchant_id) if isinstance(merchant_id, str) else None
+    if found is None:
+        raise NotFound("Merchant not found.")
+    return found
 
 
 def buyer_subscriptions(session, identity):

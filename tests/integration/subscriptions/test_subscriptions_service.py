@@ -158,6 +158,20 @@ def test_customer_exists_at_any_merchant(rpc, catalog, count_rows):
     assert rpc.customer_exists("bruno@example.com") is True
 
 
+def test_customer_exists_at_one_merchant(rpc, catalog):
+    rpc.upsert_contact({"merchant_id": "acme-cursos", "email": "ana@example.com", "name": "Ana Souza"})
+    assert rpc.customer_exists("ana@example.com", merchant_id="acme-cursos") is True
+    assert rpc.customer_exists("ana@example.com", merchant_id="beta-software") is False
+
+
+def test_get_merchant_gives_settings_and_refuses_unknown_ids(rpc, catalog):
+    merchant = rpc.get_merchant("acme-cursos")
+    assert (merchant["name"], merchant["customer_can_cancel"], merchant["support_email"]) == (
+        "Acme Cursos", True, "suporte@acme.example.com")
+    with pytest.raises(NotFound):
+        rpc.get_merchant("nobody")
+
+
 def test_upserts_are_idempotent_by_their_natural_keys(rpc, count_rows):
     merchant = {"id": "acme-cursos", "name": "Acme Cursos", "customer_can_change_plan": True,
                 "allowed_origins": ["https://acme.example.com"]}
