@@ -1,0 +1,86 @@
+"""Consuming events without losing or looping on them.
+
+`event_handler("billing", "order_paid")` is nameko's service-pool handler with three
+changes: its queue is a quorum queue with a delivery limit and a dead-letter exchange;
+a handler that raises returns the message to the queue instead of dropping it (nameko's
+default); and after the limit the broker moves it to the dead-letter queue, where
+`portalctl events dead-letters` shows it, while the next messages keep flowing.
+Handlers stay idempotent by `event_id` (see `Inbox`), since delivery is at least once.
+"""
+from kombu import Exchange, Queue
+from nameko.amqp.publish import get_connection
+from nameko.events import SERVICE_POOL, EventHandler
+from nameko.messaging import Consumer
+from sqlalchemy import Column, String, Table, select
+
+from services.common import clock
+from services.common.db import UTCDateTime
+from services.common.outbox import event_exchange
+
+DEAD_LETTER_EXCHANGE = Exchange("portal.dead-letters", type="topic", durable=True)
+DEAD_LETTER_QUEUE = Queue(
+    "portal.dead-letters", exchange=DEAD_LETTER_EXCHANGE, routing_key="#", durable=True,
+)
+DEFAULT_DELIVERY_LIMIT = 5
+
+
+def consumer_queue_arguments(delivery_limit):
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+    }
+
+
+class ReliableEventHandler(EventHandler):
+    def __init__(self, source_service, event_type, **kwargs):
+        kwargs.setdefault("requeue_on_error", True)
+        super().__init__(source_service, event_type, handler_type=SERVICE_POOL, reliable_delivery=True, **kwargs)
+
+    def setup(self):
+        config = self.container.config
+        limit = int(config.get("EVENT_DELIVERY_LIMIT", DEFAULT_DELIVERY_LIMIT))
+        self.queue = Queue(
+            f"evt-{self.source_service}-{self.event_type}--{self.container.service_name}.{self.method_name}",
+            exchange=event_exchange(self.source_service),
+            routing_key=self.event_type,
+            durable=True,
+            queue_arguments=consumer_queue_arguments(limit),
+        )
+        # The dead-letter exchange must exist before the first message dies, or the
+        # broker drops that message silently.
+        with get_connection(config["AMQP_URI"]) as connection:
+            channel = connection.channel()
+            DEAD_LETTER_EXCHANGE(channel).declare()
+            DEAD_LETTER_QUEUE(channel).declare()
+        Consumer.setup(self)
+
+
+event_handler = ReliableEventHandler.decorator
+
+
+def inbox_table(metadata):
+    """Ids of the events a service has already acted on (one row per handler)."""
+    return Table(
+        "inbox",
+        metadata,
+        Column("event_id", String(36), primary_key=True),
+        Column("handler", String(100), primary_key=True),
+        Column("processed_at", UTCDateTime, nullable=False),
+    )
+
+
+def first_delivery(session, table, event_id, handler):
+    """Record `event_id` for `handler` in this transaction; False if it was already done.
+
+    Committed together with the handler's effects, so a redelivery after a crash
+    either finds both or neither. A concurrent duplicate fails on the primary key
+    and is redelivered, then seen here as done.
+    """
+    seen = session.execute(
+        select(table.c.event_id).where(table.c.event_id == event_id, table.c.handler == handler)
+    ).first()
+    if seen:
+        return False
+    session.execute(table.insert().values(event_id=event_id, handler=handler, processed_at=clock.now()))
+    return True
