@@ -12,7 +12,7 @@ import logging
 import threading
 
 import eventlet
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Exchange, Producer, Queue
 from nameko.extensions import DependencyProvider
 from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, event, select, update
 
@@ -41,6 +41,13 @@ def event_exchange(service_name):
     return Exchange(f"{service_name}.events", type="topic", durable=True)
 
 
+# Events that no queue was bound for when they were published are kept here, with
+# their exchange and routing key, until a consumer replays them (`portalctl events
+# unrouted --replay`): an event nobody listened for yet is not lost.
+UNROUTED_EXCHANGE = Exchange("portal.unrouted", type="fanout", durable=True)
+UNROUTED_QUEUE = Queue("portal.unrouted", exchange=UNROUTED_EXCHANGE, durable=True)
+
+
 class OutboxRelay:
     """Publishes committed, unsent outbox rows; plain Python, usable without nameko."""
 
@@ -52,6 +59,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self._connection = None
         self._producer = None
+        self._returned = set()
 
     def _get_producer(self):
         if self._producer is None:
@@ -61,9 +69,26 @@ class OutboxRelay:
             )
             channel = connection.channel()
             self.exchange(channel).declare()
+            UNROUTED_QUEUE(channel).declare()
+            # With publisher confirms the broker returns an unroutable mandatory
+            # message before it confirms it, so the return is known when publish ends.
+            channel.events["basic_return"].add(self._on_return)
             self._connection = connection
             self._producer = Producer(channel, exchange=self.exchange, serializer="json")
         return self._producer
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        self._returned.add(message.properties.get("message_id"))
+
+    def _publish(self, producer, envelope, event_type):
+        properties = {"delivery_mode": 2, "message_id": envelope["event_id"], "type": event_type, "retry": False}
+        producer.publish(envelope, routing_key=event_type, mandatory=True, **properties)
+        if envelope["event_id"] in self._returned:
+            self._returned.discard(envelope["event_id"])
+            producer.publish(
+                envelope, exchange=UNROUTED_EXCHANGE, routing_key=event_type,
+                headers={"x-original-exchange": self.exchange.name}, **properties,
+            )
 
     def close(self):
         if self._connection is not None:
@@ -93,15 +118,7 @@ class OutboxRelay:
             try:
                 producer = self._get_producer()
                 for row in rows:
-                    envelope = json.loads(row.payload)
-                    producer.publish(
-                        envelope,
-                        routing_key=row.event_type,
-                        delivery_mode=2,
-                        message_id=envelope["event_id"],
-                        type=row.event_type,
-                        retry=False,
-                    )
+                    self._publish(producer, json.loads(row.payload), row.event_type)
             except Exception:
                 self.close()
                 raise

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from services.common.db import Database, make_engine
 from services.common.envelope import EventType, event_catalog
-from services.common.outbox import Outbox, event_exchange, outbox_table
+from services.common.outbox import UNROUTED_QUEUE, Outbox, event_exchange, outbox_table
 from support.tcp_proxy import TcpProxy
 
 metadata = MetaData()
@@ -119,3 +119,21 @@ def test_an_error_leaves_neither_the_change_nor_its_event(container_factory, rab
 
     assert count(engine, select(func.count()).select_from(notes)) == 0
     assert count(engine, select(func.count()).select_from(outbox)) == 0
+
+
+def test_an_event_no_queue_is_bound_for_is_kept_with_its_routing(container_factory, rabbit_config, notes_db):
+    url, engine = notes_db
+    container = container_factory(NotesService, {
+        "AMQP_URI": rabbit_config["AMQP_URI"], "NOTES_DB_URL": url, "OUTBOX_POLL_INTERVAL": 0.1,
+    })
+    container.start()
+    with entrypoint_hook(container, "add") as add:
+        add("nobody listens")
+
+    with Connection(rabbit_config["AMQP_URI"]) as connection:
+        unrouted = UNROUTED_QUEUE(connection.channel())
+        unrouted.declare()
+        kept = drain(unrouted, 1, timeout=20)
+    assert [message.payload["data"]["text"] for message in kept] == ["nobody listens"]
+    assert kept[0].delivery_info["routing_key"] == "note_added"
+    assert kept[0].headers["x-original-exchange"] == "notes.events"
