@@ -27,6 +27,24 @@ def demo(args):
     print(f"demo data loaded: {summary}")
 
 
+def events_tail(args):
+    from portalctl import events
+
+    events.tail(load_config()["AMQP_URI"], args.type, print, count=args.count, idle_seconds=args.idle_seconds)
+
+
+def events_review(args):
+    from portalctl import events
+
+    queue, destination = {
+        "dead-letters": (events.DEAD_LETTERS, events.dead_letter_destination),
+        "unrouted": (events.UNROUTED, events.unrouted_destination),
+    }[args.command_name]
+    moved = events.review(load_config()["AMQP_URI"], queue, destination, print, args.type, args.send_back)
+    if args.send_back:
+        print(f"{moved} message(s) sent back")
+
+
 def new_migration(args):
     migrations.new_revision(args.service, args.message)
 
@@ -46,6 +64,19 @@ def main(argv=None):
     revision_parser.add_argument("service", choices=migrations.SERVICES_WITH_DATABASE)
     revision_parser.add_argument("-m", "--message", required=True)
     revision_parser.set_defaults(handler=new_migration)
+
+    events_parser = commands.add_parser("events", help="watch events; review dead letters and unrouted events")
+    events_commands = events_parser.add_subparsers(dest="command_name", required=True)
+    tail_parser = events_commands.add_parser("tail", help="print events as they are published")
+    tail_parser.add_argument("--type", default="*", help="glob on the event type, e.g. 'subscription_*'")
+    tail_parser.add_argument("--count", type=int, help="stop after this many events")
+    tail_parser.add_argument("--idle-seconds", type=float, help="stop after this long without an event")
+    tail_parser.set_defaults(handler=events_tail)
+    for name, what in (("dead-letters", "events a consumer gave up on"), ("unrouted", "events nobody was bound for")):
+        review_parser = events_commands.add_parser(name, help=f"list {what}; --send-back ID|all to deliver again")
+        review_parser.add_argument("--type", default="*", help="glob on the event type")
+        review_parser.add_argument("--send-back", metavar="EVENT_ID|all")
+        review_parser.set_defaults(handler=events_review)
 
     args = parser.parse_args(argv)
     args.handler(args)

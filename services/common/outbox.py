@@ -46,6 +46,7 @@ def event_exchange(service_name):
 # unrouted --replay`): an event nobody listened for yet is not lost.
 UNROUTED_EXCHANGE = Exchange("portal.unrouted", type="fanout", durable=True)
 UNROUTED_QUEUE = Queue("portal.unrouted", exchange=UNROUTED_EXCHANGE, durable=True)
+ORIGIN_HEADER = "x-portal-exchange"
 
 
 class OutboxRelay:
@@ -81,14 +82,15 @@ class OutboxRelay:
         self._returned.add(message.properties.get("message_id"))
 
     def _publish(self, producer, envelope, event_type):
-        properties = {"delivery_mode": 2, "message_id": envelope["event_id"], "type": event_type, "retry": False}
+        properties = {
+            "delivery_mode": 2, "message_id": envelope["event_id"], "type": event_type, "retry": False,
+            # Where the event belongs, so a dead-lettered or unrouted copy can be sent back.
+            "headers": {ORIGIN_HEADER: self.exchange.name},
+        }
         producer.publish(envelope, routing_key=event_type, mandatory=True, **properties)
         if envelope["event_id"] in self._returned:
             self._returned.discard(envelope["event_id"])
-            producer.publish(
-                envelope, exchange=UNROUTED_EXCHANGE, routing_key=event_type,
-                headers={"x-original-exchange": self.exchange.name}, **properties,
-            )
+            producer.publish(envelope, exchange=UNROUTED_EXCHANGE, routing_key=event_type, **properties)
 
     def close(self):
         if self._connection is not None:

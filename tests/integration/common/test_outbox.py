@@ -136,4 +136,4 @@ def test_an_event_no_queue_is_bound_for_is_kept_with_its_routing(container_facto
         kept = drain(unrouted, 1, timeout=20)
     assert [message.payload["data"]["text"] for message in kept] == ["nobody listens"]
     assert kept[0].delivery_info["routing_key"] == "note_added"
-    assert kept[0].headers["x-original-exchange"] == "notes.events"
+    assert kept[0].headers["x-portal-exchange"] == "notes.events"
