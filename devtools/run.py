@@ -64,9 +64,43 @@ def banner(config, runs_mail_sink, demo_summary):
     ])
 
 
+def use_local_postgres(admin_url):
+    """`DATABASE=postgresql`: one database per service on a local PostgreSQL, created
+    on first use; an explicit *_DB_URL still wins."""
+    import psycopg2
+
+    admin = psycopg2.connect(admin_url)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        for service in migrations.SERVICES_WITH_DATABASE:
+            name = f"portal_{service}"
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cursor.fetchone() is None:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+            os.environ.setdefault(migrations.db_url_key(service), admin_url.rsplit("/", 1)[0] + f"/{name}")
+    admin.close()
+
+
+def replica_counts(config, replicas):
+    """honcho's `-c` for N processes of every service: competing consumers on the same
+    queues; the gateway and billing share their ports (SO_REUSEPORT)."""
+    if replicas > 1:
+        on_sqlite = [key for key in map(migrations.db_url_key, migrations.SERVICES_WITH_DATABASE)
+                     if str(config[key]).startswith("sqlite")]
+        if on_sqlite:
+            raise SystemExit(
+                f"REPLICAS={replicas} needs PostgreSQL (SQLite is for one process per service): "
+                f"run `make run DATABASE=postgresql REPLICAS={replicas}` or set {', '.join(on_sqlite)}."
+            )
+    return ",".join(f"{name}={replicas}" for name in SERVICE_PROCESSES)
+
+
 def main():
     os.chdir(REPO_ROOT)
+    if os.environ.get("DATABASE") == "postgresql":
+        use_local_postgres(os.environ.get("POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     config = load_config()
+    concurrency = replica_counts(config, int(os.environ.get("REPLICAS", "1")))
     for service in migrations.SERVICES_WITH_DATABASE:
         migrations.upgrade(service)
     print("==> databases migrated", flush=True)
@@ -75,7 +109,7 @@ def main():
     runs_mail_sink = not os.environ.get("SMTP_HOST")
     processes = (["mailsink"] if runs_mail_sink else []) + SERVICE_PROCESSES
     honcho = subprocess.Popen(
-        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", *processes],
+        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-c", concurrency, *processes],
         env=process_environment(config),
     )
     try:

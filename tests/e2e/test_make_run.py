@@ -37,3 +37,22 @@ def test_ctrl_c_stops_everything_and_a_second_run_works(tmp_path):
         assert "Traceback" not in system.log()
     # The demo loader is idempotent: the second run finds the same data, not twice as much.
     assert summaries[0] == summaries[1]
+
+
+def test_replicas_run_as_competing_consumers_on_postgresql(tmp_path):
+    system = RunningSystem(tmp_path, database_backend="postgresql", extra_env={"REPLICAS": "2"})
+    try:
+        system.start()
+        for module in ("services.auth.service", "services.billing.service", "gateway.service"):
+            assert len(system.pids_of(module)) == 2, module
+        queues = requests.get(
+            f"http://localhost:15672/api/queues/{system.vhost}/rpc-subscriptions", auth=("guest", "guest"), timeout=10,
+        ).json()
+        assert queues["consumers"] == 2
+        assert requests.get(f"{system.gateway_url}/status", timeout=10).status_code == 200
+        answer = requests.post(
+            f"{system.gateway_url}/api/v1/auth/login-links", json={"email": "ana@example.com"}, timeout=10,
+        )
+        assert answer.status_code == 202
+    finally:
+        system.stop()

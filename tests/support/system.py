@@ -29,10 +29,11 @@ def free_port():
 
 
 class RunningSystem:
-    def __init__(self, folder, database_backend="sqlite", rpc_timeout=2):
+    def __init__(self, folder, database_backend="sqlite", rpc_timeout=2, extra_env=None):
         self.folder = Path(folder)
         self.database_backend = database_backend
         self.rpc_timeout = rpc_timeout
+        self.extra_env = extra_env or {}
         self.vhost = f"portal_e2e_{uuid.uuid4().hex[:10]}"
         self.gateway_port = free_port()
         self.mail_port = free_port()
@@ -73,6 +74,7 @@ class RunningSystem:
         # The development sink runs, as in `make run`, on a port of its own.
         env.pop("SMTP_HOST", None)
         env["SMTP_PORT"] = str(free_port())
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout=180):
@@ -117,16 +119,24 @@ class RunningSystem:
             frontier = children
         return found
 
-    def pid_of(self, module):
-        """The pid of this system's process running `module` (e.g. services.billing.service)."""
+    def pids_of(self, module):
+        """Pids of this system's processes running `module` (e.g. services.billing.service)."""
+        found = []
         for pid in sorted(self.descendants()):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(part.startswith(module.encode()) for part in cmdline):
-                return pid
-        raise LookupError(f"no process runs {module}")
+            # The python process itself, not the shell honcho starts it from.
+            if cmdline[0].endswith(b"python") and any(part.startswith(module.encode()) for part in cmdline):
+                found.append(pid)
+        return found
+
+    def pid_of(self, module):
+        pids = self.pids_of(module)
+        if not pids:
+            raise LookupError(f"no process runs {module}")
+        return pids[0]
 
     def stop(self):
         if self.process and self.process.poll() is None:
