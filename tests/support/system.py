@@ -128,7 +128,8 @@ class RunningSystem:
             except OSError:
                 continue
             # The python process itself, not the shell honcho starts it from.
-            if cmdline[0].endswith(b"python") and any(part.startswith(module.encode()) for part in cmdline):
+            interpreter = Path(cmdline[0].decode(errors="replace")).name
+            if interpreter.startswith("python") and any(part.startswith(module.encode()) for part in cmdline):
                 found.append(pid)
         return found
 
