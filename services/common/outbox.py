@@ -14,10 +14,11 @@ import threading
 import eventlet
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.extensions import DependencyProvider
-from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, event, select, update
+from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, event, func, select, update
 
 from services.common import clock
 from services.common.db import UTCDateTime, is_postgres, make_engine
+from services.common.observability import OUTBOX_BACKLOG
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,8 @@ class OutboxRelay:
 
     def backlog(self):
         with self.engine.connect() as connection:
-            query = select(self.table.c.id).where(self.table.c.published_at.is_(None))
-            return len(connection.execute(query).all())
+            query = select(func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
+            return connection.execute(query).scalar_one()
 
 
 class Recorder:
@@ -209,4 +210,5 @@ class Outbox(DependencyProvider):
                 eventlet.sleep(min(2 ** failures, 30) * 0.25)
                 continue
             if sent < self.relay.batch_size:
+                OUTBOX_BACKLOG.labels(self.container.service_name).set(self.relay.backlog())
                 self.wake.wait(self.poll_interval)

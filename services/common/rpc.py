@@ -5,14 +5,21 @@ proxy whose calls raise `ServiceUnavailable` after `RPC_TIMEOUT` seconds (or a
 per-call timeout), and whose request messages expire on the broker at the same
 moment, so a service that comes back late does not act on a request nobody awaits.
 """
+import logging
+import time
+
 import eventlet
 from nameko.exceptions import UnknownService
 from nameko.rpc import RpcProxy, rpc
 
 from services.common import clock
-from services.common.errors import ServiceUnavailable
+from services.common.errors import PortalError, ServiceUnavailable
+from services.common.logs import WithoutRpcReplyBodies
+from services.common.observability import RPC_CLIENT_SECONDS
 
 DEFAULT_TIMEOUT = 5.0
+# Replies may carry secrets (a new session's token); nameko would log them whole at DEBUG.
+logging.getLogger("nameko.rpc").addFilter(WithoutRpcReplyBodies())
 
 
 class PendingCall:
@@ -25,14 +32,25 @@ class PendingCall:
         self._timeout = timeout
 
     def result(self):
+        started = time.perf_counter()
+        outcome = "error"
         try:
             with eventlet.Timeout(self._timeout):
-                return self._reply.result()
+                answer = self._reply.result()
+            outcome = "ok"
+            return answer
         except eventlet.Timeout:
+            outcome = "timeout"
             raise ServiceUnavailable(
                 f"{self.service_name} did not answer in time.",
                 fields={"service": self.service_name},
             ) from None
+        except PortalError:
+            outcome = "refused"
+            raise
+        finally:
+            RPC_CLIENT_SECONDS.labels(self.service_name, self.method_name, outcome).observe(
+                time.perf_counter() - started)
 
 
 class TimedMethod:

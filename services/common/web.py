@@ -9,6 +9,7 @@ import json
 import logging
 from functools import partial
 
+from eventlet.event import Event
 from nameko.exceptions import BadRequest, RemoteError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
@@ -20,8 +21,14 @@ from services.common.errors import (
     Conflict, Forbidden, NotFound, PortalError, RuleRefused, ServiceUnavailable,
     TooManyRequests, Unauthorized, ValidationFailed,
 )
+from services.common.logs import WithoutUrlSecrets
+from services.common.observability import (
+    CORRELATION_KEY, HTTP_REQUESTS, new_correlation_id, valid_correlation_id,
+)
 
 log = logging.getLogger(__name__)
+# nameko's web server logs every request line, and login links carry secrets in URLs.
+logging.getLogger("nameko.web.server").addFilter(WithoutUrlSecrets())
 
 HTTP_STATUS = {
     ValidationFailed: 400,
@@ -55,13 +62,15 @@ def json_response(payload, status=200, headers=None):
     )
 
 
+def http_status(error):
+    """The status of a PortalError, by the one status table."""
+    return next((code for cls, code in HTTP_STATUS.items() if isinstance(error, cls)), 400)
+
+
 def error_response(error):
     """The JSON answer for any exception, by the one status table."""
     if isinstance(error, PortalError):
-        status = next(
-            (code for cls, code in HTTP_STATUS.items() if isinstance(error, cls)), 400
-        )
-        return json_response({"error": error.to_dict()}, status=status)
+        return json_response({"error": error.to_dict()}, status=http_status(error))
     if isinstance(error, BadRequest):
         body = {"code": "bad_request", "message": "Requisição inválida.", "fields": {}}
         return json_response({"error": body}, status=400)
@@ -90,6 +99,10 @@ def read_json(request):
 
 def _with_security_headers(start_response, status, headers, exc_info=None):
     present = {name.lower() for name, _ in headers}
+    # A page that sets its own policy decides who may frame it (billing's card form
+    # names the portal in frame-ancestors); X-Frame-Options: DENY would contradict it.
+    if any(name.lower() == "content-security-policy" and "frame-ancestors" in value for name, value in headers):
+        present.add("x-frame-options")
     headers = list(headers) + [
         (name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present
     ]
@@ -118,6 +131,11 @@ class PortalWebServer(WebServer):
     def get_wsgi_app(self):
         return _PortalWsgiApp(self)
 
+    def context_data_from_headers(self, request):
+        # The caller's request id when it sends a usable one, else a new one; nameko
+        # then forwards it on every RPC and event this request causes.
+        return {CORRELATION_KEY: valid_correlation_id(request.headers.get("X-Request-Id")) or new_correlation_id()}
+
 
 class PortalHttp(HttpRequestHandler):
     """nameko's `http` entrypoint answering every error through `error_response`."""
@@ -127,6 +145,24 @@ class PortalHttp(HttpRequestHandler):
     def __init__(self, method, url, expected_exceptions=PortalError, **kwargs):
         # Refusals are answers, not faults: nameko logs them without alarm.
         super().__init__(method, url, expected_exceptions=expected_exceptions, **kwargs)
+
+    def handle_request(self, request):
+        request.shallow = False
+        context_data = self.server.context_data_from_headers(request)
+        try:
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            finished = Event()
+            self.container.spawn_worker(
+                self, args, kwargs, context_data=context_data,
+                handle_result=partial(self.handle_result, finished),
+            )
+            response = self.response_from_result(finished.wait())
+        except Exception as exc:
+            response = self.response_from_exception(exc)
+        response.headers["X-Request-Id"] = context_data[CORRELATION_KEY]
+        HTTP_REQUESTS.labels(self.container.service_name, self.method_name, str(response.status_code)).inc()
+        return response
 
     def response_from_exception(self, exc):
         return error_response(exc)

@@ -3,6 +3,7 @@ ask for a login link, read the real e-mail from the sink, redeem it, list orders
 import os
 import signal
 import time
+import uuid
 
 import pytest
 import requests
@@ -129,3 +130,20 @@ def assert_json_error_in_status(answer):
     body = answer.json()
     assert body["services"]["billing"] == "unavailable"
     return body["error"]
+
+
+def test_one_request_id_is_on_the_log_lines_of_every_service_it_touched(system):
+    request_id = f"e2e-{uuid.uuid4().hex[:12]}"
+    answer = requests.post(
+        f"{system.gateway_url}/api/v1/auth/login-links", json={"email": "ana@example.com"},
+        headers={"X-Request-Id": request_id}, timeout=TIMEOUT,
+    )
+    assert answer.headers["X-Request-Id"] == request_id
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        tagged = [line for line in system.log().splitlines() if f"[{request_id}]" in line]
+        if {"gateway", "auth", "subscriptions"} <= {line.split(".", 1)[0].split()[-1] for line in tagged}:
+            break
+        time.sleep(0.2)
+    processes = {line.split(".", 1)[0].split()[-1] for line in tagged}
+    assert {"gateway", "auth", "subscriptions"} <= processes, tagged

@@ -1,5 +1,6 @@
 """A loopback TCP proxy that a test can cut and restore, to take a broker away from
-one client while everything else keeps its connection."""
+one client while everything else keeps its connection, or hold, to freeze a client
+mid-conversation with its server."""
 import socket
 import threading
 
@@ -13,10 +14,17 @@ class TcpProxy:
         self._listener.listen(64)
         self.port = self._listener.getsockname()[1]
         self._open = True
+        # Cleared by `hold()`: what clients send waits in the proxy.
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._connections = []
         self._lock = threading.Lock()
         self._running = True
-        threading.Thread(target=self._accept_forever, daemon=True).start()
+        # Accept with a short timeout, so close() can end the thread before the socket
+        # closes (a green thread still waiting on a closed fd trips eventlet later).
+        self._listener.settimeout(0.1)
+        self._acceptor = threading.Thread(target=self._accept_forever, daemon=True)
+        self._acceptor.start()
 
     def cut(self):
         """Drop every connection and refuse new ones until `restore()`."""
@@ -29,8 +37,18 @@ class TcpProxy:
     def restore(self):
         self._open = True
 
+    def hold(self):
+        """Keep every connection open but pass on nothing clients send, until
+        `release()`: a client waits for its server's answer as long as the test wants.
+        `cut()` before `release()` drops what was held instead of delivering it."""
+        self._flowing.clear()
+
+    def release(self):
+        self._flowing.set()
+
     def close(self):
         self._running = False
+        self._acceptor.join()
         self.cut()
         _close(self._listener)
 
@@ -38,8 +56,11 @@ class TcpProxy:
         while self._running:
             try:
                 client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             if not self._open:
                 _close(client)
                 continue
@@ -50,16 +71,18 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._connections += [client, upstream]
-            threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=_pump, args=(client, upstream, self._flowing), daemon=True).start()
             threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
 
 
-def _pump(source, destination):
+def _pump(source, destination, flowing=None):
     try:
         while True:
             data = source.recv(65536)
             if not data:
                 break
+            if flowing is not None:
+                flowing.wait()
             destination.sendall(data)
     except OSError:
         pass
