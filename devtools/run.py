@@ -9,6 +9,7 @@ from pathlib import Path
 
 import requests
 
+from devtools.lifetime import terminate_with_parent
 from portalctl.cli import cluster_rpc
 from services.common import migrations
 from services.common.config import REPO_ROOT, load_config
@@ -108,9 +109,11 @@ def main():
     # A configured SMTP_HOST replaces the development sink (SMTP_PORT alone moves the sink).
     runs_mail_sink = not os.environ.get("SMTP_HOST")
     processes = (["mailsink"] if runs_mail_sink else []) + SERVICE_PROCESSES
+    # SIGTERM (a supervisor, or a test run ending) stops everything like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     honcho = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-c", concurrency, *processes],
-        env=process_environment(config),
+        env=process_environment(config), preexec_fn=terminate_with_parent,
     )
     try:
         wait_until_ready(f"http://127.0.0.1:{config['GATEWAY_PORT']}", honcho)

@@ -1,5 +1,7 @@
 """`make run` itself: Ctrl-C stops every process it started, and a second run on the
 same folder (databases, mail, demo data already there) comes up the same."""
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -67,5 +69,19 @@ def test_replicas_run_as_competing_consumers_on_postgresql(tmp_path):
             f"{system.gateway_url}/api/v1/auth/login-links", json={"email": "ana@example.com"}, timeout=10,
         )
         assert answer.status_code == 202
+    finally:
+        system.stop()
+
+
+def test_a_killed_launcher_leaves_no_service_behind(tmp_path):
+    system = RunningSystem(tmp_path)
+    try:
+        system.start()
+        started = system.descendants()
+        os.kill(system.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(running(pid) for pid in started):
+            time.sleep(0.5)
+        assert [pid for pid in started if running(pid)] == []
     finally:
         system.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from devtools.lifetime import terminate_with_parent
 from services.common.config import REPO_ROOT
 from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
 from support.databases import create_postgres_database, drop_postgres_databases
@@ -38,6 +39,7 @@ class RunningSystem:
         self.gateway_port = free_port()
         self.mail_port = free_port()
         self.databases = []
+        self.database_urls = {}
         self.process = None
         self.log_path = self.folder / "system.log"
 
@@ -70,7 +72,11 @@ class RunningSystem:
             "OUTBOX_POLL_INTERVAL": "0.2",
         })
         for service in SERVICES_WITH_DATABASE:
-            env[db_url_key(service)] = self._database_url(service)
+            self.database_urls[service] = env[db_url_key(service)] = self._database_url(service)
+        # The suite logs the same demo buyers in, from one address, many times; tests of
+        # the login rate limits start a system of their own with the defaults.
+        env["LOGIN_RATE_LIMIT_PER_EMAIL"] = "1000"
+        env["LOGIN_RATE_LIMIT_PER_ADDRESS"] = "10000"
         # The development sink runs, as in `make run`, on a port of its own.
         env.pop("SMTP_HOST", None)
         env["SMTP_PORT"] = str(free_port())
@@ -87,7 +93,7 @@ class RunningSystem:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devtools.run"], cwd=REPO_ROOT, env=self.environment(),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=terminate_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
