@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: run test test-unit test-integration test-e2e test-postgres lock bootstrap
+.PHONY: run test test-unit test-integration test-e2e test-postgres test-deploy lock bootstrap
 
 bootstrap:
 	@devtools/bootstrap.sh
@@ -12,7 +12,7 @@ run: bootstrap
 
 test: bootstrap
 	@devtools/bootstrap.sh --for-tests
-	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(PYTEST) tests/unit tests/integration tests/e2e tests/deploy
 
 test-unit: bootstrap
 	$(PYTEST) tests/unit
@@ -29,6 +29,11 @@ test-e2e: bootstrap
 test-postgres: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	PORTAL_TEST_DATABASE=postgresql $(PYTEST) tests/integration tests/e2e
+
+# deploy/ without a Docker engine, a cluster or the network: manifests against the
+# Kubernetes schemas, the Dockerfile through hadolint, the entrypoint, compose, inventory.
+test-deploy: bootstrap
+	$(PYTEST) tests/deploy
 
 # Recompile requirements.lock after editing requirements.in.
 lock: bootstrap
