@@ -1,26 +1,31 @@
 """The portal's HTTP face: turns requests into RPC calls and answers as HTML or JSON.
 
-Routes live in mixins by audience (ops, login, buyer, pages); this class holds what
-they share: configuration, the RPC proxies (every call has a deadline) and the
-session lookup. Every input is validated before any RPC, and the buyer's identity
+Routes live in mixins by audience (ops, login, buyer, merchant, pages); this class
+holds what they share: configuration, the RPC proxies (every call has a deadline) and
+the session lookup. `csrf.guard_routes` refuses forged state-changing requests before
+any route runs. Every input is validated before any RPC, and the buyer's identity
 always comes from the session, never from the request body.
 """
 from nameko.dependency_providers import Config
 
-from gateway import cookies
+from gateway import cookies, csrf
 from gateway.auth_api import AuthRoutes
 from gateway.buyer_api import BuyerRoutes
+from gateway.merchant_api import MerchantRoutes
+from gateway.merchant_webhooks_api import MerchantWebhookRoutes
 from gateway.ops import OpsRoutes
 from gateway.pages import PortalPages
 from services.common.errors import Unauthorized
 from services.common.rpc import TimedRpc
 
 
-class GatewayService(OpsRoutes, AuthRoutes, BuyerRoutes, PortalPages):
+@csrf.guard_routes
+class GatewayService(OpsRoutes, AuthRoutes, BuyerRoutes, MerchantRoutes, MerchantWebhookRoutes, PortalPages):
     name = "gateway"
 
     config = Config()
-    auth = TimedRpc("auth")
+    # Non-persistent: calls to auth carry login tokens, codes and session tokens.
+    auth = TimedRpc("auth", delivery_mode=1)
     subscriptions = TimedRpc("subscriptions")
     billing = TimedRpc("billing")
     notifications = TimedRpc("notifications")

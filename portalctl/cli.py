@@ -4,6 +4,7 @@ import sys
 
 from services.common import migrations
 from services.common.config import load_config
+from services.common.errors import PortalError
 
 
 def cluster_rpc(config):
@@ -49,6 +50,59 @@ def new_migration(args):
     migrations.new_revision(args.service, args.message)
 
 
+def create_api_key(args):
+    with cluster_rpc(load_config()) as rpc:
+        created = rpc.auth.create_api_key(args.merchant)
+    print(f"API key for {created['merchant_id']} (shown only now; keep it secret):")
+    print(created["key"])
+    print(f"prefix: {created['prefix']}  (to revoke: portalctl api-keys revoke {created['prefix']})")
+
+
+def revoke_api_key(args):
+    with cluster_rpc(load_config()) as rpc:
+        revoked = rpc.auth.revoke_api_key(args.prefix)
+    print(f"revoked {revoked['prefix']} of {revoked['merchant_id']} at {revoked['revoked_at']}")
+
+
+def list_api_keys(args):
+    with cluster_rpc(load_config()) as rpc:
+        keys = rpc.auth.list_api_keys(args.merchant)
+    for key in keys:
+        state = f"revoked {key['revoked_at']}" if key["revoked_at"] else "active"
+        print(f"{key['prefix']}  {key['merchant_id']}  created {key['created_at']}  {state}")
+
+
+def mail_list(args):
+    with cluster_rpc(load_config()) as rpc:
+        rows = rpc.notifications.list_outbox(status=args.status, limit=args.limit)
+    for row in rows:
+        problem = f"  {row['last_error']}" if row["last_error"] else ""
+        print(f"{row['id']}  {row['status']:<8} {row['kind']:<24} {row['recipient']}  "
+              f"attempts={row['attempts']}  {row['created_at']}{problem}")
+
+
+def mail_retry(args):
+    with cluster_rpc(load_config()) as rpc:
+        row = rpc.notifications.retry(args.id)
+    print(f"{row['id']} queued again for {row['recipient']} ({row['kind']})")
+
+
+def webhook_deliveries(args):
+    with cluster_rpc(load_config()) as rpc:
+        deliveries = rpc.notifications.list_webhook_deliveries(merchant_id=args.merchant, limit=args.limit)
+    for delivery in deliveries:
+        print(f"{delivery['id']}  {delivery['status']:<10} {delivery['event_type']:<36} "
+              f"{delivery['merchant_id']}  {delivery['url']}  attempts={delivery['attempts']}")
+        for attempt in delivery["log"]:
+            print(f"    {attempt['at']}  {attempt['status_code'] or '-'}  {attempt['error'] or 'ok'}")
+
+
+def webhook_replay(args):
+    with cluster_rpc(load_config()) as rpc:
+        delivery = rpc.notifications.replay_webhook(args.id)
+    print(f"{delivery['id']} ({delivery['event_type']}) will be delivered again to {delivery['url']}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="portalctl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,8 +132,45 @@ def main(argv=None):
         review_parser.add_argument("--send-back", metavar="EVENT_ID|all")
         review_parser.set_defaults(handler=events_review)
 
+    keys_parser = commands.add_parser("api-keys", help="merchants' API keys (stored hashed; shown once)")
+    key_commands = keys_parser.add_subparsers(dest="key_command", required=True)
+    create_parser = key_commands.add_parser("create", help="create a key for a merchant and print it once")
+    create_parser.add_argument("--merchant", required=True, help="the merchant's id, e.g. acme-cursos")
+    create_parser.set_defaults(handler=create_api_key)
+    revoke_parser = key_commands.add_parser("revoke", help="stop a key from working, by its prefix")
+    revoke_parser.add_argument("prefix")
+    revoke_parser.set_defaults(handler=revoke_api_key)
+    list_parser = key_commands.add_parser("list", help="list keys (prefixes only)")
+    list_parser.add_argument("--merchant")
+    list_parser.set_defaults(handler=list_api_keys)
+
+    mail_parser = commands.add_parser("mail", help="outgoing e-mails: list them, send a failed one again")
+    mail_commands = mail_parser.add_subparsers(dest="mail_command", required=True)
+    mail_list_parser = mail_commands.add_parser("list", help="newest e-mails first (never their bodies)")
+    mail_list_parser.add_argument("--status", help="queued, sending, sent, failed or dropped")
+    mail_list_parser.add_argument("--limit", type=int, default=50)
+    mail_list_parser.set_defaults(handler=mail_list)
+    mail_retry_parser = mail_commands.add_parser("retry", help="queue a failed e-mail again")
+    mail_retry_parser.add_argument("id")
+    mail_retry_parser.set_defaults(handler=mail_retry)
+
+    webhooks_parser = commands.add_parser("webhooks", help="deliveries to merchants' endpoints: log and replay")
+    webhook_commands = webhooks_parser.add_subparsers(dest="webhook_command", required=True)
+    deliveries_parser = webhook_commands.add_parser("deliveries", help="newest deliveries, each with its attempts")
+    deliveries_parser.add_argument("--merchant")
+    deliveries_parser.add_argument("--limit", type=int, default=50)
+    deliveries_parser.set_defaults(handler=webhook_deliveries)
+    replay_parser = webhook_commands.add_parser("replay", help="deliver a delivered or failed webhook again")
+    replay_parser.add_argument("id")
+    replay_parser.set_defaults(handler=webhook_replay)
+
     args = parser.parse_args(argv)
-    args.handler(args)
+    try:
+        args.handler(args)
+    except PortalError as error:
+        print(f"portalctl: {error.message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

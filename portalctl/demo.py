@@ -1,5 +1,14 @@
 """Demo data: two merchants, their offers, and two buyers with orders and subscriptions.
 
+What each demo buyer can try (Acme lets buyers do everything, Beta nothing):
+- ana@example.com: her monthly Básico at Acme upgrades at once (Premium mensal) or to
+  a new annual cycle in up to 12 installments; her annual Premium downgrades at the
+  end of its cycle (undoable); both change payment method and cancel at period end
+  (undoable).
+- bruno@example.com: his Acme Premium mensal is past due: changing its payment method
+  charges it at once ("update and pay now"); his Beta Pro is past due too, and every
+  operation on it is refused (`operation_disabled`).
+
 `load_demo(rpc)` goes through the services' own RPCs only (the same intake a checkout
 uses), so the data obeys every rule the services enforce. Each record has a stable
 key (merchant and offer slugs, contact e-mails, `demo-...` external ids), and every
@@ -101,22 +110,24 @@ BUYERS = {
     },
 }
 
-CONTACTS = [("acme-cursos", ANA), ("beta-software", BRUNO)]
+CONTACTS = [("acme-cursos", ANA), ("acme-cursos", BRUNO), ("beta-software", BRUNO)]
 
 ANA_VISA = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242",
             "card_exp": "08/2030", "token": "tok_demo_ana_visa_4242"}
 BRUNO_MASTERCARD = {"method": "credit_card", "card_brand": "mastercard", "card_last4": "5454",
                     "card_exp": "03/2029", "token": "tok_demo_bruno_mastercard_5454"}
+# The same card, as Acme's processor account tokenized it (a token belongs to one merchant's buyer).
+BRUNO_MASTERCARD_AT_ACME = {**BRUNO_MASTERCARD, "token": "tok_demo_bruno_acme_mastercard_5454"}
 
 # A linha digitável with valid check digits (Bradesco layout), R$ 47,00.
 EBOOK_BOLETO_LINE = "23793.38102 90000.001231 45012.345604 1 12340000004700"
 
 
 def subscriptions(now):
-    """Ana: a monthly and an annual subscription at Acme; Bruno: one past due at Beta."""
+    """Ana: a monthly and an annual subscription at Acme; Bruno: one past due at each merchant."""
     basic_start = now - timedelta(days=10)
     annual_start = now - timedelta(days=40)
-    # Bruno's renewal failed 12 hours ago, at the end of his first cycle.
+    # Bruno's renewals failed 12 hours ago, at the end of his first cycles.
     bruno_end = now - timedelta(hours=12)
     return [
         {
@@ -138,18 +149,27 @@ def subscriptions(now):
             "installments": 1, "payment": BRUNO_MASTERCARD,
             "created_at": add_months(bruno_end, -1),
         },
+        {
+            "merchant_id": "acme-cursos", "external_id": "demo-bruno-premium",
+            "offer_id": "acme-premium-mensal", "email": BRUNO, "status": "past_due",
+            "cycle_number": 1, "cycle_start": add_months(bruno_end, -1), "cycle_end": bruno_end,
+            "installments": 1, "payment": BRUNO_MASTERCARD_AT_ACME,
+            "created_at": add_months(bruno_end, -1),
+        },
     ]
 
 
 def orders(now, subscription_ids):
     """Orders of those subscriptions' cycles, plus Ana's one-off e-book on boleto."""
-    ana_basic, ana_annual, bruno_pro = subscriptions(now)
+    ana_basic, ana_annual, bruno_pro, bruno_premium = subscriptions(now)
     return [
         _cycle_order(ana_basic, subscription_ids, 1, "paid", ana_basic["cycle_start"]),
         _cycle_order(ana_annual, subscription_ids, 1, "paid", ana_annual["cycle_start"]),
         _cycle_order(bruno_pro, subscription_ids, 1, "paid", bruno_pro["cycle_start"]),
-        # The renewal of Bruno's second cycle, refused by the card's issuer.
+        # The renewals of Bruno's second cycles, refused by the card's issuer.
         _cycle_order(bruno_pro, subscription_ids, 2, "refused", bruno_pro["cycle_end"]),
+        _cycle_order(bruno_premium, subscription_ids, 1, "paid", bruno_premium["cycle_start"]),
+        _cycle_order(bruno_premium, subscription_ids, 2, "refused", bruno_premium["cycle_end"]),
         {
             "merchant_id": "acme-cursos",
             "external_id": "demo-ana-ebook",

@@ -1,1 +1,1 @@
-"""Login links, sessions and (later) SSO tickets and API keys."""
+"""Login links, sessions, merchants' SSO tickets and API keys."""

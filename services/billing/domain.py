@@ -4,8 +4,12 @@ Problem finders return `{field: [message, ...]}` (empty when all is well) so the
 service can answer one `ValidationFailed` naming every field at once.
 """
 import base64
+import hashlib
+import hmac
 import re
 import secrets
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
 # Statuses in which money has changed hands, so the order has a payment date.
@@ -83,3 +87,192 @@ def paid_at(status, given_paid_at, created_at):
     if status not in SETTLED_STATUSES:
         return None
     return given_paid_at or created_at
+
+
+# -- cards (the number and security code live only in memory, while tokenizing)
+
+CARD_NUMBER_LENGTHS = range(13, 20)
+MAX_YEARS_AHEAD = 20
+# Issuer prefixes, most specific first: Elo and Hipercard ranges sit inside Visa's,
+# Discover's and Diners' (ISO/IEC 7812 IINs as the brands publish them).
+BRAND_PREFIXES = (
+    ("elo", (
+        "401178", "401179", "431274", "438935", "451416", "457393", "457631", "457632",
+        "504175", "627780", "636297", "636368",
+        *map(str, range(506699, 506779)), *map(str, range(509000, 510000)),
+        *map(str, range(650031, 650034)), *map(str, range(650035, 650052)),
+        *map(str, range(650405, 650440)), *map(str, range(650485, 650539)),
+        *map(str, range(650541, 650599)), *map(str, range(650700, 650719)),
+        *map(str, range(650720, 650728)), *map(str, range(650901, 650921)),
+        *map(str, range(651652, 651680)), *map(str, range(655000, 655020)),
+        *map(str, range(655021, 655059)),
+    )),
+    ("hipercard", ("606282", "384100", "384140", "384160", "637095", "637568", "637599", "637609", "637612")),
+    ("amex", ("34", "37")),
+    ("diners", ("300", "301", "302", "303", "304", "305", "36", "38", "39")),
+    ("jcb", tuple(map(str, range(3528, 3590)))),
+    ("discover", ("6011", "644", "645", "646", "647", "648", "649", "65")),
+    ("mastercard", ("51", "52", "53", "54", "55", *map(str, range(2221, 2721)))),
+    ("visa", ("4",)),
+)
+
+
+def digits_only(raw):
+    """What the buyer typed, without the spaces and dashes people group digits with."""
+    return re.sub(r"[\s-]", "", raw or "")
+
+
+def luhn_is_valid(number):
+    """The mod-10 (Luhn) check every card number carries in its last digit."""
+    if not number.isdigit():
+        return False
+    total = 0
+    for position, digit in enumerate(reversed(number)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def card_brand(number):
+    """The brand of a card number by its issuer prefix, or None."""
+    for brand, prefixes in BRAND_PREFIXES:
+        if number.startswith(prefixes):
+            return brand
+    return None
+
+
+def parse_expiry(raw, today):
+    """`MM/AA` (or MM/AAAA) → (month, year), valid through the end of that month and
+    at most 20 years ahead; ValueError with the buyer-facing reason otherwise."""
+    match = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", raw or "")
+    if not match:
+        raise ValueError("Use o formato MM/AA.")
+    month, year = int(match.group(1)), int(match.group(2))
+    year += 2000 if year < 100 else 0
+    if not 1 <= month <= 12:
+        raise ValueError("O mês vai de 01 a 12.")
+    if (year, month) < (today.year, today.month):
+        raise ValueError("Este cartão está vencido.")
+    if year > today.year + MAX_YEARS_AHEAD:
+        raise ValueError("Confira o ano de validade.")
+    return month, year
+
+
+def card_problems(number, expiry, security_code, holder_name, today):
+    """Buyer-facing problems of typed card fields, by form field name."""
+    problems = {}
+    if not (len(number) in CARD_NUMBER_LENGTHS and luhn_is_valid(number)):
+        problems["number"] = ["Confira o número do cartão."]
+    elif card_brand(number) is None:
+        problems["number"] = ["Bandeira de cartão não aceita."]
+    try:
+        parse_expiry(expiry, today)
+    except ValueError as error:
+        problems["expiry"] = [str(error)]
+    if not re.fullmatch(r"\d{3,4}", security_code or ""):
+        problems["security_code"] = ["O CVV tem 3 ou 4 dígitos."]
+    if not (holder_name or "").strip():
+        problems["holder_name"] = ["Informe o nome como está impresso no cartão."]
+    elif len(holder_name.strip()) > 100:
+        problems["holder_name"] = ["Use até 100 caracteres."]
+    return problems
+
+
+def expiry_text(month, year):
+    """How billing keeps an expiry: MM/YYYY."""
+    return f"{month:02d}/{year}"
+
+
+# -- charges
+
+CHARGE_KINDS = ("plan_change", "renewal", "retry")
+# What a processor's answer about a charge makes of the order waiting for it. An
+# order settled once is never settled again, whoever asks (caller, reconciler, callback).
+SETTLEMENTS = {
+    "pending_confirmation": {"paid": "paid", "refused": "refused", "pending": "pending"},
+    "pending": {"paid": "paid"},
+}
+EVENT_OF_STATUS = {"paid": "order_paid", "refused": "charge_failed"}
+# A charge the processor has no record of this long after it was claimed was never
+# sent (the process died first): send it again, under the same key.
+RESUBMIT_AFTER = timedelta(minutes=2)
+BOLETO_DUE_DAYS = 3
+# Banks count a boleto's due day in Brasília time.
+BOLETO_TIMEZONE = ZoneInfo("America/Sao_Paulo")
+
+
+def claimed_status(amount_cents):
+    """A charge of nothing is paid at once; any other waits for the processor."""
+    return "paid" if amount_cents == 0 else "pending_confirmation"
+
+
+def settled_status(current, processor_status):
+    """The order's new status for the processor's answer, or None to leave it."""
+    return SETTLEMENTS.get(current, {}).get(processor_status)
+
+
+def reconcile_action(claimed_at, now, processor_status):
+    """For an order still `pending_confirmation`: settle it by what the processor
+    knows, send it again under its key if the processor never heard of it, or wait."""
+    if processor_status is not None:
+        return "settle"
+    return "resubmit" if now - claimed_at >= RESUBMIT_AFTER else "wait"
+
+
+def charge_problems(request):
+    """Rules of a charge request beyond each field's shape."""
+    problems = {}
+    card = request["method"] == "credit_card"
+    if request["installments"] > 1 and not card:
+        problems["installments"] = ["Installments are for credit_card only."]
+    if card and request["amount_cents"] > 0 and not request.get("payment_token"):
+        problems["payment_token"] = ["Required for credit_card."]
+    if not card and request.get("payment_token"):
+        problems["payment_token"] = ["Only for credit_card."]
+    if card and request.get("due_at"):
+        problems["due_at"] = ["Only for boleto and pix."]
+    return problems
+
+
+def boleto_due_date(due_at, now):
+    """The day a boleto is due: that of `due_at`, or BOLETO_DUE_DAYS from now."""
+    when = due_at or now + timedelta(days=BOLETO_DUE_DAYS)
+    return when.astimezone(BOLETO_TIMEZONE).date()
+
+
+# -- card entry
+
+TICKET_MAX_ATTEMPTS = 5
+
+
+def secret_digest(secret):
+    """What is kept of a bearer secret (a card-entry ticket): its SHA-256, never itself."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def ticket_refusal(expires_at, used_at, attempts, now):
+    """Why a card-entry ticket can take no (more) card, or None."""
+    if used_at is not None:
+        return "used"
+    if now >= expires_at:
+        return "expired"
+    if attempts >= TICKET_MAX_ATTEMPTS:
+        return "too_many_attempts"
+    return None
+
+
+def window_start(now, window_seconds):
+    """The fixed window `now` falls in, for counting tries per address."""
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % window_seconds, tz=timezone.utc)
+
+
+# -- processor callbacks
+
+def callback_signature(secret, body):
+    """`sha256=<hex>`: the HMAC-SHA256 of a callback's raw body with the shared secret."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def callback_is_signed(secret, body, signature):
+    return hmac.compare_digest(callback_signature(secret, body), signature or "")

@@ -1,9 +1,11 @@
-"""Tables of the billing service: orders (vendas) and payment methods."""
+"""Tables of the billing service: orders (vendas), payment methods, card-entry
+tickets and their rate-limit counters; and, apart, the sandbox processor's side."""
 from datetime import date, datetime
 
 from sqlalchemy import JSON, ForeignKey, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.billing.processors.sandbox_tables import sandbox_tables
 from services.common.db import NAMING_CONVENTION, UTCDateTime
 from services.common.outbox import outbox_table
 
@@ -54,7 +56,8 @@ class Order(Base):
     cycle_number: Mapped[int | None]
     amount_cents: Mapped[int]
     installments: Mapped[int] = mapped_column(default=1)
-    status: Mapped[str] = mapped_column(String(30))
+    # Indexed for the reconciler, which looks for `pending_confirmation`.
+    status: Mapped[str] = mapped_column(String(30), index=True)
     payment_method: Mapped[str] = mapped_column(String(20))
     payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
     card_brand: Mapped[str | None] = mapped_column(String(20))
@@ -64,8 +67,49 @@ class Order(Base):
     pix_code: Mapped[str | None] = mapped_column(Text)
     # Derived from the operation that charges ("renewal:<id>:<cycle>"): one charge each.
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # What the charge is for (plan_change, renewal, retry); none for a checkout's order.
+    kind: Mapped[str | None] = mapped_column(String(20))
+    # The processor that charged it, its id for the charge, and why it was refused.
+    processor: Mapped[str | None] = mapped_column(String(30))
+    processor_reference: Mapped[str | None] = mapped_column(String(100))
+    decline_reason: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class CardEntryTicket(Base):
+    """One buyer's permission to enter one card for one subscription, used once.
+
+    Only the SHA-256 of the ticket is kept: the ticket itself is a bearer secret.
+    """
+
+    __tablename__ = "card_entry_tickets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254))
+    subscription_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Each card submitted counts, valid or not: a ticket is not for card testing.
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+
+
+class CardEntryWindow(Base):
+    """How many cards one client address submitted in one fixed window."""
+
+    __tablename__ = "card_entry_windows"
+    __table_args__ = (UniqueConstraint("address", "window_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(45))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
 outbox = outbox_table(Base.metadata)
+# The sandbox processor stands in for a system outside billing (see sandbox_tables).
+sandbox = sandbox_tables(Base.metadata)

@@ -84,6 +84,41 @@ class OrderInputSchema(Schema):
             raise ValidationError(problems)
 
 
+class ChargeRequestSchema(Schema):
+    """What subscriptions asks billing to charge; idempotent by `idempotency_key`."""
+
+    idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    merchant_id = fields.String(required=True, validate=slug)
+    email = LowerEmail(required=True)
+    subscription_id = fields.UUID(required=True)
+    cycle_number = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1))
+    kind = fields.String(required=True, validate=validate.OneOf(domain.CHARGE_KINDS))
+    product_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    amount_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=0))
+    installments = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=MAX_INSTALLMENTS))
+    method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
+    payment_token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    due_at = UtcIsoDateTime(load_default=None, allow_none=True)
+
+    @validates_schema
+    def check_rules(self, data, **kwargs):
+        problems = domain.charge_problems(data)
+        if problems:
+            raise ValidationError(problems)
+
+
+class CardEntryTicketRequestSchema(Schema):
+    email = LowerEmail(required=True)
+    merchant_id = fields.String(required=True, validate=slug)
+    subscription_id = fields.UUID(required=True)
+
+
+class ProcessorCallbackSchema(Schema):
+    """A processor's signed note that a charge changed; billing then asks it which way."""
+
+    idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
 # -- views (dumped from rows)
 
 class PaymentViewSchema(Schema):
@@ -115,6 +150,22 @@ class OrderSchema(Schema):
     address = fields.Dict()
     subscription_id = fields.String()
     cycle_number = fields.Integer()
+    idempotency_key = fields.String()
+    kind = fields.String()
+    decline_reason = fields.String()
+
+
+class PaymentMethodSchema(Schema):
+    token = fields.String()
+    brand = fields.String()
+    last4 = fields.String()
+    exp = fields.String()
+
+
+class TicketSchema(Schema):
+    ticket = fields.String()
+    form_url = fields.String()
+    expires_at = fields.AwareDateTime()
 
 
 # -- event data
@@ -124,7 +175,24 @@ class OrderEventSchema(Schema):
 
     order_id = fields.String(required=True)
     code = fields.String(required=True, validate=validate.Regexp(domain.ORDER_CODE))
+    email = fields.Email(required=True)
     subscription_id = fields.String(required=True, allow_none=True)
+    cycle_number = fields.Integer(required=True, allow_none=True)
+    # What the charge was for and its key; none for a checkout's order.
+    kind = fields.String(required=True, allow_none=True)
+    idempotency_key = fields.String(required=True, allow_none=True)
     amount_cents = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(domain.ORDER_STATUSES))
     method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
+
+
+class ChargeFailedEventSchema(OrderEventSchema):
+    decline_reason = fields.String(required=True)
+
+
+class PaymentMethodAddedEventSchema(Schema):
+    token = fields.String(required=True)
+    brand = fields.String(required=True, validate=validate.OneOf(CARD_BRANDS))
+    last4 = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$"))
+    exp = fields.String(required=True)
+    email = fields.String(required=True)

@@ -1,36 +1,52 @@
 """nameko entrypoints of the billing service: load, act, dump."""
+import logging
+
+from nameko.dependency_providers import Config
+from nameko.exceptions import RemoteError
 from nameko.rpc import rpc
 
-from services.billing import store
+from services.billing import card_entry, charges, domain, pages, store
 from services.billing.models import outbox
-from services.billing.schemas import OrderEventSchema, OrderInputSchema, OrderSchema
+from services.billing.processors import PaymentProcessor
+from services.billing.schemas import (
+    CardEntryTicketRequestSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
+    OrderInputSchema, OrderSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
+    ProcessorCallbackSchema, TicketSchema,
+)
+from services.common.client_address import client_address, trusted_networks
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
-from services.common.errors import EXPECTED_ERRORS, NotFound
+from services.common.errors import (
+    EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
+)
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable
+from services.common.rpc import Pingable, TimedRpc
 from services.common.schemas import IdentitySchema
+from services.common.timer import timer
 from services.common.validation import load
+from services.common.web import http, json_response, read_json
+
+log = logging.getLogger(__name__)
 
 EVENTS = event_catalog(
     EventType("order_created", OrderEventSchema()),
     EventType("order_paid", OrderEventSchema()),
+    EventType("charge_failed", ChargeFailedEventSchema()),
+    EventType("payment_method_added", PaymentMethodAddedEventSchema()),
 )
 
 IDENTITY = IdentitySchema()
 ORDER_INPUT = OrderInputSchema()
+CHARGE_REQUEST = ChargeRequestSchema()
+TICKET_REQUEST = CardEntryTicketRequestSchema()
+CALLBACK = ProcessorCallbackSchema()
 ORDER = OrderSchema()
-
-
-def order_event_data(order):
-    return {
-        "order_id": order.id,
-        "code": order.code,
-        "subscription_id": order.subscription_id,
-        "amount_cents": order.amount_cents,
-        "status": order.status,
-        "method": order.payment_method,
-    }
+PAYMENT_METHOD = PaymentMethodSchema()
+TICKET = TicketSchema()
+# The card form's fields; the number and CVV among them are never kept, logged or shown.
+CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
+SIGNATURE_HEADER = "X-Signature"
+DEFAULT_RECONCILE_INTERVAL = 30
 
 
 class BillingService(Pingable):
@@ -38,6 +54,11 @@ class BillingService(Pingable):
 
     db = Database("BILLING_DB_URL")
     events = Outbox("BILLING_DB_URL", outbox, EVENTS)
+    processor = PaymentProcessor()
+    subscriptions = TimedRpc("subscriptions")
+    config = Config()
+
+    # -- RPC
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("order.payment.token",))
     def record_order(self, order):
@@ -49,9 +70,7 @@ class BillingService(Pingable):
             if existing is not None:
                 return ORDER.dump(existing)
             created = store.create_order(session, data)
-            self.events.record(session, "order_created", created.merchant_id, order_event_data(created))
-            if created.status == "paid":
-                self.events.record(session, "order_paid", created.merchant_id, order_event_data(created))
+            charges.announce_new_order(session, self.events, created)
             return ORDER.dump(created)
 
         return self.db.retry_on_conflict(work)
@@ -70,3 +89,112 @@ class BillingService(Pingable):
         with self.db.transaction() as session:
             # Codes are read aloud and typed: accept them in any case.
             return ORDER.dump(store.buyer_order(session, identity, code.strip().upper()))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("request.payment_token",))
+    def charge(self, request):
+        """Charge once per idempotency key; a repeat answers the first order as it stands."""
+        request = load(CHARGE_REQUEST, request)
+        return ORDER.dump(charges.charge(self.db, self.events, self.processor, request))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def reconcile(self):
+        """Settle the charges whose outcome is unknown by asking the processor."""
+        return charges.reconcile(self.db, self.events, self.processor)
+
+    @timer("RECONCILE_INTERVAL", default=DEFAULT_RECONCILE_INTERVAL)
+    def reconcile_on_timer(self):
+        outcome = charges.reconcile(self.db, self.events, self.processor)
+        if outcome["settled"]:
+            log.info("reconciler settled %(settled)s of %(checked)s unconfirmed charges", outcome)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("token",))
+    def get_payment_method(self, identity, token):
+        identity = load(IDENTITY, identity)
+        if not isinstance(token, str):
+            raise NotFound("Payment method not found.")
+        with self.db.transaction() as session:
+            return PAYMENT_METHOD.dump(store.buyer_card(session, identity, token))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def issue_card_entry_ticket(self, request):
+        """A one-time link to billing's card form for this buyer and subscription."""
+        request = load(TICKET_REQUEST, request)
+        ticket = card_entry.issue_ticket(
+            self.db, request, int(self.config["CARD_ENTRY_TICKET_TTL_SECONDS"]), self.config["BILLING_PUBLIC_URL"],
+        )
+        return TICKET.dump(ticket)
+
+    # -- HTTP (billing's own port)
+
+    @http("GET", "/healthz")
+    def healthz(self, request):
+        return json_response({"status": "ok"})
+
+    @http("GET", "/static/card.css")
+    def card_stylesheet(self, request):
+        return pages.stylesheet()
+
+    @http("GET", "/card")
+    def card_form(self, request):
+        portal = self.config["PORTAL_BASE_URL"]
+        try:
+            card_entry.open_ticket(self.db, request.args.get("ticket"))
+        except PortalError as error:
+            return pages.problem_page(portal, error)
+        return pages.form_page(portal, request.args["ticket"])
+
+    @http("POST", "/card", sensitive_arguments=("request",))
+    def submit_card(self, request):
+        ticket = request.form.get("ticket")
+        fields = {name: request.form.get(name, "") for name in CARD_FIELDS}
+        address = client_address(request, trusted_networks(self.config["TRUSTED_PROXIES"]))
+        limits = {
+            "per_address": int(self.config["CARD_ENTRY_ATTEMPTS_PER_ADDRESS"]),
+            "window_seconds": int(self.config["CARD_ENTRY_ADDRESS_WINDOW_SECONDS"]),
+        }
+        try:
+            ticket_row, card = card_entry.submit_card(
+                self.db, self.events, self.processor, ticket, fields, address, limits,
+            )
+        except ValidationFailed as error:
+            return pages.form_page(self.config["PORTAL_BASE_URL"], ticket, error, fields)
+        except PortalError as error:
+            return pages.problem_page(self.config["PORTAL_BASE_URL"], error)
+        return self._apply_card(ticket_row, card)
+
+    @http("POST", "/sandbox/orders/<string:code>/pay")
+    def sandbox_pay(self, request, code):
+        if self.processor.name != "sandbox":
+            raise NotFound("Not found.")
+        order = charges.pay_in_sandbox(self.db, self.events, self.processor, code.strip().upper())
+        return json_response({"order": ORDER.dump(order)})
+
+    @http("POST", "/callbacks/<string:processor_name>")
+    def processor_callback(self, request, processor_name):
+        if processor_name != self.processor.name:
+            raise NotFound("Not found.")
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not domain.callback_is_signed(self.config["PROCESSOR_WEBHOOK_SECRET"], request.get_data(), signature):
+            raise Unauthorized("Bad or missing signature.", code="bad_signature")
+        note = load(CALLBACK, read_json(request))
+        order = charges.settle_by_key(self.db, self.events, self.processor, note["idempotency_key"])
+        return json_response({"code": order.code, "status": order.status})
+
+    # -- card entry
+
+    def _apply_card(self, ticket, card):
+        """Make the new card the subscription's payment method; if subscriptions
+        cannot, say so: the card stays saved and the buyer knows it is not in use."""
+        identity = {"email": ticket.email, "merchant_id": ticket.merchant_id, "session_id": f"card-entry:{ticket.id}"}
+        portal = self.config["PORTAL_BASE_URL"]
+        try:
+            self.subscriptions.change_payment_method(
+                identity, ticket.subscription_id, {"method": "credit_card", "card_token": card.token}, actor="buyer",
+            )
+        except PortalError as error:
+            return pages.not_applied_page(portal, card, ticket.subscription_id, error)
+        except RemoteError as error:
+            log.error("subscriptions failed to apply a new card: %s", error.exc_type)
+            failure = ServiceUnavailable("O serviço de assinaturas falhou.")
+            return pages.not_applied_page(portal, card, ticket.subscription_id, failure)
+        return pages.applied_page(portal, card, ticket.subscription_id)

@@ -4,11 +4,12 @@ Every buyer-facing read goes through `owned_row`/`owned_rows`, limited to what t
 session's identity owns; a row outside it is indistinguishable from one that does not exist.
 """
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from services.billing import domain
-from services.billing.models import Order, PaymentMethod
+from services.billing.models import CardEntryTicket, CardEntryWindow, Order, PaymentMethod
 from services.common import clock
 from services.common.errors import ValidationFailed
 from services.common.identity import owned_row, owned_rows
@@ -96,3 +97,157 @@ def buyer_orders(session, identity):
 
 def buyer_order(session, identity, code):
     return owned_row(session, Order, identity, "Order not found.", code=code)
+
+
+# -- charges
+
+def order_by_key(session, idempotency_key):
+    return session.scalars(select(Order).filter_by(idempotency_key=idempotency_key)).one_or_none()
+
+
+def order_by_code(session, code):
+    return session.scalars(select(Order).filter_by(code=code)).one_or_none()
+
+
+def buyers_card(session, merchant_id, email, token):
+    """The payment method of `token` if it was issued to this buyer, else None."""
+    return session.scalars(
+        select(PaymentMethod).filter_by(token=token, merchant_id=merchant_id, email=email)
+    ).one_or_none()
+
+
+def card_token(session, payment_method_id):
+    return session.scalars(select(PaymentMethod.token).filter_by(id=payment_method_id)).one()
+
+
+def _buyer_snapshot(session, subscription_id):
+    """Who the buyer was and where, as the subscription's latest order recorded it."""
+    latest = session.scalars(
+        select(Order).filter_by(subscription_id=subscription_id).order_by(Order.created_at.desc()).limit(1)
+    ).first()
+    if latest is None:
+        return {}
+    return {
+        "buyer_name": latest.buyer_name, "buyer_document": latest.buyer_document,
+        "buyer_phone": latest.buyer_phone, "address": latest.address, "offer_id": latest.offer_id,
+    }
+
+
+def create_charge_order(session, request, card, processor_name, boleto_due_date):
+    """The order of a charge, claimed under its idempotency key before the processor
+    is asked (a concurrent claim of the same key fails on the unique column)."""
+    now = clock.now()
+    status = domain.claimed_status(request["amount_cents"])
+    subscription_id = str(request["subscription_id"])
+    order = Order(
+        id=str(uuid.uuid4()),
+        code=_unused_order_code(session),
+        merchant_id=request["merchant_id"],
+        email=request["email"],
+        product_name=request["product_name"],
+        subscription_id=subscription_id,
+        cycle_number=request["cycle_number"],
+        amount_cents=request["amount_cents"],
+        installments=request["installments"],
+        status=status,
+        payment_method=request["method"],
+        payment_method_id=card.id if card else None,
+        card_brand=card.brand if card else None,
+        card_last4=card.last4 if card else None,
+        boleto_due_date=boleto_due_date if status != "paid" else None,
+        idempotency_key=request["idempotency_key"],
+        kind=request["kind"],
+        processor=processor_name if status != "paid" else None,
+        created_at=now,
+        paid_at=now if status == "paid" else None,
+        **_buyer_snapshot(session, subscription_id),
+    )
+    session.add(order)
+    session.flush()
+    return order
+
+
+def move_order(session, order, to_status, **values):
+    """Move `order` from the status it was read with to `to_status`; False (and no
+    change) if someone else moved it first."""
+    moved = session.execute(
+        update(Order).where(Order.id == order.id, Order.status == order.status).values(status=to_status, **values)
+    ).rowcount
+    if moved:
+        session.refresh(order)
+    return bool(moved)
+
+
+def awaiting_confirmation(session, processor_name, limit):
+    return session.scalars(
+        select(Order)
+        .filter_by(status="pending_confirmation", processor=processor_name)
+        .order_by(Order.created_at)
+        .limit(limit)
+    ).all()
+
+
+# -- card entry
+
+def add_ticket(session, request, digest, now, ttl_seconds):
+    ticket = CardEntryTicket(
+        id=str(uuid.uuid4()), ticket_digest=digest, merchant_id=request["merchant_id"],
+        email=request["email"], subscription_id=str(request["subscription_id"]),
+        created_at=now, expires_at=now + timedelta(seconds=ttl_seconds), attempts=0,
+    )
+    session.add(ticket)
+    return ticket
+
+
+def ticket_by_digest(session, digest):
+    return session.scalars(select(CardEntryTicket).filter_by(ticket_digest=digest)).one_or_none()
+
+
+def count_address_attempt(session, address, now, window_seconds):
+    """Add one try to this address's current window and return the new count.
+
+    The increment happens in the database and is read back after it, so concurrent
+    tries each see their own count (the row stays locked until commit).
+    """
+    start = domain.window_start(now, window_seconds)
+    session.execute(delete(CardEntryWindow).where(CardEntryWindow.window_start < start))
+    window = {"address": address, "window_start": start}
+    if session.scalars(select(CardEntryWindow.id).filter_by(**window)).first() is None:
+        session.add(CardEntryWindow(**window, attempts=0))
+        session.flush()
+    session.execute(
+        update(CardEntryWindow).filter_by(**window).values(attempts=CardEntryWindow.attempts + 1)
+    )
+    return session.scalars(select(CardEntryWindow.attempts).filter_by(**window)).one()
+
+
+def count_ticket_attempt(session, ticket):
+    session.execute(
+        update(CardEntryTicket).where(CardEntryTicket.id == ticket.id)
+        .values(attempts=CardEntryTicket.attempts + 1)
+    )
+
+
+def use_ticket(session, ticket, payment_method_id, now):
+    """Mark the ticket used by this card; False if another submission used it first."""
+    return bool(session.execute(
+        update(CardEntryTicket)
+        .where(CardEntryTicket.id == ticket.id, CardEntryTicket.used_at.is_(None))
+        .values(used_at=now, payment_method_id=payment_method_id)
+    ).rowcount)
+
+
+def add_card(session, ticket, tokenized, now):
+    """The card the processor tokenized, bound to the ticket's buyer."""
+    card = PaymentMethod(
+        id=str(uuid.uuid4()), merchant_id=ticket.merchant_id, email=ticket.email,
+        token=tokenized.token, brand=tokenized.brand, last4=tokenized.last4,
+        exp=domain.expiry_text(tokenized.exp_month, tokenized.exp_year), created_at=now,
+    )
+    session.add(card)
+    session.flush()
+    return card
+
+
+def buyer_card(session, identity, token):
+    return owned_row(session, PaymentMethod, identity, "Payment method not found.", token=token)

@@ -40,3 +40,5 @@ class IdentitySchema(Schema):
     email = LowerEmail(required=True)
     merchant_id = fields.String(required=True, allow_none=True)
     session_id = fields.String(required=True)
+    # Where a merchant-scoped (SSO) session's "back to <merchant>" link leads.
+    return_url = fields.String(load_default=None, allow_none=True)

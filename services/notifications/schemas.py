@@ -1,9 +1,12 @@
-"""notifications' RPC payloads and event data."""
-from marshmallow import Schema, fields, validate
+"""notifications' RPC payloads, views and event data."""
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from services.common.schemas import slug
+from services.notifications.domain import WEBHOOK_EVENT_TYPES
 from services.notifications.models import STATUSES
 
 MAX_LIST_LIMIT = 500
+MAX_WEBHOOK_ENDPOINTS = 10
 
 
 class SendLoginEmailSchema(Schema):
@@ -24,6 +27,8 @@ class SendResultSchema(Schema):
 
 
 class OutgoingEmailSchema(Schema):
+    """An e-mail as ops see it: who, what and how it went; never its body."""
+
     id = fields.String()
     kind = fields.String()
     recipient = fields.String()
@@ -33,7 +38,92 @@ class OutgoingEmailSchema(Schema):
     last_error = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     sent_at = fields.AwareDateTime(allow_none=True)
+    event_id = fields.String(allow_none=True)
+    merchant_id = fields.String(allow_none=True)
+    message_id = fields.String(allow_none=True)
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
 
+
+class IncomingEventSchema(Schema):
+    """The envelope of an event notifications consumes; later additions are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    type = fields.String(required=True)
+    merchant_id = fields.String(required=True, allow_none=True)
+    occurred_at = fields.String(required=True)
+    data = fields.Dict(required=True)
+
+
+class WebhookEndpointInputSchema(Schema):
+    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"}, validate=validate.Length(max=2000))
+    # Empty or left out: every event.
+    event_types = fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENT_TYPES)), load_default=list)
+
+
+class WebhookSettingsInputSchema(Schema):
+    endpoints = fields.List(
+        fields.Nested(WebhookEndpointInputSchema), required=True, validate=validate.Length(max=MAX_WEBHOOK_ENDPOINTS),
+    )
+    # A new secret, for a merchant whose secret leaked; the old one stops working at once.
+    rotate_secret = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def check_urls(self, data, **kwargs):
+        urls = [endpoint["url"] for endpoint in data.get("endpoints", [])]
+        if len(set(urls)) != len(urls):
+            raise ValidationError({"endpoints": ["Each URL once."]})
+
+
+class MerchantIdSchema(Schema):
+    merchant_id = fields.String(required=True, validate=slug)
+
+
+class WebhookEndpointSchema(Schema):
+    id = fields.String()
+    url = fields.String()
+    event_types = fields.List(fields.String())
+
+
+class WebhookSettingsSchema(Schema):
+    merchant_id = fields.String()
+    # Shown to this merchant only (the gateway asks with the merchant's own API key).
+    secret = fields.String(allow_none=True)
+    endpoints = fields.List(fields.Nested(WebhookEndpointSchema))
+    event_types = fields.Function(lambda _settings: list(WEBHOOK_EVENT_TYPES))
+
+
+class ListDeliveriesSchema(Schema):
+    merchant_id = fields.String(load_default=None, allow_none=True, validate=slug)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIST_LIMIT))
+
+
+class DeliveryAttemptSchema(Schema):
+    at = fields.AwareDateTime()
+    status_code = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class WebhookDeliverySchema(Schema):
+    id = fields.String()
+    merchant_id = fields.String()
+    endpoint_id = fields.String()
+    url = fields.String()
+    event_id = fields.String()
+    event_type = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    last_status_code = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    delivered_at = fields.AwareDateTime(allow_none=True)
+    next_attempt_at = fields.AwareDateTime(allow_none=True)
+    log = fields.List(fields.Nested(DeliveryAttemptSchema))
+
+
+# -- event data
 
 class EmailSentSchema(Schema):
     email_id = fields.String(required=True)
@@ -43,3 +133,13 @@ class EmailSentSchema(Schema):
 
 class EmailFailedSchema(EmailSentSchema):
     error = fields.String(required=True)
+
+
+class WebhookFailedSchema(Schema):
+    delivery_id = fields.String(required=True)
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    url = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    last_status_code = fields.Integer(required=True, allow_none=True)
+    last_error = fields.String(required=True)

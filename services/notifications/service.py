@@ -1,46 +1,72 @@
-"""notifications: sends e-mail at once over SMTP and keeps a log of what went out.
+"""notifications: the e-mails buyers expect and the webhooks merchants need.
 
-A login e-mail carries the buyer's link and code, so nothing of its body is kept:
-the log row says to whom, which kind and what happened, and nothing usable.
+Events from subscriptions and billing become stored e-mails and webhook deliveries in
+the same transaction that marks the event done in the inbox, before the broker hears
+that the message was handled: a crash redelivers the event, and the inbox makes the
+second delivery a no-op. Timers then send what is due, with retries.
+
+A login e-mail carries the buyer's link and code, so it is sent at once and nothing
+of its body is kept: its log row says to whom, which kind and what happened.
 """
-import smtplib
+import logging
 import uuid
 
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc
-from sqlalchemy import select
 
 from services.common import clock
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
-from services.common.errors import EXPECTED_ERRORS
+from services.common.errors import EXPECTED_ERRORS, NotFound, ValidationFailed
+from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable
+from services.common.rpc import Pingable, TimedRpc
+from services.common.timer import timer
 from services.common.validation import load
-from services.notifications import domain, emails
-from services.notifications.models import DROPPED, FAILED, SENT, OutgoingEmail, outbox
+from services.notifications import delivery, domain, emails, store
+from services.notifications.models import DROPPED, OutgoingEmail, inbox, outbox
 from services.notifications.schemas import (
-    EmailFailedSchema, EmailSentSchema, ListOutboxSchema, OutgoingEmailSchema,
-    SendLoginEmailSchema, SendResultSchema,
+    EmailFailedSchema, EmailSentSchema, IncomingEventSchema, ListDeliveriesSchema, ListOutboxSchema,
+    MerchantIdSchema, OutgoingEmailSchema, SendLoginEmailSchema, SendResultSchema, WebhookDeliverySchema,
+    WebhookFailedSchema, WebhookSettingsInputSchema, WebhookSettingsSchema,
 )
+
+log = logging.getLogger(__name__)
 
 EVENTS = event_catalog(
     EventType("email_sent", EmailSentSchema()),
     EventType("email_failed", EmailFailedSchema()),
+    EventType("webhook_failed", WebhookFailedSchema()),
 )
+# Who notifications is when it asks the owning services about a buyer's subscription
+# or order (they filter by the buyer's e-mail and merchant, as for the buyer).
+SESSION_ID = "notifications"
+
+INCOMING_EVENT = IncomingEventSchema()
+OUTGOING_EMAIL = OutgoingEmailSchema()
+WEBHOOK_SETTINGS = WebhookSettingsSchema()
+WEBHOOK_DELIVERY = WebhookDeliverySchema()
 
 
 class NotificationsService(Pingable):
     name = "notifications"
 
+    config = Config()
     db = Database("NOTIFICATIONS_DB_URL")
     events = Outbox("NOTIFICATIONS_DB_URL", outbox, EVENTS)
     mailer = emails.Mailer()
+    settings = delivery.Settings()
+    pending_logins = delivery.PendingLogins()
+    subscriptions = TimedRpc("subscriptions")
+    billing = TimedRpc("billing")
+
+    # -- login e-mail (a command from auth)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("link", "code"))
     def send_login_email(self, email, link, code, expires_at):
-        """Send the login e-mail now, or drop it if the link has already expired.
-
-        A delivery failure is an answer (`failed`), not an error: auth carries on.
+        """Send the login e-mail now; if the mail server is away, keep trying from
+        memory until the link expires. Answers `sent`, `queued` (still trying),
+        `dropped` (expired) or `failed` (refused for good): never an error for auth.
         """
         payload = load(SendLoginEmailSchema(), {
             "email": email, "link": link, "code": code, "expires_at": expires_at,
@@ -48,44 +74,183 @@ class NotificationsService(Pingable):
         now = clock.now()
         log_row = OutgoingEmail(
             id=str(uuid.uuid4()), kind=emails.LOGIN_LINK, recipient=payload["email"],
-            subject=emails.LOGIN_SUBJECT, attempts=0, created_at=now,
+            subject=emails.LOGIN_SUBJECT, attempts=0, created_at=now, retry_until=payload["expires_at"],
         )
         if domain.login_email_expired(payload["expires_at"], now):
             log_row.status = DROPPED
-            return self._keep(log_row)
-        message = emails.login_email(
-            self.mailer.sender, payload["email"], payload["link"], payload["code"],
-            domain.minutes_left(payload["expires_at"], now), now,
-        )
-        log_row.attempts = 1
-        try:
-            self.mailer.send(message)
-        except (smtplib.SMTPException, OSError) as error:
-            log_row.status = FAILED
-            log_row.last_error = domain.error_text(error, (payload["link"], payload["code"]))
+            delivery.keep_login_row(self.db, self.events, log_row)
         else:
-            log_row.status = SENT
-            log_row.sent_at = clock.now()
-        return self._keep(log_row)
-
-    def _keep(self, log_row):
-        """Store the log row with its event; the caller's answer."""
-        data = {"email_id": log_row.id, "kind": log_row.kind, "recipient": log_row.recipient}
-        with self.db.transaction() as session:
-            session.add(log_row)
-            if log_row.status == SENT:
-                self.events.record(session, "email_sent", None, data)
-            elif log_row.status == FAILED:
-                self.events.record(session, "email_failed", None, {**data, "error": log_row.last_error})
+            message = emails.login_email(
+                self.mailer.sender, payload["email"], payload["link"], payload["code"],
+                domain.minutes_left(payload["expires_at"], now), now,
+            )
+            delivery.send_login_email(
+                self.db, self.mailer, self.events, self.pending_logins, self.settings, log_row, message,
+                payload["expires_at"], (payload["link"], payload["code"]),
+            )
         return SendResultSchema().dump({"status": log_row.status, "email_id": log_row.id})
+
+    # -- ops
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_outbox(self, status=None, limit=50):
         """The newest outgoing e-mails (optionally of one status), without bodies."""
         payload = load(ListOutboxSchema(), {"status": status, "limit": limit})
-        query = select(OutgoingEmail).order_by(OutgoingEmail.created_at.desc()).limit(payload["limit"])
-        if payload["status"] is not None:
-            query = query.where(OutgoingEmail.status == payload["status"])
         with self.db.transaction() as session:
-            rows = session.scalars(query).all()
-        return OutgoingEmailSchema(many=True).dump(rows)
+            return OUTGOING_EMAIL.dump(store.list_emails(session, payload["status"], payload["limit"]), many=True)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def retry(self, email_id):
+        """Send a failed e-mail again (a new retry window); login e-mails cannot be."""
+        if not isinstance(email_id, str):
+            raise NotFound("E-mail not found.")
+        now = clock.now()
+        with self.db.transaction() as session:
+            row = store.retry_email(session, email_id, now, self.settings.mail.retry_until(now))
+            return OUTGOING_EMAIL.dump(row)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_webhook_deliveries(self, merchant_id=None, limit=50):
+        """The newest webhook deliveries (of one merchant, or all), each with its log."""
+        payload = load(ListDeliveriesSchema(), {"merchant_id": merchant_id, "limit": limit})
+        with self.db.transaction() as session:
+            deliveries = store.list_deliveries(session, payload["merchant_id"], payload["limit"])
+            return WEBHOOK_DELIVERY.dump(deliveries, many=True)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def replay_webhook(self, delivery_id):
+        """Deliver a finished (delivered or failed) webhook again, with a new window."""
+        if not isinstance(delivery_id, str):
+            raise NotFound("Webhook delivery not found.")
+        now = clock.now()
+        with self.db.transaction() as session:
+            replayed = store.replay_delivery(session, delivery_id, now, self.settings.webhooks.retry_until(now))
+            return WEBHOOK_DELIVERY.dump(replayed)
+
+    # -- merchant webhook settings (the gateway calls these for the merchant's API key)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_webhook_settings(self, merchant_id):
+        merchant_id = load(MerchantIdSchema(), {"merchant_id": merchant_id})["merchant_id"]
+        with self.db.transaction() as session:
+            return WEBHOOK_SETTINGS.dump(store.webhook_settings(session, merchant_id))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def put_webhook_settings(self, merchant_id, settings):
+        """Replace the merchant's endpoints; the signing secret is made on the first put."""
+        merchant_id = load(MerchantIdSchema(), {"merchant_id": merchant_id})["merchant_id"]
+        payload = load(WebhookSettingsInputSchema(), settings)
+        return self.db.retry_on_conflict(lambda session: WEBHOOK_SETTINGS.dump(store.put_webhook_settings(
+            session, merchant_id, payload["endpoints"], payload["rotate_secret"], clock.now(),
+        )))
+
+    # -- senders
+
+    @timer("DELIVERY_POLL_INTERVAL", 1)
+    def send_due_emails(self):
+        delivery.retry_login_emails(self.db, self.mailer, self.events, self.pending_logins, self.settings)
+        return delivery.send_due_emails(self.db, self.mailer, self.events, self.settings)
+
+    @timer("DELIVERY_POLL_INTERVAL", 1)
+    def deliver_due_webhooks(self):
+        return delivery.deliver_due_webhooks(self.db, self.events, self.settings)
+
+    # -- events: one handler (and queue) per event type
+
+    @event_handler("subscriptions", "subscription_created")
+    def on_subscription_created(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_plan_changed")
+    def on_subscription_plan_changed(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_plan_change_scheduled")
+    def on_subscription_plan_change_scheduled(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_plan_change_dropped")
+    def on_subscription_plan_change_dropped(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_payment_method_changed")
+    def on_subscription_payment_method_changed(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_cancellation_scheduled")
+    def on_subscription_cancellation_scheduled(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_cancellation_undone")
+    def on_subscription_cancellation_undone(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_canceled")
+    def on_subscription_canceled(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_renewed")
+    def on_subscription_renewed(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("subscriptions", "subscription_past_due")
+    def on_subscription_past_due(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("billing", "order_created")
+    def on_order_created(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("billing", "order_paid")
+    def on_order_paid(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("billing", "charge_failed")
+    def on_charge_failed(self, envelope):
+        self._notify(envelope)
+
+    def _notify(self, envelope):
+        """The event's e-mails and webhook deliveries, stored once whatever the redeliveries."""
+        event = load(INCOMING_EVENT, envelope)
+        kinds = domain.email_kinds(event["type"], event["data"])
+        written = self._write_emails(event, kinds) if kinds else []
+        now = clock.now()
+        with self.db.transaction() as session:
+            if not first_delivery(session, inbox, event["event_id"], f"notify:{event['type']}"):
+                return
+            for kind, recipient, locale, rendered in written:
+                store.queue_email(
+                    session, event_id=event["event_id"], kind=kind, merchant_id=event["merchant_id"],
+                    recipient=recipient, locale=locale, rendered=rendered,
+                    message_id=emails.new_message_id(self.mailer.sender), now=now,
+                    retry_until=self.settings.mail.retry_until(now),
+                )
+            store.queue_deliveries(session, envelope, now, self.settings.webhooks.retry_until(now))
+
+    def _write_emails(self, event, kinds):
+        """Render the event's e-mails with what the owning services say about it.
+
+        A service that does not answer raises, so the event is tried again later; one
+        that says "not found" leaves the e-mail unwritten (logged), never half-written.
+        """
+        data, merchant_id = event["data"], event["merchant_id"]
+        recipient = data.get("email")
+        if not recipient:
+            log.warning("%s %s names no buyer e-mail: no e-mail written", event["type"], event["event_id"])
+            return []
+        identity = {"email": recipient, "merchant_id": merchant_id, "session_id": SESSION_ID}
+        subscription_id = data.get("subscription_id")
+        order_code = data.get("order_code") or data.get("code")
+        calls = {
+            "merchant": merchant_id and self.subscriptions.get_merchant.call_async(merchant_id),
+            "subscription": subscription_id and self.subscriptions.get_subscription.call_async(identity, subscription_id),
+            "order": order_code and self.billing.get_order.call_async(identity, order_code),
+        }
+        try:
+            answers = {name: call.result() if call else None for name, call in calls.items()}
+        except (NotFound, ValidationFailed) as refused:
+            log.warning("%s %s: %s; no e-mail written", event["type"], event["event_id"], refused)
+            return []
+        facts = domain.email_facts(event, portal_base_url=self.config["PORTAL_BASE_URL"], **answers)
+        locale = domain.email_locale(data, answers["subscription"], answers["order"])
+        return [(kind, recipient, locale, emails.render(kind, locale, facts)) for kind in kinds]

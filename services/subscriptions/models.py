@@ -1,4 +1,5 @@
-"""Tables of the subscriptions service: merchants, offers, contacts, subscriptions."""
+"""Tables of the subscriptions service: merchants, offers, contacts, subscriptions,
+their activity, plan-change quotes, buyer requests by idempotency key."""
 from datetime import datetime
 
 from sqlalchemy import (
@@ -8,6 +9,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import NAMING_CONVENTION, UTCDateTime
+from services.common.events import inbox_table
 from services.common.outbox import outbox_table
 
 # BIGINT autoincrement on PostgreSQL; SQLite only autoincrements INTEGER keys.
@@ -104,13 +106,24 @@ class Subscription(Base):
     offer_id: Mapped[str] = mapped_column(String(64))
     email: Mapped[str] = mapped_column(String(254), index=True)
     status: Mapped[str] = mapped_column(String(20))
+    # Who ended it (buyer, merchant, non_payment); the buyer's own reason and words.
     cancel_reason: Mapped[str | None] = mapped_column(String(20))
+    cancel_feedback: Mapped[str | None] = mapped_column(String(30))
+    cancel_comment: Mapped[str | None] = mapped_column(String(500))
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cycle_number: Mapped[int]
     cycle_start: Mapped[datetime] = mapped_column(UTCDateTime)
     cycle_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The renewal timer claims rows by this column.
+    # When the buyer is charged next, as the page shows it (None: never again).
     next_charge_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # When the renewal job takes this subscription up next; the timer claims rows by it.
+    renewal_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Charges made for the renewal still unpaid (they number its idempotency keys), and
+    # the method of the last one while its outcome is awaited: a boleto/pix not paid yet
+    # (it stays payable, so it is asked about again, never issued twice) or an unknown card answer.
+    charge_attempts: Mapped[int] = mapped_column(default=0)
+    waiting_charge_method: Mapped[str | None] = mapped_column(String(20))
     payment_method: Mapped[str] = mapped_column(String(20))
     card_brand: Mapped[str | None] = mapped_column(String(20))
     card_last4: Mapped[str | None] = mapped_column(String(4))
@@ -120,11 +133,27 @@ class Subscription(Base):
     installments: Mapped[int] = mapped_column(default=1)
     # Credit left over from a plan change, used by the next renewals.
     balance_cents: Mapped[int] = mapped_column(default=0)
+    # The one pending plan change: scheduled for the cycle end, or awaiting its boleto/pix payment.
+    pending_offer_id: Mapped[str | None] = mapped_column(String(64))
+    pending_quote_id: Mapped[str | None] = mapped_column(String(36))
+    pending_change_status: Mapped[str | None] = mapped_column(String(20))
+    # Bumped by every change, which only applies if the row still has the version read.
+    # On PostgreSQL writers hold the row lock anyway; SQLite has no row locks, and a
+    # worker must not hold its write lock while waiting on another service, so there
+    # a concurrent change is detected here instead (StaleDataError) and nothing applies.
+    version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     # Read-only: rows are written by their key columns, these only load what a view shows.
     merchant: Mapped[Merchant] = relationship(lazy="joined", innerjoin=True, viewonly=True)
     offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True, viewonly=True)
+    pending_offer: Mapped[Offer | None] = relationship(
+        lazy="joined", viewonly=True,
+        primaryjoin="and_(foreign(Subscription.merchant_id) == Offer.merchant_id, "
+                    "foreign(Subscription.pending_offer_id) == Offer.id)",
+    )
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Activity(Base):
@@ -141,4 +170,55 @@ class Activity(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class PlanChangeQuote(Base):
+    """What a plan change costs, as the buyer was shown it; confirming charges exactly this."""
+
+    __tablename__ = "plan_change_quotes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    # The state it was computed from; a quote no longer matching it cannot be confirmed.
+    from_offer_id: Mapped[str] = mapped_column(String(64))
+    cycle_number: Mapped[int]
+    payment_method: Mapped[str] = mapped_column(String(20))
+    to_offer_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    credit_cents: Mapped[int]
+    charge_cents: Mapped[int]
+    balance_cents: Mapped[int]
+    max_installments: Mapped[int]
+    takes_effect: Mapped[str] = mapped_column(String(20))
+    effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cycle_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    cycle_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_renewal_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_renewal_cents: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # open → scheduled | awaiting_payment → applied, or dropped (undone, unpaid).
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    installments: Mapped[int | None]
+    order_code: Mapped[str | None] = mapped_column(String(40))
+
+
+class BuyerRequest(Base):
+    """A buyer request made with an Idempotency-Key, and the answer it got."""
+
+    __tablename__ = "buyer_requests"
+    __table_args__ = (UniqueConstraint("email", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    operation: Mapped[str] = mapped_column(String(50))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # running, then done with either a response or the refusal it answered.
+    status: Mapped[str] = mapped_column(String(10))
+    response: Mapped[dict | None] = mapped_column(JSON)
+    refusal: Mapped[dict | None] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
 outbox = outbox_table(Base.metadata)
+inbox = inbox_table(Base.metadata)

@@ -9,6 +9,8 @@ from services.common.schemas import LowerEmail, UtcIsoDateTime, optional_string,
 from services.subscriptions import domain
 
 MAX_INSTALLMENTS = 12
+ACTORS = ("buyer", "merchant", "system")
+PLAN_CHANGE_KINDS = (domain.UPGRADE, domain.NEW_CYCLE, domain.SCHEDULED)
 CARD_BRANDS = ("visa", "mastercard", "amex", "elo", "hipercard", "diners", "discover", "jcb")
 
 
@@ -130,6 +132,40 @@ class SubscriptionInputSchema(Schema):
     created_at = UtcIsoDateTime(load_default=None, allow_none=True)
 
 
+class QuoteRequestSchema(Schema):
+    offer_id = fields.String(required=True, validate=slug)
+
+
+class PlanChangeRequestSchema(Schema):
+    quote_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    installments = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=MAX_INSTALLMENTS))
+
+
+class PaymentMethodChangeSchema(Schema):
+    """A buyer's new payment method: a card only by the token card entry gave them."""
+
+    method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
+    card_token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def check_token(self, data, **kwargs):
+        if data["method"] == "credit_card" and not data["card_token"]:
+            raise ValidationError({"card_token": ["Required for credit_card."]})
+        if data["method"] != "credit_card" and data["card_token"]:
+            raise ValidationError({"card_token": [f"Only for credit_card, not {data['method']}."]})
+
+
+class CancelRequestSchema(Schema):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.CANCEL_FEEDBACK))
+    comment = optional_string(500)
+
+
+class IdempotencyKeySchema(Schema):
+    idempotency_key = fields.String(
+        required=True, validate=validate.Regexp(r"^[\x21-\x7e]{1,255}$", error="1 to 255 visible ASCII characters."),
+    )
+
+
 # -- views (dumped from rows)
 
 class SupportSchema(Schema):
@@ -157,6 +193,26 @@ class PaymentMethodViewSchema(Schema):
     card_exp = fields.String()
 
 
+class OfferViewSchema(Schema):
+    id = fields.String()
+    product_name = fields.String()
+    plan_name = fields.String()
+    price_cents = fields.Integer()
+    periodicity_months = fields.Integer()
+    max_installments = fields.Integer()
+
+
+class PendingPlanChangeSchema(Schema):
+    offer = fields.Nested(OfferViewSchema, attribute="pending_offer")
+    # scheduled (at the cycle end, undoable) or awaiting_payment (a boleto/pix upgrade).
+    status = fields.String(attribute="pending_change_status")
+    quote_id = fields.String(attribute="pending_quote_id")
+    effective_at = fields.Function(
+        lambda subscription: subscription.cycle_end.isoformat()
+        if subscription.pending_change_status == domain.SCHEDULED else None
+    )
+
+
 class SubscriptionSchema(Schema):
     id = fields.String()
     merchant = fields.Nested(MerchantRefSchema)
@@ -172,6 +228,13 @@ class SubscriptionSchema(Schema):
     next_charge_at = fields.AwareDateTime()
     payment_method = fields.Function(lambda subscription: PaymentMethodViewSchema().dump(subscription))
     installments = fields.Integer()
+    balance_cents = fields.Integer()
+    pending_plan_change = fields.Function(
+        lambda subscription: PendingPlanChangeSchema().dump(subscription) if subscription.pending_change_status else None
+    )
+    cancel_feedback = fields.String()
+    cancel_comment = fields.String()
+    canceled_at = fields.AwareDateTime()
     created_at = fields.AwareDateTime()
 
 
@@ -198,3 +261,124 @@ class SubscriptionCreatedSchema(Schema):
     email = fields.Email(required=True)
     status = fields.String(required=True, validate=validate.OneOf(domain.SUBSCRIPTION_STATUSES))
     cycle_end = fields.AwareDateTime(required=True)
+
+
+class QuoteSchema(Schema):
+    quote_id = fields.String(attribute="id")
+    subscription_id = fields.String()
+    from_offer_id = fields.String()
+    to_offer_id = fields.String()
+    # upgrade, new_cycle or scheduled; takes effect now, on_payment or at cycle_end.
+    kind = fields.String()
+    takes_effect = fields.String()
+    effective_at = fields.AwareDateTime()
+    credit_cents = fields.Integer()
+    charge_cents = fields.Integer()
+    balance_cents = fields.Integer()
+    max_installments = fields.Integer()
+    payment_method = fields.String()
+    cycle = fields.Function(lambda quote: {"start": quote.cycle_start.isoformat(), "end": quote.cycle_end.isoformat()})
+    next_renewal_at = fields.AwareDateTime()
+    next_renewal_cents = fields.Integer()
+    expires_at = fields.AwareDateTime()
+
+
+class ActivitySchema(Schema):
+    at = fields.AwareDateTime()
+    # buyer, merchant or system
+    actor = fields.String()
+    action = fields.String()
+    details = fields.Dict()
+
+
+class OrderRefSchema(Schema):
+    """The order a charge made, as billing answered: enough to show how to pay it."""
+
+    code = fields.String()
+    status = fields.String()
+    amount_cents = fields.Integer()
+    installments = fields.Integer()
+    payment = fields.Dict()
+    decline_reason = fields.String()
+
+
+# -- event data (besides subscription_created)
+
+class SubscriptionEventSchema(Schema):
+    subscription_id = fields.String(required=True)
+    email = fields.Email(required=True)
+    # Who made the change: buyer, merchant or system.
+    actor = fields.String(required=True, validate=validate.OneOf(ACTORS))
+
+
+class PlanChangedSchema(SubscriptionEventSchema):
+    from_offer_id = fields.String(required=True)
+    to_offer_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(PLAN_CHANGE_KINDS))
+    charge_cents = fields.Integer(required=True)
+    balance_cents = fields.Integer(required=True)
+    order_code = fields.String(required=True, allow_none=True)
+    cycle_number = fields.Integer(required=True)
+    cycle_start = fields.AwareDateTime(required=True)
+    cycle_end = fields.AwareDateTime(required=True)
+
+
+class PlanChangeScheduledSchema(SubscriptionEventSchema):
+    """A change waiting for the cycle end, or for the payment of its boleto/pix."""
+
+    from_offer_id = fields.String(required=True)
+    to_offer_id = fields.String(required=True)
+    takes_effect = fields.String(
+        required=True, validate=validate.OneOf((domain.TAKES_EFFECT_AT_CYCLE_END, domain.TAKES_EFFECT_ON_PAYMENT)),
+    )
+    effective_at = fields.AwareDateTime(required=True, allow_none=True)
+    order_code = fields.String(required=True, allow_none=True)
+
+
+class PlanChangeDroppedSchema(SubscriptionEventSchema):
+    """A pending change that will not happen: undone by the buyer, its charge failed, or
+    the subscription ended first."""
+
+    to_offer_id = fields.String(required=True)
+    why = fields.String(required=True, validate=validate.OneOf(("undone", "charge_failed", "not_paid", "canceled")))
+
+
+class PaymentMethodChangedSchema(SubscriptionEventSchema):
+    method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
+    card_brand = fields.String(required=True, allow_none=True)
+    card_last4 = fields.String(required=True, allow_none=True)
+    card_exp = fields.String(required=True, allow_none=True)
+
+
+class CanceledSchema(SubscriptionEventSchema):
+    reason = fields.String(required=True, validate=validate.OneOf(domain.CANCEL_REASONS))
+    feedback = fields.String(required=True, allow_none=True)
+    comment = fields.String(required=True, allow_none=True)
+    canceled_at = fields.AwareDateTime(required=True)
+
+
+class CancellationScheduledSchema(SubscriptionEventSchema):
+    effective_at = fields.AwareDateTime(required=True)
+    feedback = fields.String(required=True, allow_none=True)
+    comment = fields.String(required=True, allow_none=True)
+
+
+class CancellationUndoneSchema(SubscriptionEventSchema):
+    next_charge_at = fields.AwareDateTime(required=True)
+
+
+class RenewedSchema(SubscriptionEventSchema):
+    offer_id = fields.String(required=True)
+    cycle_number = fields.Integer(required=True)
+    cycle_start = fields.AwareDateTime(required=True)
+    cycle_end = fields.AwareDateTime(required=True)
+    amount_cents = fields.Integer(required=True)
+    order_code = fields.String(required=True)
+
+
+class PastDueSchema(SubscriptionEventSchema):
+    # The cycle whose charge failed, and how many charges it has had.
+    cycle_number = fields.Integer(required=True)
+    attempts = fields.Integer(required=True)
+    next_retry_at = fields.AwareDateTime(required=True)
+    decline_reason = fields.String(required=True, allow_none=True)

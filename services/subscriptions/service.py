@@ -1,22 +1,43 @@
 """nameko entrypoints of the subscriptions service: load, act, dump."""
+import threading
+from datetime import timedelta
+
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
+from services.common import clock
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
-from services.common.errors import EXPECTED_ERRORS, NotFound, ValidationFailed
+from services.common.errors import EXPECTED_ERRORS, ValidationFailed
+from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable
+from services.common.rpc import Pingable, TimedRpc
 from services.common.schemas import IdentitySchema
+from services.common.timer import timer
 from services.common.validation import load
-from services.subscriptions import store
-from services.subscriptions.models import outbox
+from services.subscriptions import idempotency, lifecycle, selfservice, store
+from services.subscriptions.models import inbox, outbox
 from services.subscriptions.schemas import (
-    ContactSchema, MerchantSchema, OfferSchema, SubscriptionCreatedSchema, SubscriptionDetailSchema,
-    SubscriptionInputSchema, SubscriptionSchema,
+    ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
+    ContactSchema, IdempotencyKeySchema, MerchantSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
+    PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PendingPlanChangeSchema,
+    PlanChangedSchema, PlanChangeDroppedSchema, PlanChangeRequestSchema, PlanChangeScheduledSchema,
+    QuoteRequestSchema, QuoteSchema, RenewedSchema, SubscriptionCreatedSchema,
+    SubscriptionDetailSchema, SubscriptionInputSchema, SubscriptionSchema,
 )
 
 EVENTS = event_catalog(
     EventType("subscription_created", SubscriptionCreatedSchema()),
+    EventType("subscription_plan_changed", PlanChangedSchema()),
+    EventType("subscription_plan_change_scheduled", PlanChangeScheduledSchema()),
+    EventType("subscription_plan_change_dropped", PlanChangeDroppedSchema()),
+    EventType("subscription_payment_method_changed", PaymentMethodChangedSchema()),
+    EventType("subscription_canceled", CanceledSchema()),
+    EventType("subscription_cancellation_scheduled", CancellationScheduledSchema()),
+    EventType("subscription_cancellation_undone", CancellationUndoneSchema()),
+    EventType("subscription_renewed", RenewedSchema()),
+    EventType("subscription_past_due", PastDueSchema()),
 )
 
 IDENTITY = IdentitySchema()
@@ -26,6 +47,38 @@ CONTACT = ContactSchema()
 SUBSCRIPTION_INPUT = SubscriptionInputSchema()
 SUBSCRIPTION = SubscriptionSchema()
 SUBSCRIPTION_DETAIL = SubscriptionDetailSchema()
+QUOTE_REQUEST = QuoteRequestSchema()
+PLAN_CHANGE_REQUEST = PlanChangeRequestSchema()
+PAYMENT_METHOD_CHANGE = PaymentMethodChangeSchema()
+CANCEL_REQUEST = CancelRequestSchema()
+IDEMPOTENCY_KEY = IdempotencyKeySchema()
+QUOTE = QuoteSchema()
+OFFER_VIEW = OfferViewSchema()
+PENDING_PLAN_CHANGE = PendingPlanChangeSchema()
+ACTIVITY = ActivitySchema()
+ORDER_REF = OrderRefSchema()
+# Who may change a payment method: the buyer (also through billing's card form) or the merchant.
+METHOD_CHANGE_ACTORS = ("buyer", "merchant")
+
+
+def changed(subscription, order=None):
+    """What a buyer operation answers: the subscription as it is now, and the order of
+    the charge it made, if any."""
+    return {
+        "subscription": SUBSCRIPTION_DETAIL.dump(subscription),
+        "order": ORDER_REF.dump(order) if order is not None else None,
+    }
+
+
+class OnePassAtATime(DependencyProvider):
+    """The process's lock around a renewal pass: its timer and `run_renewals` never run
+    two passes at once (other replicas are kept apart by the database, see store.claim_due)."""
+
+    def setup(self):
+        self.lock = threading.Lock()
+
+    def get_dependency(self, worker_ctx):
+        return self.lock
 
 
 class SubscriptionsService(Pingable):
@@ -33,6 +86,28 @@ class SubscriptionsService(Pingable):
 
     db = Database("SUBSCRIPTIONS_DB_URL")
     events = Outbox("SUBSCRIPTIONS_DB_URL", outbox, EVENTS)
+    billing = TimedRpc("billing")
+    config = Config()
+    renewal_pass = OnePassAtATime()
+
+    def _context(self, session):
+        days_ahead = float(self.config.get("RENEWAL_ISSUE_DAYS_AHEAD", 3))
+        return lifecycle.Context(session, self.billing, self.events, clock.now(), timedelta(days=days_ahead))
+
+    def _read(self, identity, work):
+        identity = load(IDENTITY, identity)
+        with self.db.transaction() as session:
+            return work(self._context(session), identity)
+
+    def _buyer_request(self, identity, idempotency_key, operation, arguments, work):
+        """Run a buyer's change once per Idempotency-Key (see idempotency.py)."""
+        identity = load(IDENTITY, identity)
+        if idempotency_key is not None:
+            idempotency_key = load(IDEMPOTENCY_KEY, {"idempotency_key": idempotency_key})["idempotency_key"]
+        return idempotency.run_once(
+            self.db, identity["email"], idempotency_key, operation, arguments,
+            lambda session: work(self._context(session), identity),
+        )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def upsert_merchant(self, merchant):
@@ -58,7 +133,7 @@ class SubscriptionsService(Pingable):
             existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
             if existing is not None:
                 return SUBSCRIPTION.dump(existing)
-            created = store.create_subscription(session, data)
+            created = store.create_subscription(session, data, self._context(session).issue_ahead)
             self.events.record(session, "subscription_created", created.merchant_id, {
                 "subscription_id": created.id,
                 "external_id": created.external_id,
@@ -92,8 +167,133 @@ class SubscriptionsService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_subscription(self, identity, subscription_id):
-        identity = load(IDENTITY, identity)
-        if not isinstance(subscription_id, str):
-            raise NotFound("Subscription not found.")
+        return self._read(identity, lambda ctx, identity: SUBSCRIPTION_DETAIL.dump(
+            store.buyer_subscription(ctx.session, identity, subscription_id)))
+
+    # -- the buyer's self-service operations
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def plan_options(self, identity, subscription_id):
+        def work(ctx, identity):
+            subscription, options = selfservice.plan_options(ctx, identity, subscription_id)
+            return {
+                "subscription_id": subscription.id,
+                "current": OFFER_VIEW.dump(subscription.offer),
+                "options": [{**OFFER_VIEW.dump(offer), "kind": kind} for offer, kind in options],
+                "pending_change": PENDING_PLAN_CHANGE.dump(subscription) if subscription.pending_change_status else None,
+            }
+
+        return self._read(identity, work)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def quote_plan_change(self, identity, subscription_id, offer_id, idempotency_key=None):
+        request = load(QUOTE_REQUEST, {"offer_id": offer_id})
+        return self._buyer_request(
+            identity, idempotency_key, "quote_plan_change", [subscription_id, offer_id],
+            lambda ctx, identity: QUOTE.dump(
+                selfservice.quote_plan_change(ctx, identity, subscription_id, request["offer_id"])),
+        )
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def change_plan(self, identity, subscription_id, quote_id, installments=1, idempotency_key=None):
+        request = load(PLAN_CHANGE_REQUEST, {"quote_id": quote_id, "installments": installments})
+        return self._buyer_request(
+            identity, idempotency_key, "change_plan", [subscription_id, quote_id, installments],
+            lambda ctx, identity: changed(*selfservice.change_plan(
+                ctx, identity, subscription_id, request["quote_id"], request["installments"])),
+        )
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def undo_plan_change(self, identity, subscription_id):
+        return self._buyer_request(
+            identity, None, "undo_plan_change", [subscription_id],
+            lambda ctx, identity: changed(selfservice.undo_plan_change(ctx, identity, subscription_id)),
+        )
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("change.card_token",))
+    def change_payment_method(self, identity, subscription_id, change, actor="buyer", idempotency_key=None):
+        request = load(PAYMENT_METHOD_CHANGE, change)
+        if actor not in METHOD_CHANGE_ACTORS:
+            raise ValidationFailed("Unknown actor.", fields={"actor": [f"One of {', '.join(METHOD_CHANGE_ACTORS)}."]})
+        return self._buyer_request(
+            identity, idempotency_key, "change_payment_method", [subscription_id, change],
+            lambda ctx, identity: changed(*selfservice.change_payment_method(
+                ctx, identity, subscription_id, request, actor)),
+        )
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def begin_card_update(self, identity, subscription_id, idempotency_key=None):
+        """billing's one-time card-entry ticket (`form_url`, `expires_at`) for this subscription."""
+        return self._buyer_request(
+            identity, idempotency_key, "begin_card_update", [subscription_id],
+            lambda ctx, identity: selfservice.begin_card_update(ctx, identity, subscription_id),
+        )
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def cancel(self, identity, subscription_id, request=None, idempotency_key=None):
+        loaded = load(CANCEL_REQUEST, request if request is not None else {})
+        return self._buyer_request(
+            identity, idempotency_key, "cancel", [subscription_id, request],
+            lambda ctx, identity: changed(selfservice.cancel(ctx, identity, subscription_id, loaded)),
+        )
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def undo_cancel(self, identity, subscription_id):
+        return self._buyer_request(
+            identity, None, "undo_cancel", [subscription_id],
+            lambda ctx, identity: changed(selfservice.undo_cancel(ctx, identity, subscription_id)),
+        )
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def activity(self, identity, subscription_id):
+        return self._read(identity, lambda ctx, identity: ACTIVITY.dump(
+            selfservice.activity(ctx, identity, subscription_id), many=True))
+
+    # -- billing's payments
+
+    @event_handler("billing", "order_paid")
+    def on_order_paid(self, envelope):
+        """A plan change's boleto/pix (or a late card answer) paid, or a renewal paid."""
+        self._settle(envelope, "order_paid")
+
+    @event_handler("billing", "charge_failed")
+    def on_charge_failed(self, envelope):
+        """An awaited plan change's charge failed: the change is off. (A failed renewal is
+        seen by the renewal job, which asks billing again by the same key.)"""
+        self._settle(envelope, "charge_failed")
+
+    def _settle(self, envelope, event_type):
+        order = envelope["data"]
+        kind, key = order.get("kind"), order.get("idempotency_key")
+        if kind is None or order.get("subscription_id") is None:
+            return  # a checkout's order, not a charge of ours
         with self.db.transaction() as session:
-            return SUBSCRIPTION_DETAIL.dump(store.buyer_subscription(session, identity, subscription_id))
+            if not first_delivery(session, inbox, envelope["event_id"], event_type):
+                return
+            ctx = self._context(session)
+            if kind == "plan_change":
+                quote = store.quote_by_id(session, key.removeprefix("plan_change:"))
+                if quote is None:
+                    return
+                if event_type == "order_paid":
+                    lifecycle.settle_plan_change_payment(ctx, quote, order)
+                else:
+                    lifecycle.settle_plan_change_failure(ctx, quote)
+            elif event_type == "order_paid":
+                lifecycle.settle_renewal_payment(ctx, order["subscription_id"], order["cycle_number"], order)
+
+    # -- renewals
+
+    @timer("RENEWAL_INTERVAL", default=60)
+    def renew_due_subscriptions(self):
+        self._run_renewals()
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def run_renewals(self):
+        """One pass of the renewal job now (for operators and tests); what it did, counted."""
+        return self._run_renewals()
+
+    def _run_renewals(self):
+        batch_size = int(self.config.get("RENEWAL_BATCH_SIZE", 50))
+        with self.renewal_pass:
+            return lifecycle.run_renewals(self.db, self._context, batch_size)

@@ -5,13 +5,18 @@ session's identity owns; a row outside it is indistinguishable from one that doe
 """
 import uuid
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 
 from services.common import clock
+from services.common.db import is_postgres
 from services.common.errors import NotFound, ValidationFailed
-from services.common.identity import InvalidEmail, normalize_email, owned_row, owned_rows
+from services.common.identity import InvalidEmail, normalize_email, owned_row, owned_rows, owner_filters
 from services.subscriptions import domain
-from services.subscriptions.models import Activity, Contact, Merchant, Offer, Subscription
+from services.subscriptions.models import (
+    Activity, BuyerRequest, Contact, Merchant, Offer, PlanChangeQuote, Subscription,
+)
+
+SUBSCRIPTION_NOT_FOUND = "Subscription not found."
 
 
 def upsert_merchant(session, data):
@@ -60,8 +65,10 @@ def find_by_external_id(session, merchant_id, external_id):
     ).one_or_none()
 
 
-def create_subscription(session, data):
-    """A new subscription with its first activity entry; the caller records the event."""
+def create_subscription(session, data, issue_ahead):
+    """A new subscription with its first activity entry; the caller records the event.
+
+    `issue_ahead`: how long before a renewal its boleto/pix order is issued."""
     fields = {}
     if session.get(Merchant, data["merchant_id"]) is None:
         fields["merchant_id"] = ["Unknown merchant."]
@@ -89,6 +96,9 @@ def create_subscription(session, data):
         cycle_start=data["cycle_start"],
         cycle_end=data["cycle_end"],
         next_charge_at=next_charge_at,
+        renewal_run_at=domain.initial_renewal_run_at(data["status"], payment["method"], next_charge_at, issue_ahead),
+        # A past-due subscription has already had its renewal charge refused.
+        charge_attempts=1 if data["status"] == "past_due" else 0,
         payment_method=payment["method"],
         card_brand=payment["card_brand"],
         card_last4=payment["card_last4"],
@@ -138,4 +148,170 @@ def buyer_subscriptions(session, identity):
 
 
 def buyer_subscription(session, identity, subscription_id):
-    return owned_row(session, Subscription, identity, "Subscription not found.", id=subscription_id)
+    if not isinstance(subscription_id, str):
+        raise NotFound(SUBSCRIPTION_NOT_FOUND)
+    return owned_row(session, Subscription, identity, SUBSCRIPTION_NOT_FOUND, id=subscription_id)
+
+
+def lock_subscription(session, subscription_id, identity=None):
+    """The subscription (if `identity` owns it, when given), to change in this transaction.
+
+    On PostgreSQL its row stays locked until the transaction ends, so writers of one
+    subscription run one after the other, even across a call to billing. On SQLite a
+    concurrent change shows at commit instead (the row's version, see models.py).
+    """
+    if not isinstance(subscription_id, str):
+        raise NotFound(SUBSCRIPTION_NOT_FOUND)
+    owner = owner_filters(identity) if identity is not None else {}
+    query = select(Subscription).filter_by(id=subscription_id, **owner).execution_options(populate_existing=True)
+    subscription = session.scalars(_for_update(session, query)).one_or_none()
+    if subscription is None:
+        raise NotFound(SUBSCRIPTION_NOT_FOUND)
+    return subscription
+
+
+def _for_update(session, query, **options):
+    # Only the subscription's row: its offers and merchant are joined in for reading.
+    return query.with_for_update(of=Subscription, **options) if is_postgres(session.get_bind()) else query
+
+
+def _due(now):
+    return (
+        Subscription.renewal_run_at <= now,
+        Subscription.status.in_(domain.CHARGEABLE_STATUSES),
+    )
+
+
+def due_subscription_ids(session, now, limit, skip_ids=()):
+    """A batch of subscriptions the renewal job should visit now, oldest first."""
+    return session.scalars(
+        select(Subscription.id).where(*_due(now), Subscription.id.not_in(skip_ids))
+        .order_by(Subscription.renewal_run_at, Subscription.id).limit(limit)
+    ).all()
+
+
+def claim_due(session, subscription_id, now):
+    """The subscription, locked for this transaction, if it is still due and no other
+    replica holds it (PostgreSQL `FOR UPDATE SKIP LOCKED`); else None."""
+    query = (
+        select(Subscription).where(Subscription.id == subscription_id, *_due(now))
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(_for_update(session, query, skip_locked=True)).one_or_none()
+
+
+def offer(session, merchant_id, offer_id):
+    return session.get(Offer, (merchant_id, offer_id))
+
+
+def plan_options(session, subscription):
+    """The offers the subscription's current offer may switch to."""
+    option_ids = subscription.offer.plan_change_options or []
+    if not option_ids:
+        return []
+    offers = session.scalars(
+        select(Offer).where(Offer.merchant_id == subscription.merchant_id, Offer.id.in_(option_ids))
+    ).all()
+    order = {offer_id: position for position, offer_id in enumerate(option_ids)}
+    return sorted(offers, key=lambda offer: order[offer.id])
+
+
+def add_quote(session, subscription, to_offer_id, quote, now):
+    row = PlanChangeQuote(
+        id=str(uuid.uuid4()),
+        subscription_id=subscription.id,
+        from_offer_id=subscription.offer_id,
+        cycle_number=subscription.cycle_number,
+        payment_method=subscription.payment_method,
+        to_offer_id=to_offer_id,
+        kind=quote.kind,
+        credit_cents=quote.credit_cents,
+        charge_cents=quote.charge_cents,
+        balance_cents=quote.balance_cents,
+        max_installments=quote.max_installments,
+        takes_effect=quote.takes_effect,
+        effective_at=quote.effective_at,
+        cycle_start=quote.cycle_start,
+        cycle_end=quote.cycle_end,
+        next_renewal_at=quote.next_renewal_at,
+        next_renewal_cents=quote.next_renewal_cents,
+        created_at=now,
+        expires_at=now + domain.QUOTE_VALIDITY,
+        status="open",
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def subscription_quote(session, subscription_id, quote_id):
+    quote = session.get(PlanChangeQuote, quote_id) if isinstance(quote_id, str) else None
+    if quote is None or quote.subscription_id != subscription_id:
+        raise NotFound("Quote not found.", code="quote_not_found")
+    return quote
+
+
+def quote_by_id(session, quote_id):
+    return session.get(PlanChangeQuote, quote_id)
+
+
+def activity(session, subscription_id):
+    """Newest first, in the order it was written."""
+    return session.scalars(
+        select(Activity).filter_by(subscription_id=subscription_id).order_by(Activity.id.desc())
+    ).all()
+
+
+def log_activity(session, subscription, actor, action, details):
+    session.add(Activity(subscription_id=subscription.id, at=clock.now(), actor=actor, action=action, details=details))
+
+
+def log_change(session, events, subscription, actor, event_type, data):
+    """Record a change of `subscription` twice, in this transaction: the event
+    `event_type` for other systems, and the activity entry the buyer reads."""
+    envelope = events.record(session, event_type, subscription.merchant_id, {
+        "subscription_id": subscription.id, "email": subscription.email, "actor": actor, **data,
+    })
+    details = {key: value for key, value in envelope["data"].items() if key not in ("subscription_id", "email", "actor")}
+    log_activity(session, subscription, actor, event_type.removeprefix("subscription_"), details)
+
+
+# -- buyer requests by idempotency key
+
+def buyer_request(session, email, idempotency_key):
+    return session.scalars(
+        select(BuyerRequest).filter_by(email=email, idempotency_key=idempotency_key)
+    ).one_or_none()
+
+
+def start_buyer_request(session, email, idempotency_key, operation, fingerprint, now):
+    row = BuyerRequest(
+        email=email, idempotency_key=idempotency_key, operation=operation, fingerprint=fingerprint,
+        status="running", started_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def take_over_buyer_request(session, abandoned, now):
+    """Restart an abandoned request; False if a concurrent repeat took it over first."""
+    taken = session.execute(
+        update(BuyerRequest)
+        .where(BuyerRequest.id == abandoned.id, BuyerRequest.started_at == abandoned.started_at)
+        .values(started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return taken.rowcount == 1
+
+
+def finish_buyer_request(session, request_id, now, response=None, refusal=None):
+    session.execute(
+        update(BuyerRequest).where(BuyerRequest.id == request_id)
+        .values(status="done", response=response, refusal=refusal, completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def forget_buyer_request(session, request_id):
+    session.execute(BuyerRequest.__table__.delete().where(BuyerRequest.id == request_id))

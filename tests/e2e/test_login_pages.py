@@ -1,10 +1,9 @@
 """The same walking skeleton through the HTML pages a browser gets."""
 import re
-import time
 
 import requests
 
-from support.portal_client import TIMEOUT, login_email, token_from
+from support.portal_client import TIMEOUT, inbox_ids, login_email, token_from
 
 
 def test_a_buyer_logs_in_through_the_pages(system):
@@ -13,10 +12,10 @@ def test_a_buyer_logs_in_through_the_pages(system):
     assert home.status_code == 200 and 'name="email"' in home.text
     assert home.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
 
-    asked_at = time.time() - 1
+    before = inbox_ids(system, "ana@example.com")
     sent = browser.post(f"{system.gateway_url}/entrar", data={"email": "ana@example.com"}, timeout=TIMEOUT)
     assert sent.status_code == 200 and "Verifique seu e-mail" in sent.text
-    message = login_email(system, "ana@example.com", after=asked_at)
+    message = login_email(system, "ana@example.com", before)
     assert message["from"] == "Portal do Cliente <portal@localhost>"
     link = next(link for link in message["links"] if link.startswith(system.gateway_url))
 
@@ -43,7 +42,8 @@ def test_a_buyer_logs_in_through_the_pages(system):
     subscriptions = browser.get(f"{system.gateway_url}/assinaturas", timeout=TIMEOUT)
     assert "Premium anual" in subscriptions.text and "Básico mensal" in subscriptions.text
 
-    browser.post(f"{system.gateway_url}/sair", timeout=TIMEOUT)
+    csrf_token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', orders.text).group(1)
+    browser.post(f"{system.gateway_url}/sair", data={"csrf_token": csrf_token}, timeout=TIMEOUT)
     after_logout = browser.get(f"{system.gateway_url}/pedidos", allow_redirects=False, timeout=TIMEOUT)
     assert after_logout.status_code == 303 and after_logout.headers["Location"].endswith("/")
 

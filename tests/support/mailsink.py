@@ -9,11 +9,13 @@ The sink runs as its own process (it uses asyncio and real threads, and the test
 process is monkey-patched by eventlet). Each message from `/api/messages` is a dict
 {"id", "from", "to": [...], "subject", "date", "text", "html", "links"}, newest first.
 """
+import email.policy
 import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import requests
@@ -68,6 +70,11 @@ class Mailsink:
     def clear(self):
         requests.delete(f"{self.base_url}/api/messages", timeout=10).raise_for_status()
 
+    def message_ids(self):
+        """The Message-ID header of every message received so far, one per message."""
+        parser = BytesHeaderParser(policy=email.policy.default)
+        return [parser.parsebytes(path.read_bytes())["Message-ID"] for path in sorted(self.mail_dir.glob("*.eml"))]
+
 
 def _wait_until_healthy(sink):
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
@@ -84,11 +91,16 @@ def _wait_until_healthy(sink):
 
 
 @contextmanager
-def running_mailsink(directory):
-    """Start the SMTP sink keeping mail under `directory`; stop it on exit."""
+def running_mailsink(directory, smtp_port=None, http_port=None):
+    """Start the SMTP sink keeping mail under `directory`; stop it on exit.
+
+    Start it again with the same directory and ports to see a mail server come back:
+    what it received before is still there.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    smtp_port, http_port = free_ports(2)
+    if smtp_port is None or http_port is None:
+        smtp_port, http_port = free_ports(2)
     mail_dir = directory / "messages"
     log_path = directory / "mailsink.log"
     command = [

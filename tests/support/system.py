@@ -38,6 +38,7 @@ class RunningSystem:
         self.vhost = f"portal_e2e_{uuid.uuid4().hex[:10]}"
         self.gateway_port = free_port()
         self.mail_port = free_port()
+        self.billing_port = free_port()
         self.databases = []
         self.database_urls = {}
         self.process = None
@@ -64,7 +65,8 @@ class RunningSystem:
             "AMQP_URI": f"{BROKER}/{self.vhost}",
             "GATEWAY_PORT": str(self.gateway_port),
             "PORTAL_BASE_URL": self.gateway_url,
-            "BILLING_PORT": str(free_port()),
+            "BILLING_PORT": str(self.billing_port),
+            "BILLING_PUBLIC_URL": f"http://localhost:{self.billing_port}",
             "MAIL_SINK_PORT": str(self.mail_port),
             "MAIL_DIR": str(self.folder / "mail"),
             "RPC_TIMEOUT": str(self.rpc_timeout),

@@ -31,7 +31,9 @@ class TcpProxy:
         self._open = False
         with self._lock:
             for sock in self._connections:
-                _close(sock)
+                # Shut down, not closed: the thread reading it wakes up and closes it,
+                # so no reader is left waiting on a descriptor the system reuses.
+                _shut_down(sock)
             self._connections.clear()
 
     def restore(self):
@@ -84,16 +86,20 @@ def _pump(source, destination, flowing=None):
             if flowing is not None:
                 flowing.wait()
             destination.sendall(data)
-    except OSError:
+    except (OSError, EOFError):  # eventlet raises EOFError for a socket closed under its reader
         pass
     finally:
         _close(source)
         _close(destination)
 
 
-def _close(sock):
+def _shut_down(sock):
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+def _close(sock):
+    _shut_down(sock)
     sock.close()

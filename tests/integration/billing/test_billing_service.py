@@ -34,8 +34,9 @@ def order(external_id, merchant_id="acme-cursos", email="ana@example.com", **cha
 
 
 @pytest.fixture
-def config(service_config):
-    return service_config("billing")
+def config(service_config, web_config):
+    # Billing serves HTTP too (the card form): on a free port of its own.
+    return service_config("billing", **web_config)
 
 
 @pytest.fixture
@@ -85,7 +86,9 @@ def test_intake_is_idempotent_and_announced_once(rpc, event_queue, count_rows):
         assert datetime.fromisoformat(envelope["occurred_at"]).tzinfo is not None
         assert envelope["data"]["code"] == first["code"]
         assert envelope["data"] == {
-            "order_id": envelope["data"]["order_id"], "code": first["code"], "subscription_id": subscription_id,
+            "order_id": envelope["data"]["order_id"], "code": first["code"], "email": "ana@example.com",
+            "subscription_id": subscription_id,
+            "cycle_number": 1, "kind": None, "idempotency_key": None,
             "amount_cents": 2990, "status": "paid", "method": "credit_card",
         }
     assert received[0]["event_id"] != received[1]["event_id"]
@@ -110,6 +113,18 @@ def test_a_pending_order_is_created_but_not_paid(rpc, event_queue):
         events.get(timeout=1)
 
 
+def test_a_refused_order_of_a_checkout_is_recorded_and_announced(rpc, event_queue):
+    events = event_queue("billing", "order_created", "order_paid", "charge_failed")
+    refused = rpc.record_order(order("checkout-2", status="refused"))
+
+    assert (refused["status"], refused["paid_at"], refused["decline_reason"]) == ("refused", None, None)
+    message = events.get(timeout=10)
+    message.ack()
+    assert (message.payload["type"], message.payload["data"]["status"]) == ("order_created", "refused")
+    with pytest.raises(Empty):
+        events.get(timeout=1)
+
+
 def test_the_order_as_the_buyer_sees_it(rpc):
     recorded = rpc.record_order(order("checkout-1", created_at="2026-11-01T12:00:00-03:00"))
 
@@ -129,6 +144,9 @@ def test_the_order_as_the_buyer_sees_it(rpc):
         "address": ADDRESS,
         "subscription_id": None,
         "cycle_number": None,
+        "idempotency_key": None,
+        "kind": None,
+        "decline_reason": None,
     }
     assert "tok_ana" not in repr(recorded)
     # Codes are read aloud and typed: any case finds the order.

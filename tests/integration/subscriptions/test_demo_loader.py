@@ -64,15 +64,15 @@ def test_a_second_run_changes_nothing(rpc, config):
     second = load_demo(rpc)
 
     assert second == first == {
-        "merchants": 2, "offers": 4, "contacts": 2, "subscriptions": 3, "orders": 5,
+        "merchants": 2, "offers": 4, "contacts": 3, "subscriptions": 4, "orders": 7,
         "buyers": ["ana@example.com", "bruno@example.com"],
     }
     assert everything_buyers_see(rpc) == seen_after_first
     assert all_rows(config) == rows_after_first == {
-        "merchants": 2, "offers": 4, "contacts": 2, "subscriptions": 3, "subscription_activity": 3,
-        "outbox": 3, "billing.orders": 5, "billing.payment_methods": 2,
-        # order_created for each order, order_paid for the three paid ones.
-        "billing.outbox": 8,
+        "merchants": 2, "offers": 4, "contacts": 3, "subscriptions": 4, "subscription_activity": 4,
+        "outbox": 4, "billing.orders": 7, "billing.payment_methods": 3,
+        # order_created for each order, order_paid for the four paid ones.
+        "billing.outbox": 11,
     }
     engine = make_engine(config["SUBSCRIPTIONS_DB_URL"])
     with engine.connect() as connection:
@@ -126,21 +126,28 @@ def test_ana_has_two_subscriptions_at_acme_and_three_orders(rpc):
     assert orders[0]["code"] == ebook["code"]  # newest first
 
 
-def test_bruno_is_past_due_at_beta_and_sees_nothing_of_anas(rpc):
+def test_bruno_is_past_due_at_both_merchants_and_sees_nothing_of_anas(rpc):
     load_demo(rpc)
     bruno = identity(BRUNO)
 
-    [subscription] = rpc.subscriptions.list_subscriptions(bruno)
-    assert (subscription["merchant"]["id"], subscription["plan_name"], subscription["status"]) == (
-        "beta-software", "Beta Pro mensal", "past_due")
-    assert datetime.fromisoformat(subscription["next_charge_at"]) > clock.now()
-    assert rpc.subscriptions.get_subscription(bruno, subscription["id"])["self_service"] == {
+    subscriptions = {item["merchant"]["id"]: item for item in rpc.subscriptions.list_subscriptions(bruno)}
+    beta, acme = subscriptions["beta-software"], subscriptions["acme-cursos"]
+    assert (beta["plan_name"], beta["status"]) == ("Beta Pro mensal", "past_due")
+    assert (acme["plan_name"], acme["status"]) == ("Premium mensal", "past_due")
+    for subscription in (beta, acme):
+        assert datetime.fromisoformat(subscription["next_charge_at"]) > clock.now()
+    assert rpc.subscriptions.get_subscription(bruno, beta["id"])["self_service"] == {
         "change_payment_method": False, "change_plan": False, "cancel": False, "cancel_mode": "immediately",
         "payment_methods_allowed": ["credit_card"],
     }
+    # Acme lets him pay the past-due renewal by changing the payment method.
+    assert rpc.subscriptions.get_subscription(bruno, acme["id"])["self_service"]["change_payment_method"] is True
     orders = rpc.billing.list_orders(bruno)
-    assert [(order["cycle_number"], order["status"]) for order in orders] == [(2, "refused"), (1, "paid")]
-    assert {order["subscription_id"] for order in orders} == {subscription["id"]}
+    for subscription in (beta, acme):
+        assert sorted(
+            (order["cycle_number"], order["status"]) for order in orders if order["subscription_id"] == subscription["id"]
+        ) == [(1, "paid"), (2, "refused")]
+    assert len(orders) == 4
 
     assert rpc.subscriptions.customer_exists(ANA) and rpc.subscriptions.customer_exists(BRUNO)
     ana = identity(ANA)

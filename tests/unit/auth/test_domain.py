@@ -1,8 +1,10 @@
 """Rules of logging in, as plain functions."""
 import hashlib
+import re
 import string
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -98,3 +100,99 @@ class TestSessionTimeouts:
         expected = now_after < IDLE and seen_after + now_after < ABSOLUTE
         assert self.active(now, last_seen_at) == expected
 
+
+
+class TestCodesAndSecrets:
+    def test_a_code_matches_only_its_own_request(self):
+        stored = domain.hash_code("123456", "request-1")
+        assert domain.code_matches("123456", "request-1", stored)
+        assert not domain.code_matches("123457", "request-1", stored)
+        assert not domain.code_matches("123456", "request-2", stored)
+
+    @given(st.text(min_size=1), st.text(min_size=1))
+    def test_a_secret_matches_exactly_its_hash(self, secret, other):
+        stored = domain.hash_token(secret)
+        assert domain.secret_matches(secret, stored)
+        assert domain.secret_matches(other, stored) == (other == secret)
+
+
+class TestLandingAndLimits:
+    @pytest.mark.parametrize("email, shown", [
+        ("ana@example.com", "a•••@example.com"),
+        ("b@loja.com.br", "b•••@loja.com.br"),
+    ])
+    def test_the_landing_shows_a_masked_email(self, email, shown):
+        assert domain.masked_email(email) == shown
+
+    @given(st.integers(min_value=0, max_value=100), st.integers(min_value=0, max_value=100),
+           st.integers(min_value=1, max_value=50), st.integers(min_value=1, max_value=50))
+    def test_a_request_is_allowed_while_both_counts_are_under_their_limits(
+        self, for_email, from_address, per_email, per_address,
+    ):
+        allowed = domain.login_request_allowed(for_email, from_address, per_email, per_address)
+        assert allowed == (for_email < per_email and from_address < per_address)
+
+    def test_the_sixth_request_of_an_email_is_over_the_default_limit(self):
+        assert domain.login_request_allowed(4, 0, 5, 30)
+        assert not domain.login_request_allowed(5, 0, 5, 30)
+        assert not domain.login_request_allowed(0, 30, 5, 30)
+
+    def test_the_window_ends_now(self):
+        assert domain.rate_window_start(ISSUED_AT, 900) == ISSUED_AT - timedelta(minutes=15)
+
+
+class TestDevices:
+    @pytest.mark.parametrize("user_agent, label", [
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/130.0 Safari/537.36", "Chrome no Windows"),
+        ("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/130.0 Safari/537.36 Edg/130.0", "Edge no Windows"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Version/18.0 "
+         "Mobile/15E148 Safari/604.1", "Safari no iPhone"),
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36",
+         "Chrome no Android"),
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", "Firefox no Linux"),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
+         "Safari no Mac"),
+        ("curl/8.5.0", "Dispositivo desconhecido"),
+        (None, "Dispositivo desconhecido"),
+    ])
+    def test_a_device_is_named_from_its_user_agent(self, user_agent, label):
+        assert domain.device_label(user_agent) == label
+
+
+class TestApiKeys:
+    def test_a_key_carries_its_public_prefix_and_a_random_secret(self):
+        prefix, key = domain.new_api_key()
+        assert re.fullmatch(r"[0-9a-f]{12}", prefix)
+        assert key.startswith(f"pk_live_{prefix}_") and len(key) == len(f"pk_live_{prefix}_") + 43
+        assert domain.api_key_prefix(key) == prefix
+        assert domain.new_api_key()[1] != key
+
+    @pytest.mark.parametrize("text", [
+        "", "pk_live_", "pk_test_0123456789ab_" + "a" * 43, "pk_live_0123456789AB_" + "a" * 43,
+        "pk_live_0123456789ab_" + "a" * 42, "pk_live_0123456789ab_" + "a" * 43 + "\n",
+    ])
+    def test_anything_else_has_no_prefix(self, text):
+        assert domain.api_key_prefix(text) is None
+
+
+class TestSso:
+    def test_the_link_is_built_from_the_configured_base_url(self):
+        assert domain.sso_link("https://portal.example.com/", "t1") == "https://portal.example.com/sso/t1"
+
+    @pytest.mark.parametrize("return_url, allowed", [
+        ("https://acme.example.com/conta", True),
+        ("https://ACME.example.com:443/conta?x=1", True),
+        ("http://acme.example.com/conta", False),
+        ("https://acme.example.com:8443/conta", False),
+        ("https://acme.example.com.evil.example/", False),
+        ("https://acme.example.com@evil.example/", False),
+        ("https://evil.example/?next=https://acme.example.com", False),
+        ("javascript:alert(1)", False),
+        ("//acme.example.com/conta", False),
+    ])
+    def test_a_return_url_must_be_on_an_allowed_origin(self, return_url, allowed):
+        assert domain.return_url_allowed(return_url, ["https://acme.example.com/"]) is allowed
+
+    def test_a_merchant_without_origins_allows_none(self):
+        assert not domain.return_url_allowed("https://acme.example.com/", [])

@@ -88,11 +88,15 @@ def test_the_order_view():
         "address": order.address,
         "subscription_id": "5a0f0d0e-0000-4000-8000-000000000001",
         "cycle_number": 1,
+        "idempotency_key": None,
+        "kind": None,
+        "decline_reason": None,
     }
 
 
 def test_order_event_data_is_checked():
     errors = OrderEventSchema().validate({
-        "order_id": "x", "code": "ORDER-1", "subscription_id": None, "amount_cents": 1, "status": "paid", "method": "cash",
+        "order_id": "x", "code": "ORDER-1", "subscription_id": None, "cycle_number": None, "kind": None,
+        "idempotency_key": None, "amount_cents": 1, "status": "paid", "method": "cash",
     })
     assert set(errors) == {"code", "method"}

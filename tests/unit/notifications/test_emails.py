@@ -1,7 +1,9 @@
-"""The login e-mail as the buyer gets it (pt-BR, text and HTML)."""
+"""E-mails as the buyer gets them: text and HTML, pt-BR or English."""
 from datetime import datetime, timezone
 
-from services.notifications import emails
+import pytest
+
+from services.notifications import domain, emails
 
 SENDER = "Portal do Cliente <portal@example.com>"
 BUYER = "ana.souza@example.com"
@@ -47,3 +49,114 @@ def test_html_escapes_what_it_is_given():
 
     assert "<script>" not in html
     assert 'href="https://portal.example.com/entrar?token=a&amp;x=&#34;&gt;&lt;script&gt;"' in html
+
+
+# -- e-mails about events
+
+PORTAL = "https://portal.example.com"
+RENEWAL = {
+    "event_id": "e-1", "type": "subscription_renewed", "merchant_id": "acme-cursos",
+    "occurred_at": "2026-05-04T12:00:00+00:00",
+    "data": {"subscription_id": "sub-1", "email": BUYER, "order_code": "PED-ABCDEFGH", "amount_cents": 123456,
+             # 02:00 UTC on the 5th is still the 4th in São Paulo
+             "cycle_start": "2026-05-05T02:00:00+00:00", "cycle_end": "2026-06-05T02:00:00+00:00"},
+}
+SUBSCRIPTION = {
+    "id": "sub-1", "product_name": "Curso de Python", "plan_name": "Premium", "price_cents": 123456,
+    "periodicity_months": 1, "next_charge_at": "2026-06-05T02:00:00+00:00",
+    "cycle": {"start": "2026-05-05T02:00:00+00:00", "end": "2026-06-05T02:00:00+00:00"},
+    "payment_method": {"method": "credit_card", "card_brand": "visa", "card_last4": "4242"},
+}
+ORDER = {
+    "code": "PED-ABCDEFGH", "product_name": "Curso de Python", "amount_cents": 123456, "installments": 1,
+    "paid_at": "2026-05-04T12:00:00+00:00",
+    "payment": {"method": "boleto", "boleto_line": "00190000090123456789012345678901234560000010000",
+                "boleto_due_date": "2026-05-07", "pix_code": "00020126580014BR.GOV.BCB.PIX"},
+}
+MERCHANT = {"name": "Acme Cursos", "support_email": "ajuda@acme.example", "support_phone": "+55 11 4000-1234",
+            "support_url": "https://acme.example/ajuda"}
+KINDS = (
+    "plan_changed", "plan_change_scheduled", "payment_method_changed", "cancellation_scheduled", "canceled",
+    "renewed", "charge_failed", "past_due", "order_paid", "boleto_issued", "pix_issued",
+)
+
+
+def facts(**data):
+    event = {**RENEWAL, "data": {**RENEWAL["data"], **data}}
+    return domain.email_facts(event, SUBSCRIPTION, ORDER, MERCHANT, PORTAL)
+
+
+def readable(text):
+    # Babel puts a no-break space between "R$" and the amount, as it should.
+    return text.replace("\xa0", " ")
+
+
+@pytest.mark.parametrize("locale", domain.LOCALES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_e_mail_renders_in_both_languages_with_the_merchant_and_its_support(kind, locale):
+    rendered = emails.render(kind, locale, facts())
+
+    assert rendered.subject and "\n" not in rendered.subject
+    for body in (rendered.text, readable(rendered.html)):
+        assert "Acme Cursos" in body
+        assert "ajuda@acme.example" in body and "+55 11 4000-1234" in body and "https://acme.example/ajuda" in body
+        assert "None" not in body
+    assert f"<title>{rendered.subject}</title>" in rendered.html.replace("&#39;", "'")
+
+
+def test_pt_br_money_and_dates_are_brazilian():
+    rendered = emails.render("renewed", "pt_BR", facts())
+
+    text = readable(rendered.text)
+    assert rendered.subject == "Recibo: sua assinatura de Curso de Python foi renovada"
+    assert "Valor pago: R$ 1.234,56" in text
+    assert "Período: 04/05/2026 a 04/06/2026" in text
+    assert "Próxima cobrança: 04/06/2026" in text
+    assert f"{PORTAL}/assinaturas/sub-1" in text
+
+
+def test_english_e_mail_for_an_english_speaking_buyer():
+    rendered = emails.render("renewed", "en", facts())
+
+    assert rendered.subject == "Receipt: your Curso de Python subscription was renewed"
+    assert "Amount paid: R$1,234.56" in readable(rendered.text)
+
+
+def test_charge_failed_links_to_the_payment_method_page_and_carries_no_login_secret():
+    rendered = emails.render("charge_failed", "pt_BR", facts(decline_reason="insufficient_funds"))
+
+    link = f"{PORTAL}/assinaturas/sub-1/forma-de-pagamento"
+    assert link in rendered.text
+    assert f'href="{link}"' in rendered.html
+    assert "Alterar forma de pagamento" in rendered.html
+    assert "saldo ou limite insuficiente" in rendered.text
+    assert "token" not in rendered.text + rendered.html and "entrar?" not in rendered.text + rendered.html
+
+
+def test_boleto_e_mail_shows_the_line_and_the_due_day_as_the_bank_counts_it():
+    rendered = emails.render("boleto_issued", "pt_BR", facts())
+
+    assert "00190.00009 01234.567890 12345.678901 2 34560000010000" in rendered.text
+    assert "Vencimento: 07/05/2026" in rendered.text
+    assert rendered.subject.replace("\xa0", " ") == "Seu boleto de R$ 1.234,56: pedido PED-ABCDEFGH"
+
+
+def test_what_the_data_says_is_escaped_in_html():
+    hostile = {**MERCHANT, "name": '<script>alert("x")</script>'}
+    event = {**RENEWAL}
+    rendered = emails.render("renewed", "pt_BR", domain.email_facts(event, SUBSCRIPTION, ORDER, hostile, PORTAL))
+
+    assert "<script>" not in rendered.html
+    assert "&lt;script&gt;" in rendered.html
+
+
+def test_a_stored_e_mail_is_the_same_message_at_every_attempt():
+    class Row:
+        recipient, subject, message_id = BUYER, "Assunto", "<fixed-id@example.com>"
+        text_body, html_body = "texto", "<p>html</p>"
+
+    first = emails.stored_email(SENDER, Row, NOW)
+    again = emails.stored_email(SENDER, Row, NOW)
+
+    assert first["Message-ID"] == again["Message-ID"] == "<fixed-id@example.com>"
+    assert first.get_body(("plain",)).get_content().strip() == "texto"

@@ -140,6 +140,11 @@ def test_the_subscription_view():
         "next_charge_at": "2026-12-01T12:00:00+00:00",
         "payment_method": {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030"},
         "installments": 1,
+        "balance_cents": 0,
+        "pending_plan_change": None,
+        "cancel_feedback": None,
+        "cancel_comment": None,
+        "canceled_at": None,
         "created_at": "2026-11-01T12:00:00+00:00",
     }
 

@@ -1,0 +1,106 @@
+"""Card entry: a one-time ticket, the form it opens, and the card it lets one buyer add.
+
+The card number and security code pass through `submit_card` as arguments and the
+`Card` handed to the processor, and nowhere else: they are not stored, logged, put on
+the bus or rendered back. Each submission counts against the ticket (5 tries) and
+the client address (per window) before the card is even looked at, so the form
+cannot be used to test stolen cards.
+"""
+import secrets
+from urllib.parse import urlencode
+
+from services.billing import domain, store
+from services.billing.processors import Card, CardRefused, ProcessorUnavailable
+from services.common import clock
+from services.common.errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
+
+TICKET_BYTES = 32
+REFUSALS = {
+    "used": (Conflict, "Este link de cadastro de cartão já foi usado."),
+    "expired": (NotFound, "Este link de cadastro de cartão expirou. Volte à assinatura e comece de novo."),
+    "too_many_attempts": (TooManyRequests, "Muitas tentativas com este link. Volte à assinatura e comece de novo."),
+}
+
+
+def refused(reason):
+    error_class, message = REFUSALS[reason]
+    return error_class(message, code=f"ticket_{reason}")
+
+
+def usable(row, now):
+    """The ticket row if it can still take a card, else the refusal as an error."""
+    if row is None:
+        raise NotFound("Link de cadastro de cartão inválido.", code="ticket_not_found")
+    refusal = domain.ticket_refusal(row.expires_at, row.used_at, row.attempts, now)
+    if refusal:
+        raise refused(refusal)
+    return row
+
+
+def issue_ticket(db, request, ttl_seconds, public_url):
+    ticket = secrets.token_urlsafe(TICKET_BYTES)
+    with db.transaction() as session:
+        row = store.add_ticket(session, request, domain.secret_digest(ticket), clock.now(), ttl_seconds)
+    return {
+        "ticket": ticket,
+        "form_url": f"{public_url.rstrip('/')}/card?{urlencode({'ticket': ticket})}",
+        "expires_at": row.expires_at,
+    }
+
+
+def open_ticket(db, ticket):
+    with db.transaction() as session:
+        return usable(store.ticket_by_digest(session, domain.secret_digest(ticket or "")), clock.now())
+
+
+def submit_card(db, events, processor, ticket, fields, address, limits):
+    """Tokenize the typed card for the ticket's buyer: (ticket row, payment method).
+
+    `fields` holds the form's number, expiry, security_code and holder_name;
+    `limits` the per-address tries and window from the config.
+    """
+    row = _count_attempt(db, ticket, address, limits)
+    number = domain.digits_only(fields.get("number"))
+    today = clock.now().date()
+    problems = domain.card_problems(
+        number, fields.get("expiry"), fields.get("security_code"), fields.get("holder_name"), today,
+    )
+    if problems:
+        raise ValidationFailed("Confira os dados do cartão.", fields=problems)
+    month, year = domain.parse_expiry(fields["expiry"], today)
+    card = Card(number=number, exp_month=month, exp_year=year,
+                security_code=fields["security_code"], holder_name=fields["holder_name"].strip())
+    try:
+        tokenized = processor.tokenize(card)
+    except CardRefused as refused:
+        raise ValidationFailed("Confira os dados do cartão.", fields={refused.field: [refused.message]}) from None
+    except ProcessorUnavailable:
+        raise ServiceUnavailable("Não foi possível falar com a operadora do cartão. Tente novamente.") from None
+    with db.transaction() as session:
+        now = clock.now()
+        card_row = store.add_card(session, row, tokenized, now)
+        if not store.use_ticket(session, row, card_row.id, now):
+            raise refused("used")
+        events.record(session, "payment_method_added", row.merchant_id, {
+            "token": card_row.token, "brand": card_row.brand, "last4": card_row.last4,
+            "exp": card_row.exp, "email": card_row.email,
+        })
+    return row, card_row
+
+
+def _count_attempt(db, ticket, address, limits):
+    """Count this try against the ticket and the address, committed before the card
+    is looked at; refuse once either is spent."""
+    digest = domain.secret_digest(ticket or "")
+
+    def work(session):
+        now = clock.now()
+        row = usable(store.ticket_by_digest(session, digest), now)
+        # Over the limit, the refusal rolls this count back: the window stays spent.
+        if store.count_address_attempt(session, address, now, limits["window_seconds"]) > limits["per_address"]:
+            raise TooManyRequests("Muitas tentativas a partir deste endereço. Tente mais tarde.",
+                                  code="too_many_attempts")
+        store.count_ticket_attempt(session, row)
+        return row
+
+    return db.retry_on_conflict(work)

@@ -1,0 +1,159 @@
+"""Charging, exactly once per idempotency key.
+
+A charge is first claimed: its order is inserted under the key (a unique column) and
+committed, `order_created` with it. Only then is the processor asked, outside any
+transaction, under the same key. Its answer settles the order — paid, refused, or
+pending for a boleto/pix — with the event in the same transaction. No answer leaves
+the order `pending_confirmation`; the reconciler asks the processor later by the
+key, and never charges under another one.
+"""
+import logging
+
+from services.billing import domain, store
+from services.billing.models import Order
+from services.billing.processors import ProcessorUnavailable
+from services.common import clock
+from services.common.errors import Conflict, NotFound, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+RECONCILE_BATCH = 100
+# Payment data a processor's answer fills in on the order.
+ANSWER_FIELDS = ("boleto_line", "boleto_due_date", "pix_code", "decline_reason")
+
+
+def order_event_data(order, event_type):
+    """The data of `order_created`, `order_paid` or `charge_failed` (which adds why)."""
+    data = {
+        "order_id": order.id,
+        "code": order.code,
+        # Whom it concerns: notifications writes to this buyer and reads the order as them.
+        "email": order.email,
+        "subscription_id": order.subscription_id,
+        "cycle_number": order.cycle_number,
+        "kind": order.kind,
+        "idempotency_key": order.idempotency_key,
+        "amount_cents": order.amount_cents,
+        "status": order.status,
+        "method": order.payment_method,
+    }
+    if event_type == "charge_failed":
+        data["decline_reason"] = order.decline_reason
+    return data
+
+
+def announce_new_order(session, events, order):
+    """`order_created`, and `order_paid` too for an order that is paid from the start."""
+    for event_type in ("order_created", "order_paid") if order.status == "paid" else ("order_created",):
+        events.record(session, event_type, order.merchant_id, order_event_data(order, event_type))
+
+
+def charge(db, events, processor, request):
+    """The order of `request`: charged now if this key is new, else as first charged."""
+
+    def claim(session):
+        order = store.order_by_key(session, request["idempotency_key"])
+        if order is not None:
+            return order, None, False
+        card = None
+        if request["payment_token"]:
+            card = store.buyers_card(session, request["merchant_id"], request["email"], request["payment_token"])
+            if card is None:
+                raise ValidationFailed(
+                    "The card token was not issued to this buyer.",
+                    fields={"payment_token": ["Unknown for this buyer."]},
+                )
+        due_date = domain.boleto_due_date(request["due_at"], clock.now()) if request["method"] == "boleto" else None
+        order = store.create_charge_order(session, request, card, processor.name, due_date)
+        announce_new_order(session, events, order)
+        return order, card and card.token, True
+
+    order, token, claimed = db.retry_on_conflict(claim)
+    if not claimed or order.status != "pending_confirmation":
+        return order
+    try:
+        answer = _send(processor, order, token)
+    except ProcessorUnavailable as error:
+        log.warning("order %s: the processor's answer was lost (%s); the reconciler will look it up",
+                    order.code, error)
+        return order
+    return settle(db, events, order.id, answer)
+
+
+def _send(processor, order, token):
+    key = order.idempotency_key
+    if order.payment_method == "credit_card":
+        return processor.charge_card(key, token, order.amount_cents, order.installments)
+    payer = {"email": order.email, "name": order.buyer_name, "document": order.buyer_document}
+    if order.payment_method == "boleto":
+        return processor.create_boleto(key, order.amount_cents, order.boleto_due_date, order.merchant_id, payer)
+    return processor.create_pix(key, order.amount_cents, order.merchant_id, payer)
+
+
+def settle(db, events, order_id, answer):
+    """Apply the processor's `answer` to the order, once: the first settlement wins
+    and records the event; later ones (a repeat, the reconciler, a callback) change
+    nothing."""
+    with db.transaction() as session:
+        order = session.get(Order, order_id)
+        status = domain.settled_status(order.status, answer.status)
+        if status is None:
+            return order
+        values = {field: getattr(answer, field) for field in ANSWER_FIELDS if getattr(answer, field) is not None}
+        if status == "paid":
+            values["paid_at"] = clock.now()
+        if store.move_order(session, order, status, processor_reference=answer.reference, **values):
+            event_type = domain.EVENT_OF_STATUS.get(status)
+            if event_type:
+                events.record(session, event_type, order.merchant_id, order_event_data(order, event_type))
+        return order
+
+
+def reconcile(db, events, processor):
+    """Settle every order whose charge has an unknown outcome, by asking the processor."""
+    with db.transaction() as session:
+        waiting = store.awaiting_confirmation(session, processor.name, RECONCILE_BATCH)
+        tokens = {
+            order.id: store.card_token(session, order.payment_method_id)
+            for order in waiting if order.payment_method_id
+        }
+    settled = 0
+    for order in waiting:
+        try:
+            answer = processor.find_charge(order.idempotency_key)
+            action = domain.reconcile_action(order.created_at, clock.now(), answer and answer.status)
+            if action == "wait":
+                continue
+            if action == "resubmit":
+                answer = _send(processor, order, tokens.get(order.id))
+        except ProcessorUnavailable as error:
+            log.warning("order %s: the processor did not answer (%s); next round", order.code, error)
+            continue
+        if settle(db, events, order.id, answer).status != "pending_confirmation":
+            settled += 1
+    return {"checked": len(waiting), "settled": settled}
+
+
+def settle_by_key(db, events, processor, idempotency_key):
+    """What a processor's callback asks for: look the charge up and settle its order."""
+    with db.transaction() as session:
+        order = store.order_by_key(session, idempotency_key)
+    if order is None or order.processor != processor.name:
+        raise NotFound("No charge of this processor has that key.")
+    answer = processor.find_charge(idempotency_key)
+    if answer is None:
+        raise NotFound("The processor has no charge under that key.")
+    return settle(db, events, order.id, answer)
+
+
+def pay_in_sandbox(db, events, sandbox, code):
+    """The sandbox's "pay" button for a pending boleto or pix: its side is paid, then
+    the order is settled as a callback would settle it. Paying again changes nothing."""
+    with db.transaction() as session:
+        order = store.order_by_code(session, code)
+    if order is None or order.processor != sandbox.name:
+        raise NotFound("Order not found.")
+    if order.payment_method == "credit_card" or order.status not in ("pending", "paid"):
+        raise Conflict("Only a pending boleto or pix can be paid here.", code="not_payable")
+    sandbox.pay(order.idempotency_key)
+    return settle_by_key(db, events, sandbox, order.idempotency_key)

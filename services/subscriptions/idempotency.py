@@ -1,0 +1,98 @@
+"""Buyer requests made with an `Idempotency-Key`: each runs once per buyer and key.
+
+The key is claimed (committed, status running) before the work starts; the work's
+transaction marks it done with the response, so both commit together. A business
+refusal is stored too and answered again; a request that failed otherwise (a service
+did not answer, a crash) releases the key, so repeating it runs it again — its
+charges carry their own keys in billing, so running again never charges twice.
+"""
+from contextlib import contextmanager
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from services.common import clock, errors
+from services.common.errors import Conflict, RuleRefused
+from services.subscriptions import domain, store
+
+# The refusals worth answering again: what the request asked for was refused as such.
+STORED_REFUSALS = {cls.__name__: cls for cls in errors.EXPECTED_ERRORS}
+# Not stored: the request changed nothing and may simply be repeated.
+CONCURRENT_CHANGE = "concurrent_change"
+
+
+def run_once(db, email, idempotency_key, operation, arguments, work):
+    """`work(session)` in one transaction, at most once for (`email`, `idempotency_key`).
+
+    A repeat with the same `operation` and `arguments` answers what the first answered;
+    other arguments under the same key are refused (422 `idempotency_key_reused`); a
+    repeat while the first still runs answers 409 `request_in_progress`.
+    """
+    if idempotency_key is None:
+        with _concurrent_change_refused():
+            with db.transaction() as session:
+                return work(session)
+    fingerprint = domain.request_fingerprint(operation, arguments)
+
+    def claim(session):
+        now = clock.now()
+        found = store.buyer_request(session, email, idempotency_key)
+        if found is None:
+            return store.start_buyer_request(session, email, idempotency_key, operation, fingerprint, now), None
+        decision = domain.repeated_request(found.fingerprint, found.status, found.started_at, fingerprint, now)
+        if decision == domain.KEY_REUSED:
+            raise RuleRefused(
+                "Esta Idempotency-Key já foi usada em outra requisição.", code="idempotency_key_reused",
+            )
+        if decision == domain.REPLAY:
+            return None, found
+        if decision == domain.TAKE_OVER and store.take_over_buyer_request(session, found, now):
+            return found.id, None
+        raise Conflict(
+            "A primeira requisição com esta Idempotency-Key ainda está em andamento.", code="request_in_progress",
+        )
+
+    request_id, done = db.retry_on_conflict(claim)
+    if done is not None:
+        return _replay(done)
+    try:
+        with _concurrent_change_refused():
+            with db.transaction() as session:
+                response = work(session)
+                store.finish_buyer_request(session, request_id, clock.now(), response=response)
+        return response
+    except tuple(STORED_REFUSALS.values()) as refusal:
+        if refusal.code == CONCURRENT_CHANGE:
+            _forget(db, request_id)
+        else:
+            with db.transaction() as session:
+                store.finish_buyer_request(
+                    session, request_id, clock.now(), refusal={"type": type(refusal).__name__, **refusal.to_dict()},
+                )
+        raise
+    except BaseException:
+        _forget(db, request_id)
+        raise
+
+
+def _forget(db, request_id):
+    """Release the key: the request did not happen, and may be repeated."""
+    with db.transaction() as session:
+        store.forget_buyer_request(session, request_id)
+
+
+@contextmanager
+def _concurrent_change_refused():
+    try:
+        yield
+    except StaleDataError:
+        # SQLite only: another request changed the subscription meanwhile (models.py).
+        raise Conflict(
+            "A assinatura foi alterada por outra operação ao mesmo tempo. Tente novamente.", code=CONCURRENT_CHANGE,
+        ) from None
+
+
+def _replay(done):
+    if done.refusal is None:
+        return done.response
+    refusal = done.refusal
+    raise STORED_REFUSALS[refusal["type"]](refusal["message"], code=refusal["code"], fields=refusal["fields"])

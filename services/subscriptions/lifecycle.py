@@ -1,0 +1,419 @@
+"""Changes to a locked subscription, each recorded with its activity entry and event.
+
+The buyer's operations (selfservice.py), billing's payment events and the renewal job
+all change subscriptions through these functions, inside the caller's transaction:
+the change, its activity entry and its event commit together or not at all. Charges
+go through billing under a key derived from the operation, so running a step again
+after a crash or a rollback asks billing about the same charge instead of charging twice.
+"""
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from nameko.exceptions import RemoteError
+from sqlalchemy.orm.exc import StaleDataError
+
+from services.common.errors import PortalError
+from services.subscriptions import domain, store
+
+log = logging.getLogger(__name__)
+
+AWAITING_PAYMENT = "awaiting_payment"
+
+
+@dataclass
+class Context:
+    """What a change works with: the transaction, billing, the outbox and one "now"."""
+
+    session: object
+    billing: object
+    events: object
+    now: datetime
+    # How long before a renewal its boleto/pix order is issued.
+    issue_ahead: timedelta
+
+
+def terms(offer):
+    return domain.OfferTerms(offer.price_cents, offer.periodicity_months, offer.max_installments)
+
+
+def charge(ctx, subscription, key, kind, amount_cents, cycle_number, product_name, installments=1, due_at=None,
+           payment=None):
+    """Ask billing to charge under `key` (a repeat of a key answers with its first order,
+    whatever happened to it since), with `payment` (method, card token) or the
+    subscription's own.
+
+    Called before the transaction writes anything: on SQLite a worker holding the
+    write lock must not wait on another service.
+    """
+    method, token = payment or (subscription.payment_method, subscription.payment_token)
+    card = method == "credit_card"
+    return ctx.billing.charge({
+        "idempotency_key": key,
+        "merchant_id": subscription.merchant_id,
+        "email": subscription.email,
+        "subscription_id": subscription.id,
+        "cycle_number": cycle_number,
+        "kind": kind,
+        "product_name": product_name,
+        "amount_cents": amount_cents,
+        "installments": installments if card else 1,
+        "method": method,
+        "payment_token": token if card else None,
+        "due_at": None if card or due_at is None else due_at.isoformat(),
+    })
+
+
+def restart_renewals(ctx, subscription):
+    """A fresh renewal schedule after the cycle changed: charged next when it ends."""
+    subscription.charge_attempts = 0
+    subscription.waiting_charge_method = None
+    subscription.next_charge_at = subscription.cycle_end
+    subscription.renewal_run_at = domain.renewal_run_at(
+        subscription.payment_method, subscription.cycle_end, ctx.issue_ahead,
+    )
+
+
+def _refresh_offers(ctx, subscription):
+    # The offer relationships are read-only views of the key columns just written.
+    ctx.session.flush()
+    ctx.session.expire(subscription, ["offer", "pending_offer"])
+
+
+# -- plan change
+
+def schedule_plan_change(ctx, subscription, quote, actor):
+    _set_pending(subscription, quote, domain.SCHEDULED)
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_plan_change_scheduled", {
+        "from_offer_id": subscription.offer_id, "to_offer_id": quote.to_offer_id,
+        "takes_effect": domain.TAKES_EFFECT_AT_CYCLE_END, "effective_at": subscription.cycle_end,
+        "order_code": None,
+    })
+    _refresh_offers(ctx, subscription)
+
+
+def await_plan_payment(ctx, subscription, quote, order_code, actor):
+    """An immediate change whose charge is not paid yet (boleto/pix, or a card answer
+    still unknown): it applies when billing reports the order paid."""
+    _set_pending(subscription, quote, AWAITING_PAYMENT)
+    quote.order_code = order_code
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_plan_change_scheduled", {
+        "from_offer_id": subscription.offer_id, "to_offer_id": quote.to_offer_id,
+        "takes_effect": domain.TAKES_EFFECT_ON_PAYMENT, "effective_at": None, "order_code": order_code,
+    })
+    _refresh_offers(ctx, subscription)
+
+
+def _set_pending(subscription, quote, status):
+    subscription.pending_offer_id = quote.to_offer_id
+    subscription.pending_quote_id = quote.id
+    subscription.pending_change_status = status
+    quote.status = status
+
+
+def apply_plan_change(ctx, subscription, quote, order_code, actor):
+    """Put the subscription on the quote's offer, on the quoted terms."""
+    new_offer = store.offer(ctx.session, subscription.merchant_id, quote.to_offer_id)
+    from_offer_id = subscription.offer_id
+    subscription.offer_id = new_offer.id
+    subscription.balance_cents = quote.balance_cents
+    if quote.kind == domain.NEW_CYCLE:
+        # As quoted when charged at once; from the payment when it waited for a boleto/pix.
+        start = quote.cycle_start if quote.takes_effect == domain.TAKES_EFFECT_NOW else ctx.now
+        subscription.cycle_number += 1
+        subscription.cycle_start = start
+        subscription.cycle_end = domain.add_months(start, new_offer.periodicity_months)
+        subscription.installments = quote.installments or 1
+        restart_renewals(ctx, subscription)
+    else:
+        subscription.installments = min(subscription.installments, new_offer.max_installments)
+    _clear_pending(subscription)
+    quote.status = "applied"
+    quote.order_code = order_code
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_plan_changed", {
+        "from_offer_id": from_offer_id, "to_offer_id": new_offer.id, "kind": quote.kind,
+        "charge_cents": quote.charge_cents, "balance_cents": subscription.balance_cents, "order_code": order_code,
+        "cycle_number": subscription.cycle_number, "cycle_start": subscription.cycle_start,
+        "cycle_end": subscription.cycle_end,
+    })
+    _refresh_offers(ctx, subscription)
+
+
+def drop_pending_change(ctx, subscription, actor, why):
+    """Forget the pending plan change: undone, its charge failed, or it can no longer happen."""
+    quote = store.quote_by_id(ctx.session, subscription.pending_quote_id)
+    quote.status = "dropped"
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_plan_change_dropped", {
+        "to_offer_id": subscription.pending_offer_id, "why": why,
+    })
+    _clear_pending(subscription)
+    _refresh_offers(ctx, subscription)
+
+
+def _clear_pending(subscription):
+    subscription.pending_offer_id = None
+    subscription.pending_quote_id = None
+    subscription.pending_change_status = None
+
+
+def _is_current(quote, subscription):
+    return (quote.from_offer_id, quote.cycle_number) == (subscription.offer_id, subscription.cycle_number)
+
+
+def _locked_with_quote(ctx, quote):
+    """The quote's subscription, locked, and the quote as committed since (an answer
+    to the same charge may have been settled meanwhile)."""
+    subscription = store.lock_subscription(ctx.session, quote.subscription_id)
+    ctx.session.refresh(quote)
+    return subscription
+
+
+def settle_plan_change_payment(ctx, quote, order):
+    """billing reports the charge of a plan change paid: apply it if it still can be."""
+    subscription = _locked_with_quote(ctx, quote)
+    if quote.status == "applied":
+        return
+    awaited = subscription.pending_quote_id == quote.id
+    # An "open" quote was charged by a request that did not commit (e.g. it timed out).
+    unconfirmed = quote.status == "open" and subscription.pending_change_status is None
+    if subscription.status == "active" and _is_current(quote, subscription) and (awaited or unconfirmed):
+        apply_plan_change(ctx, subscription, quote, order["code"], actor="system")
+    else:
+        store.log_activity(ctx.session, subscription, "system", "payment_not_applied", {
+            "order_code": order["code"], "amount_cents": order["amount_cents"], "for": "plan_change",
+        })
+
+
+def settle_plan_change_failure(ctx, quote):
+    """billing reports the charge of an awaited plan change failed: the change is off."""
+    subscription = _locked_with_quote(ctx, quote)
+    if quote.status == AWAITING_PAYMENT and subscription.pending_quote_id == quote.id:
+        drop_pending_change(ctx, subscription, "system", why="charge_failed")
+
+
+# -- payment method
+
+def change_payment_method(ctx, subscription, method, card, actor):
+    """Switch to `method` (`card`: billing's payment method view, for credit_card)."""
+    subscription.payment_method = method
+    subscription.card_brand = card and card["brand"]
+    subscription.card_last4 = card and card["last4"]
+    subscription.card_exp = card and card["exp"]
+    subscription.payment_token = card and card["token"]
+    if method != "credit_card":
+        subscription.installments = 1
+    if subscription.status == "active" and not subscription.cancel_at_period_end:
+        subscription.renewal_run_at = domain.renewal_run_at(method, subscription.next_charge_at, ctx.issue_ahead)
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_payment_method_changed", {
+        "method": method, "card_brand": subscription.card_brand, "card_last4": subscription.card_last4,
+        "card_exp": subscription.card_exp,
+    })
+
+
+# -- cancellation
+
+def schedule_cancellation(ctx, subscription, feedback, comment, actor):
+    if subscription.pending_change_status == domain.SCHEDULED:
+        drop_pending_change(ctx, subscription, actor, why="canceled")
+    subscription.cancel_at_period_end = True
+    subscription.cancel_feedback = feedback
+    subscription.cancel_comment = comment
+    subscription.next_charge_at = None
+    # Ended by the renewal job when the cycle ends; no order is issued ahead for it.
+    subscription.renewal_run_at = subscription.cycle_end
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_cancellation_scheduled", {
+        "effective_at": subscription.cycle_end, "feedback": feedback, "comment": comment,
+    })
+
+
+def undo_cancellation(ctx, subscription, actor):
+    subscription.cancel_at_period_end = False
+    subscription.cancel_feedback = None
+    subscription.cancel_comment = None
+    subscription.next_charge_at = subscription.cycle_end
+    subscription.renewal_run_at = domain.renewal_run_at(
+        subscription.payment_method, subscription.cycle_end, ctx.issue_ahead,
+    )
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_cancellation_undone", {
+        "next_charge_at": subscription.cycle_end,
+    })
+
+
+def end_subscription(ctx, subscription, reason, actor):
+    """Canceled for good: by the buyer (now or at the period's end) or for non-payment."""
+    if subscription.pending_change_status is not None:
+        drop_pending_change(ctx, subscription, actor, why="canceled")
+    subscription.status = domain.transition(subscription.status, "canceled")
+    subscription.cancel_reason = reason
+    subscription.cancel_at_period_end = False
+    subscription.canceled_at = ctx.now
+    subscription.next_charge_at = None
+    subscription.renewal_run_at = None
+    subscription.waiting_charge_method = None
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_canceled", {
+        "reason": reason, "feedback": subscription.cancel_feedback, "comment": subscription.cancel_comment,
+        "canceled_at": ctx.now,
+    })
+
+
+# -- renewal
+
+def next_cycle_offer(ctx, subscription):
+    """The offer the next cycle is on: a scheduled change's, or the current one."""
+    if subscription.pending_change_status == domain.SCHEDULED:
+        return subscription.pending_offer
+    return subscription.offer
+
+
+def charge_open_renewal(ctx, subscription, payment=None):
+    """Charge the renewal still unpaid, or ask billing again about its waiting charge (a
+    boleto/pix stays payable, so it is never issued twice), with `payment` (method,
+    card token) or the subscription's own. Changes nothing but the attempt count; the
+    caller acts on the order."""
+    method = payment[0] if payment else subscription.payment_method
+    offer = next_cycle_offer(ctx, subscription)
+    amount_cents, _ = domain.apply_balance(offer.price_cents, subscription.balance_cents)
+    ask_again = subscription.waiting_charge_method == method
+    attempt = subscription.charge_attempts if ask_again else subscription.charge_attempts + 1
+    cycle_number = subscription.cycle_number + 1
+    order = charge(
+        ctx, subscription, domain.charge_key(subscription.id, cycle_number, attempt),
+        "renewal" if attempt == 1 else "retry", amount_cents, cycle_number, offer.product_name,
+        installments=subscription.installments, due_at=subscription.cycle_end, payment=payment,
+    )
+    subscription.charge_attempts = attempt
+    return order
+
+
+def settle_retry(ctx, subscription, order, actor):
+    """"Update and pay now": the past-due renewal was charged at once with the new payment
+    method; the retry schedule stays as it was."""
+    outcome = domain.charge_outcome(order["status"])
+    if outcome == domain.CHARGE_PAID:
+        renew(ctx, subscription, order, actor)
+    elif outcome == domain.CHARGE_WAITING:
+        subscription.waiting_charge_method = subscription.payment_method
+        store.log_activity(ctx.session, subscription, actor, "renewal_order_issued", _order_details(order))
+    else:
+        subscription.waiting_charge_method = None
+        store.log_activity(ctx.session, subscription, actor, "payment_retry_failed", _order_details(order))
+
+
+def renew(ctx, subscription, order, actor):
+    """The renewal is paid: the next cycle starts where the last one ended (a scheduled
+    plan change takes effect with it)."""
+    cycle_number = subscription.cycle_number + 1
+    cycle_start = subscription.cycle_end
+    if subscription.pending_change_status == domain.SCHEDULED:
+        from_offer_id, quote = subscription.offer_id, store.quote_by_id(ctx.session, subscription.pending_quote_id)
+        subscription.offer_id = subscription.pending_offer_id
+        quote.status = "applied"
+        _clear_pending(subscription)
+        _refresh_offers(ctx, subscription)
+        subscription.installments = min(subscription.installments, subscription.offer.max_installments)
+        store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_plan_changed", {
+            "from_offer_id": from_offer_id, "to_offer_id": subscription.offer_id, "kind": domain.SCHEDULED,
+            "charge_cents": 0, "balance_cents": subscription.balance_cents, "order_code": None,
+            "cycle_number": cycle_number, "cycle_start": cycle_start,
+            "cycle_end": domain.add_months(cycle_start, subscription.offer.periodicity_months),
+        })
+    elif subscription.pending_change_status == AWAITING_PAYMENT:
+        drop_pending_change(ctx, subscription, "system", why="not_paid")
+    offer = subscription.offer
+    _, subscription.balance_cents = domain.apply_balance(offer.price_cents, subscription.balance_cents)
+    subscription.cycle_number = cycle_number
+    subscription.cycle_start = cycle_start
+    subscription.cycle_end = domain.add_months(cycle_start, offer.periodicity_months)
+    if subscription.status != "active":
+        subscription.status = domain.transition(subscription.status, "active")
+    restart_renewals(ctx, subscription)
+    store.log_change(ctx.session, ctx.events, subscription, actor, "subscription_renewed", {
+        "offer_id": offer.id, "cycle_number": cycle_number, "cycle_start": cycle_start,
+        "cycle_end": subscription.cycle_end, "amount_cents": order["amount_cents"], "order_code": order["code"],
+    })
+
+
+def settle_renewal_payment(ctx, subscription_id, cycle_number, order):
+    """billing reports a renewal order paid (a boleto/pix, or a card settled late)."""
+    subscription = store.lock_subscription(ctx.session, subscription_id)
+    if cycle_number <= subscription.cycle_number:
+        return  # already renewed
+    payable = domain.is_open(subscription.status) and not subscription.cancel_at_period_end
+    if payable and cycle_number == subscription.cycle_number + 1:
+        renew(ctx, subscription, order, actor="system")
+    else:
+        store.log_activity(ctx.session, subscription, "system", "payment_not_applied", {
+            "order_code": order["code"], "amount_cents": order["amount_cents"], "for": "renewal",
+        })
+
+
+def renewal_step(ctx, subscription):
+    """One visit of the renewal job to a due subscription; returns what happened.
+
+    Nothing changes before billing answers, so a step that raises leaves the
+    subscription as it was, due again at the next pass.
+    """
+    if subscription.cancel_at_period_end:
+        end_subscription(ctx, subscription, reason="buyer", actor="system")
+        return "canceled"
+    issued_before = subscription.waiting_charge_method == subscription.payment_method
+    order = charge_open_renewal(ctx, subscription)
+    outcome = domain.charge_outcome(order["status"])
+    step = domain.after_renewal_charge(
+        outcome, subscription.payment_method, subscription.cycle_end, subscription.renewal_run_at, ctx.now,
+    )
+    if step.action == domain.RENEW:
+        renew(ctx, subscription, order, actor="system")
+        return "renewed"
+    if step.action == domain.CHECK_AGAIN:
+        subscription.waiting_charge_method = subscription.payment_method
+        subscription.renewal_run_at = step.at
+        if not issued_before:
+            store.log_activity(ctx.session, subscription, "system", "renewal_order_issued", _order_details(order))
+        return "waiting"
+    if step.action == domain.CANCEL_FOR_NON_PAYMENT:
+        end_subscription(ctx, subscription, reason="non_payment", actor="system")
+        return "canceled"
+    # A boleto/pix still unpaid stays payable until the subscription is canceled.
+    subscription.waiting_charge_method = subscription.payment_method if outcome == domain.CHARGE_WAITING else None
+    if subscription.status == "active":
+        subscription.status = domain.transition(subscription.status, "past_due")
+    subscription.next_charge_at = subscription.renewal_run_at = step.at
+    store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_past_due", {
+        "cycle_number": subscription.cycle_number + 1, "attempts": subscription.charge_attempts,
+        "next_retry_at": step.at, "decline_reason": order.get("decline_reason"),
+    })
+    return "past_due"
+
+
+def _order_details(order):
+    return {key: order.get(key) for key in ("code", "status", "amount_cents", "decline_reason")}
+
+
+def run_renewals(db, context_for, batch_size):
+    """One pass of the renewal job over every subscription due now.
+
+    Due subscriptions are read in batches and each is then claimed and renewed in its
+    own transaction (a SQLite write lock must not wait on billing). One that another
+    replica holds is skipped; one billing does not answer for, or that changed under
+    the job, stays due for the next pass.
+    """
+    summary = Counter()
+    seen = []
+    while True:
+        with db.transaction() as session:
+            batch = store.due_subscription_ids(session, context_for(session).now, batch_size, seen)
+        for subscription_id in batch:
+            seen.append(subscription_id)
+            try:
+                with db.transaction() as session:
+                    ctx = context_for(session)
+                    subscription = store.claim_due(session, subscription_id, ctx.now)
+                    if subscription is not None:
+                        summary[renewal_step(ctx, subscription)] += 1
+            except (PortalError, RemoteError, StaleDataError) as error:
+                log.warning("renewal of subscription %s left for the next pass: %r", subscription_id, error)
+                summary["left_for_next_pass"] += 1
+        if len(batch) < batch_size:
+            return dict(summary)

@@ -1,0 +1,107 @@
+"""Notifications in the whole system: a merchant sets its webhook over the merchant
+API, a buyer cancels in the portal, and both hear of it: the buyer by e-mail (read
+from the SMTP sink), the merchant's server by a signed POST."""
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.common import clock
+from services.common.formatting import date
+from services.subscriptions.domain import add_months
+from support.notifications import Receiver, merchant_verifies, wait_until
+from support.portal_client import TIMEOUT, assert_json_error, log_in
+from support.system import BROKER
+
+MERCHANT_ID = "acme-cursos"
+
+
+@pytest.fixture
+def rpc(system):
+    with ClusterRpcProxy({"AMQP_URI": f"{BROKER}/{system.vhost}"}, timeout=30) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def merchant_api(system, rpc):
+    """A session of the merchant's backend, with an API key of its own."""
+    key = rpc.auth.create_api_key(MERCHANT_ID)["key"]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    yield session
+    # Leave no endpoint behind for the other modules' events.
+    session.put(f"{system.gateway_url}/api/v1/merchant/webhooks", json={"endpoints": []}, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def receiver():
+    running = Receiver((200,))
+    yield running
+    running.close()
+
+
+def new_buyer(rpc):
+    """A buyer of Acme's monthly plan, so the demo buyers stay as other modules expect."""
+    email = f"e2e-notify-{uuid.uuid4().hex[:8]}@example.com"
+    start = clock.now() - timedelta(days=3)
+    rpc.subscriptions.upsert_contact({"merchant_id": MERCHANT_ID, "email": email, "name": "Nina Teste"})
+    subscription = rpc.subscriptions.create_subscription({
+        "merchant_id": MERCHANT_ID, "external_id": f"e2e-{uuid.uuid4().hex[:10]}", "offer_id": "acme-basico-mensal",
+        "email": email, "status": "active", "cycle_number": 1, "cycle_start": start.isoformat(),
+        "cycle_end": add_months(start, 1).isoformat(),
+        "payment": {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030",
+                    "token": f"tok_e2e_{uuid.uuid4().hex[:12]}"},
+    })
+    return email, subscription
+
+
+def test_a_cancellation_reaches_the_buyer_by_e_mail_and_the_merchant_by_a_signed_webhook(
+        system, rpc, merchant_api, receiver):
+    webhooks = f"{system.gateway_url}/api/v1/merchant/webhooks"
+    assert_json_error(requests.get(webhooks, timeout=TIMEOUT), 401)
+    put = merchant_api.put(webhooks, timeout=TIMEOUT, json={
+        "endpoints": [{"url": receiver.url, "event_types": ["subscription_cancellation_scheduled"]}],
+    })
+    assert put.status_code == 200, put.text
+    shown = merchant_api.get(webhooks, timeout=TIMEOUT).json()
+    secret = shown["secret"]
+    assert secret and secret == put.json()["secret"]
+    assert [endpoint["url"] for endpoint in shown["endpoints"]] == [receiver.url]
+
+    email, subscription = new_buyer(rpc)
+    buyer, _, started = log_in(system, email)
+    canceled = buyer.post(
+        f"{system.gateway_url}/api/v1/me/subscriptions/{subscription['id']}/cancel",
+        json={"reason": "not_using"}, headers={"X-CSRF-Token": started.json()["csrf_token"]}, timeout=TIMEOUT,
+    )
+    assert canceled.status_code == 200, canceled.text
+
+    def cancellation_emails():
+        answer = requests.get(f"{system.mail_url}/api/messages", params={"to": email}, timeout=TIMEOUT).json()
+        return [message for message in answer if message["subject"].startswith("Cancelamento agendado")]
+
+    [message] = wait_until(cancellation_emails, timeout=30, message="the cancellation e-mail")
+    assert message["subject"] == f"Cancelamento agendado: {subscription['product_name']}"
+    assert f"Você continua com acesso até {date(subscription['cycle']['end'])}" in message["text"]
+    assert "Acme Cursos" in message["text"] and "suporte@acme.example.com" in message["text"]
+    assert f"{system.gateway_url}/assinaturas/{subscription['id']}" in message["links"]
+
+    [request] = wait_until(lambda: [
+        request for request in receiver.requests
+        if json.loads(request["body"])["data"].get("subscription_id") == subscription["id"]
+    ], timeout=30, message="the merchant's webhook")
+    body = json.loads(request["body"])
+    assert body["type"] == request["headers"]["X-Portal-Event-Type"] == "subscription_cancellation_scheduled"
+    assert body["merchant_id"] == MERCHANT_ID and body["data"]["email"] == email
+    assert request["headers"]["X-Portal-Event-Id"] == body["event_id"]
+    assert merchant_verifies(secret, request["headers"]["X-Portal-Signature"], request["body"])
+    assert not merchant_verifies("whsec_not-this-merchants", request["headers"]["X-Portal-Signature"], request["body"])
+
+    [delivery] = wait_until(lambda: [
+        delivery for delivery in rpc.notifications.list_webhook_deliveries(merchant_id=MERCHANT_ID)
+        if delivery["event_id"] == body["event_id"] and delivery["status"] == "delivered"
+    ], message="the delivery logged")
+    assert [attempt["status_code"] for attempt in delivery["log"]] == [200]

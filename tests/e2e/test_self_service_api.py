@@ -1,0 +1,161 @@
+"""The self-service operations over HTTP against the whole system (real billing and its
+sandbox processor): upgrade in installments, a scheduled downgrade undone, a
+cancellation at period end undone, and Beta's disabled options refused.
+
+Each test registers its own buyer through the checkout intake (so the demo buyers
+other modules look at stay as they are), then logs in from the real e-mail.
+"""
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.common import clock
+from services.subscriptions.domain import add_months
+from support.portal_client import TIMEOUT, assert_json_error, log_in
+from support.system import BROKER
+
+CARD = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030"}
+
+
+@pytest.fixture(scope="module")
+def intake(system):
+    """The checkout's side: registers a subscription (and its paid first order) for a new buyer."""
+    config = {"AMQP_URI": f"{BROKER}/{system.vhost}"}
+    with ClusterRpcProxy(config, timeout=30) as rpc:
+
+        def register(offer_id, periodicity_months, price_cents, started=timedelta(days=10)):
+            email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
+            token = f"tok_e2e_{uuid.uuid4().hex[:12]}"
+            start = clock.now() - started
+            external_id = f"e2e-{uuid.uuid4().hex[:10]}"
+            subscription = rpc.subscriptions.create_subscription({
+                "merchant_id": "acme-cursos", "external_id": external_id, "offer_id": offer_id, "email": email,
+                "status": "active", "cycle_number": 1, "cycle_start": start.isoformat(),
+                "cycle_end": add_months(start, periodicity_months).isoformat(),
+                "payment": {**CARD, "token": token},
+            })
+            rpc.billing.record_order({
+                "merchant_id": "acme-cursos", "external_id": f"{external_id}-c1",
+                "buyer": {"email": email, "name": "Carla Teste"}, "product_name": "Curso Completo",
+                "offer_id": offer_id, "subscription_id": subscription["id"], "cycle_number": 1,
+                "amount_cents": price_cents, "status": "paid", "payment": {**CARD, "token": token},
+                "created_at": start.isoformat(),
+            })
+            return email, subscription["id"]
+
+        yield register
+
+
+def buyer_session(system, email):
+    """A logged-in API client (it sends its CSRF token, as the portal's pages do)."""
+    return log_in(system, email)[0]
+
+
+def test_quote_and_upgrade_to_annual_in_installments(system, intake):
+    email, subscription_id = intake("acme-basico-mensal", 1, 2990)
+    buyer = buyer_session(system, email)
+    base = f"{system.gateway_url}/api/v1/me/subscriptions/{subscription_id}"
+
+    options = buyer.get(f"{base}/plan-options", timeout=TIMEOUT).json()
+    assert {option["id"]: option["kind"] for option in options["options"]} == {
+        "acme-premium-mensal": "upgrade", "acme-premium-anual": "new_cycle"}
+
+    monthly = buyer.post(f"{base}/plan-change/quote", json={"offer_id": "acme-premium-mensal"}, timeout=TIMEOUT)
+    assert monthly.status_code == 201 and monthly.json()["quote"]["max_installments"] == 1
+    above = buyer.post(f"{base}/plan-change", json={"quote_id": monthly.json()["quote"]["quote_id"], "installments": 2},
+                       timeout=TIMEOUT)
+    assert "1x" in assert_json_error(above, 422, "installments_above_cap")["message"]
+
+    answer = buyer.post(f"{base}/plan-change/quote", json={"offer_id": "acme-premium-anual"}, timeout=TIMEOUT)
+    quote = answer.json()["quote"]
+    assert (quote["kind"], quote["takes_effect"], quote["max_installments"]) == ("new_cycle", "now", 12)
+    assert 0 < quote["charge_cents"] < 59900
+
+    confirm = {"quote_id": quote["quote_id"], "installments": 12}
+    headers = {"Idempotency-Key": f"upgrade-{uuid.uuid4().hex}"}
+    changed = buyer.post(f"{base}/plan-change", json=confirm, headers=headers, timeout=TIMEOUT)
+    assert changed.status_code == 200, changed.text
+    repeated = buyer.post(f"{base}/plan-change", json=confirm, headers=headers, timeout=TIMEOUT)
+    assert repeated.json() == changed.json()
+
+    result = changed.json()
+    assert (result["order"]["status"], result["order"]["amount_cents"], result["order"]["installments"]) == (
+        "paid", quote["charge_cents"], 12)
+    subscription = result["subscription"]
+    assert (subscription["offer_id"], subscription["cycle"]["number"], subscription["installments"]) == (
+        "acme-premium-anual", 2, 12)
+    assert subscription["next_charge_at"] == quote["next_renewal_at"]
+
+    orders = buyer.get(f"{system.gateway_url}/api/v1/me/orders", timeout=TIMEOUT).json()["orders"]
+    plan_change_orders = [order for order in orders if order.get("kind") == "plan_change"]
+    assert [(order["amount_cents"], order["status"]) for order in plan_change_orders] == [(quote["charge_cents"], "paid")]
+    activity = buyer.get(f"{base}/activity", timeout=TIMEOUT).json()["activity"]
+    assert (activity[0]["action"], activity[0]["actor"]) == ("plan_changed", "buyer")
+
+    spent = buyer.post(f"{base}/plan-change", json=confirm, timeout=TIMEOUT)
+    assert_json_error(spent, 409, "quote_expired")
+
+
+def test_a_downgrade_is_scheduled_and_undone(system, intake):
+    email, subscription_id = intake("acme-premium-anual", 12, 59900, started=timedelta(days=40))
+    buyer = buyer_session(system, email)
+    base = f"{system.gateway_url}/api/v1/me/subscriptions/{subscription_id}"
+
+    quote = buyer.post(f"{base}/plan-change/quote", json={"offer_id": "acme-basico-mensal"}, timeout=TIMEOUT).json()["quote"]
+    assert (quote["kind"], quote["charge_cents"], quote["takes_effect"]) == ("scheduled", 0, "cycle_end")
+    scheduled = buyer.post(f"{base}/plan-change", json={"quote_id": quote["quote_id"]}, timeout=TIMEOUT)
+    assert scheduled.status_code == 200, scheduled.text
+    pending = scheduled.json()["subscription"]["pending_plan_change"]
+    assert (pending["offer"]["id"], pending["status"]) == ("acme-basico-mensal", "scheduled")
+    assert datetime.fromisoformat(pending["effective_at"]) > clock.now()
+
+    undone = buyer.delete(f"{base}/plan-change", timeout=TIMEOUT)
+    assert undone.status_code == 200 and undone.json()["subscription"]["pending_plan_change"] is None
+    assert_json_error(buyer.delete(f"{base}/plan-change", timeout=TIMEOUT), 422, "no_pending_change")
+    actions = [item["action"] for item in buyer.get(f"{base}/activity", timeout=TIMEOUT).json()["activity"]]
+    assert actions[:2] == ["plan_change_dropped", "plan_change_scheduled"]
+
+
+def test_a_cancellation_at_period_end_is_undone(system, intake):
+    email, subscription_id = intake("acme-basico-mensal", 1, 2990)
+    buyer = buyer_session(system, email)
+    base = f"{system.gateway_url}/api/v1/me/subscriptions/{subscription_id}"
+
+    bad = buyer.post(f"{base}/cancel", json={"reason": "bored"}, timeout=TIMEOUT)
+    assert "reason" in assert_json_error(bad, 400)["fields"]
+    canceled = buyer.post(f"{base}/cancel", json={"reason": "not_using", "comment": "Sem tempo."}, timeout=TIMEOUT)
+    assert canceled.status_code == 200, canceled.text
+    subscription = canceled.json()["subscription"]
+    assert (subscription["status"], subscription["cancel_at_period_end"], subscription["cancel_feedback"]) == (
+        "active", True, "not_using")
+
+    undone = buyer.delete(f"{base}/cancel", timeout=TIMEOUT).json()["subscription"]
+    assert (undone["cancel_at_period_end"], undone["next_charge_at"]) == (False, undone["cycle"]["end"])
+
+    # Another buyer cannot touch it; a forged request is refused before anything runs.
+    other_email, _ = intake("acme-basico-mensal", 1, 2990)
+    other = buyer_session(system, other_email)
+    assert_json_error(other.post(f"{base}/cancel", json={}, timeout=TIMEOUT), 404)
+    forged = buyer.post(f"{base}/cancel", json={}, headers={"X-CSRF-Token": "forged"}, timeout=TIMEOUT)
+    assert_json_error(forged, 403, "csrf_token_invalid")
+
+
+def test_beta_refuses_every_operation_it_turned_off(system):
+    bruno = buyer_session(system, "bruno@example.com")
+    listed = bruno.get(f"{system.gateway_url}/api/v1/me/subscriptions", timeout=TIMEOUT).json()["subscriptions"]
+    [beta] = [item for item in listed if item["merchant"]["id"] == "beta-software"]
+    base = f"{system.gateway_url}/api/v1/me/subscriptions/{beta['id']}"
+
+    for answer in (
+        bruno.get(f"{base}/plan-options", timeout=TIMEOUT),
+        bruno.post(f"{base}/plan-change/quote", json={"offer_id": "beta-pro-mensal"}, timeout=TIMEOUT),
+        bruno.post(f"{base}/payment-method", json={"method": "credit_card", "card_token": "tok_x"}, timeout=TIMEOUT),
+        bruno.post(f"{base}/card-entry", timeout=TIMEOUT),
+        bruno.post(f"{base}/cancel", json={"reason": "other"}, timeout=TIMEOUT),
+        bruno.delete(f"{base}/cancel", timeout=TIMEOUT),
+    ):
+        assert_json_error(answer, 403, "operation_disabled")
+    still = bruno.get(base, timeout=TIMEOUT).json()["subscription"]
+    assert (still["status"], still["cancel_at_period_end"]) == ("past_due", False)

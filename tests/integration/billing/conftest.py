@@ -1,0 +1,113 @@
+"""Billing under test: the service on a real broker and database, its HTTP on a free
+port, and a stand-in subscriptions service on the same vhost that records the cards
+it is asked to apply."""
+import uuid
+from types import SimpleNamespace
+
+import pytest
+import requests
+from nameko.rpc import rpc
+from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.testing.utils import get_container
+from sqlalchemy import func, select
+
+from services.billing.models import sandbox
+from services.billing.service import BillingService
+from services.common.db import make_engine
+from services.common.errors import EXPECTED_ERRORS
+
+ANA = {"email": "ana@example.com", "merchant_id": "acme-cursos"}
+# A CVV that no timestamp, amount or id of the suite contains as a digit run of its own.
+TEST_CVV = "7319"
+FUTURE_EXPIRY = "08/35"
+
+
+class FakeSubscriptions:
+    """Answers `change_payment_method` as the contract says, recording each call;
+    `refusal` (an exception) makes it refuse instead."""
+
+    name = "subscriptions"
+    calls = []
+    refusal = None
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def change_payment_method(self, identity, subscription_id, payment, actor="buyer", idempotency_key=None):
+        FakeSubscriptions.calls.append(
+            {"identity": identity, "subscription_id": subscription_id, "payment": payment, "actor": actor}
+        )
+        if FakeSubscriptions.refusal is not None:
+            raise FakeSubscriptions.refusal
+        return {"id": subscription_id, "payment_method": {"method": "credit_card", "card_token": payment["card_token"]}}
+
+
+@pytest.fixture
+def billing_overrides():
+    """Config keys a test module changes for billing (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def billing_config(service_config, web_config, billing_overrides):
+    # The reconciler's timer stays out of the way unless a test asks for it.
+    return service_config("billing", **{**web_config, "RECONCILE_INTERVAL": 3600, **billing_overrides})
+
+
+@pytest.fixture
+def billing(billing_config, runner_factory):
+    """The running billing service and what tests do with it: `.rpc`, `.url(path)`,
+    `.subscription_calls`, `.add_card(number)` → token, `.sandbox_charges(key)`,
+    `.processor` (the adapter the service uses), `.card_form(...)`, `.received(...)`,
+    `.make_subscriptions_refuse(error)`."""
+    FakeSubscriptions.calls = []
+    FakeSubscriptions.refusal = None
+    runner = runner_factory(billing_config, BillingService, FakeSubscriptions)
+    runner.start()
+    engine = make_engine(billing_config["BILLING_DB_URL"])
+    base_url = f"http://{billing_config['WEB_SERVER_ADDRESS']}"
+
+    def url(path):
+        return base_url + path
+
+    def add_card(number, buyer=ANA, subscription_id=None):
+        ticket = proxy.billing.issue_card_entry_ticket(
+            {**buyer, "subscription_id": subscription_id or str(uuid.uuid4())}
+        )
+        answer = requests.post(url("/card"), data=card_form(ticket["ticket"], number), timeout=10)
+        assert answer.status_code == 200, answer.text
+        return FakeSubscriptions.calls[-1]["payment"]["card_token"]
+
+    def sandbox_charges(key):
+        with engine.connect() as connection:
+            return connection.execute(
+                select(func.count()).select_from(sandbox.charges).where(sandbox.charges.c.idempotency_key == key)
+            ).scalar_one()
+
+    with ClusterRpcProxy(billing_config, timeout=20) as proxy:
+        yield SimpleNamespace(
+            rpc=proxy.billing, url=url, subscription_calls=FakeSubscriptions.calls, add_card=add_card,
+            sandbox_charges=sandbox_charges, config=billing_config, card_form=card_form, received=received,
+            processor=_processor(runner),
+            make_subscriptions_refuse=lambda error: setattr(FakeSubscriptions, "refusal", error),
+        )
+    engine.dispose()
+
+
+def _processor(runner):
+    container = get_container(runner, BillingService)
+    provider = next(dep for dep in container.dependencies if dep.attr_name == "processor")
+    return provider.processor
+
+
+def card_form(ticket, number, expiry=FUTURE_EXPIRY, security_code=TEST_CVV, holder_name="ANA SOUZA"):
+    return {"ticket": ticket, "number": number, "expiry": expiry, "security_code": security_code,
+            "holder_name": holder_name}
+
+
+def received(queue, count, timeout=10):
+    """The next `count` envelopes on `queue`, acknowledged."""
+    envelopes = []
+    for _ in range(count):
+        message = queue.get(timeout=timeout)
+        message.ack()
+        envelopes.append(message.payload)
+    return envelopes

@@ -1,0 +1,308 @@
+"""Charges through billing on a real broker and database, with the sandbox processor:
+each outcome, each key charged once, and the reconciler settling the unknown."""
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+from queue import Empty
+
+import eventlet
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from services.billing import domain
+from services.billing.models import Order, PaymentMethod
+from services.billing.processors import ProcessorUnavailable, boleto, brcode
+from services.common import clock
+from services.common.db import make_engine
+from services.common.errors import ValidationFailed
+
+APPROVE, DECLINE, NETWORK_ERROR, NO_FUNDS = (
+    "4242424242424242", "4000000000000002", "4000000000000119", "4000000000009995",
+)
+ORDER_EVENTS = ("order_created", "order_paid", "charge_failed")
+
+
+def charge_request(token=None, **changes):
+    subscription_id = changes.pop("subscription_id", str(uuid.uuid4()))
+    return {
+        "idempotency_key": f"plan_change:{uuid.uuid4()}", "merchant_id": "acme-cursos", "email": "ana@example.com",
+        "subscription_id": subscription_id, "cycle_number": 1, "kind": "plan_change", "product_name": "Curso Premium",
+        "amount_cents": 4990, "installments": 1, "method": "credit_card", "payment_token": token, **changes,
+    }
+
+
+@pytest.fixture
+def count_rows(billing_config):
+    engine = make_engine(billing_config["BILLING_DB_URL"])
+
+    def count(model, **filters):
+        with engine.connect() as connection:
+            query = select(func.count()).select_from(model)
+            for name, value in filters.items():
+                query = query.where(getattr(model, name) == value)
+            return connection.execute(query).scalar_one()
+
+    yield count
+    engine.dispose()
+
+
+def no_more(queue):
+    with pytest.raises(Empty):
+        queue.get(timeout=1)
+
+
+def test_an_approved_card_pays_the_order_and_says_so(billing, event_queue, count_rows):
+    token = billing.add_card(APPROVE)
+    events = event_queue("billing", *ORDER_EVENTS)
+    request = charge_request(token, installments=3)
+
+    order = billing.rpc.charge(request)
+
+    assert (order["status"], order["kind"], order["idempotency_key"]) == ("paid", "plan_change", request["idempotency_key"])
+    assert (order["amount_cents"], order["installments"], order["decline_reason"]) == (4990, 3, None)
+    assert order["payment"]["method"] == "credit_card"
+    assert (order["payment"]["card_brand"], order["payment"]["card_last4"]) == ("visa", "4242")
+    assert datetime.fromisoformat(order["paid_at"]).tzinfo is not None
+    created, paid = billing.received(events, 2)
+    no_more(events)
+    assert [created["type"], paid["type"]] == ["order_created", "order_paid"]
+    assert paid["merchant_id"] == "acme-cursos"
+    assert paid["data"] == {
+        "order_id": paid["data"]["order_id"], "code": order["code"], "subscription_id": request["subscription_id"],
+        "cycle_number": 1, "kind": "plan_change", "idempotency_key": request["idempotency_key"],
+        "amount_cents": 4990, "status": "paid", "method": "credit_card",
+    }
+    assert billing.sandbox_charges(request["idempotency_key"]) == 1
+    identity = {**{"email": "ana@example.com", "merchant_id": None}, "session_id": "s"}
+    assert billing.rpc.get_order(identity, order["code"]) == order
+
+
+@pytest.mark.parametrize("number, reason", [(DECLINE, "card_declined"), (NO_FUNDS, "insufficient_funds")])
+def test_a_declined_card_refuses_the_order_and_changes_nothing_else(billing, event_queue, count_rows, number, reason):
+    token = billing.add_card(number)
+    cards_before = count_rows(PaymentMethod)
+    events = event_queue("billing", *ORDER_EVENTS)
+    request = charge_request(token)
+
+    order = billing.rpc.charge(request)
+
+    assert (order["status"], order["decline_reason"], order["paid_at"]) == ("refused", reason, None)
+    created, failed = billing.received(events, 2)
+    no_more(events)
+    assert [created["type"], failed["type"]] == ["order_created", "charge_failed"]
+    assert (failed["data"]["decline_reason"], failed["data"]["status"]) == (reason, "refused")
+    assert failed["data"]["idempotency_key"] == request["idempotency_key"]
+    assert count_rows(Order) == 1
+    assert count_rows(PaymentMethod) == cards_before
+    # Asking again under the same key does not charge the card again.
+    assert billing.rpc.charge(request) == order
+    assert billing.sandbox_charges(request["idempotency_key"]) == 1
+
+
+def test_a_lost_answer_stays_unconfirmed_until_the_reconciler_finds_it_paid(billing, event_queue, count_rows):
+    token = billing.add_card(NETWORK_ERROR)
+    events = event_queue("billing", *ORDER_EVENTS)
+    request = charge_request(token)
+
+    order = billing.rpc.charge(request)
+
+    assert (order["status"], order["paid_at"]) == ("pending_confirmation", None)
+    assert [envelope["type"] for envelope in billing.received(events, 1)] == ["order_created"]
+    no_more(events)
+    # A repeat is answered from the stored order, never charged under a new key.
+    assert billing.rpc.charge(request)["status"] == "pending_confirmation"
+
+    assert billing.rpc.reconcile() == {"checked": 1, "settled": 1}
+
+    identity = {"email": "ana@example.com", "merchant_id": "acme-cursos", "session_id": "s"}
+    settled = billing.rpc.get_order(identity, order["code"])
+    assert (settled["status"], settled["code"]) == ("paid", order["code"])
+    assert [envelope["type"] for envelope in billing.received(events, 1)] == ["order_paid"]
+    assert billing.rpc.reconcile() == {"checked": 0, "settled": 0}
+    assert billing.rpc.charge(request)["status"] == "paid"
+    no_more(events)
+    assert billing.sandbox_charges(request["idempotency_key"]) == 1
+    assert count_rows(Order) == 1
+
+
+@pytest.mark.parametrize("billing_overrides", [{"RECONCILE_INTERVAL": 0.2}])
+def test_the_reconciler_runs_on_its_own(billing, billing_overrides):
+    token = billing.add_card(NETWORK_ERROR)
+    order = billing.rpc.charge(charge_request(token))
+    assert order["status"] == "pending_confirmation"
+    identity = {"email": "ana@example.com", "merchant_id": None, "session_id": "s"}
+    with eventlet.Timeout(10):
+        while billing.rpc.get_order(identity, order["code"])["status"] != "paid":
+            eventlet.sleep(0.1)
+
+
+def test_a_charge_the_processor_never_received_is_sent_again_under_its_key(
+        billing, event_queue, tmp_path, monkeypatch):
+    token = billing.add_card(APPROVE)
+    events = event_queue("billing", *ORDER_EVENTS)
+    request = charge_request(token)
+    never_arrives = ProcessorUnavailable("connection refused before sending")
+    with monkeypatch.context() as patch:
+        patch.setattr(billing.processor, "charge_card", lambda *args: (_ for _ in ()).throw(never_arrives))
+        assert billing.rpc.charge(request)["status"] == "pending_confirmation"
+    assert billing.sandbox_charges(request["idempotency_key"]) == 0
+
+    # Too soon to tell a lost request from one still on its way: wait.
+    assert billing.rpc.reconcile() == {"checked": 1, "settled": 0}
+    clock_file = tmp_path / "clock.json"
+    monkeypatch.setenv("CLOCK_FILE", str(clock_file))
+    clock.write_clock_file(clock_file, frozen_at=datetime.now(timezone.utc) + domain.RESUBMIT_AFTER + timedelta(seconds=5))
+    assert billing.rpc.reconcile() == {"checked": 1, "settled": 1}
+
+    assert billing.rpc.charge(request)["status"] == "paid"
+    assert billing.sandbox_charges(request["idempotency_key"]) == 1
+    assert [envelope["type"] for envelope in billing.received(events, 2)] == ["order_created", "order_paid"]
+    no_more(events)
+
+
+def test_one_key_is_one_order_and_one_charge_however_often_it_is_asked(billing, event_queue, count_rows):
+    token = billing.add_card(APPROVE)
+    events = event_queue("billing", *ORDER_EVENTS)
+    request = charge_request(token)
+
+    first = billing.rpc.charge(request)
+    assert billing.rpc.charge(request) == first
+
+    concurrent = charge_request(token, idempotency_key=f"renewal:{uuid.uuid4()}:2", kind="renewal", cycle_number=2)
+    calls = [billing.rpc.charge.call_async(concurrent) for _ in range(20)]
+    answers = [call.result() for call in calls]
+
+    assert len({answer["code"] for answer in answers}) == 1
+    assert billing.rpc.charge(concurrent)["status"] == "paid"
+    assert count_rows(Order) == 2
+    assert count_rows(Order, idempotency_key=concurrent["idempotency_key"]) == 1
+    assert billing.sandbox_charges(request["idempotency_key"]) == 1
+    assert billing.sandbox_charges(concurrent["idempotency_key"]) == 1
+    types = [envelope["type"] for envelope in billing.received(events, 4)]
+    assert sorted(types) == ["order_created", "order_created", "order_paid", "order_paid"]
+    no_more(events)
+
+
+def test_nothing_to_charge_is_paid_without_the_processor(billing, event_queue, count_rows):
+    token = billing.add_card(DECLINE)  # would be declined, were it charged
+    events = event_queue("billing", *ORDER_EVENTS)
+    request = charge_request(token, amount_cents=0)
+
+    order = billing.rpc.charge(request)
+
+    assert (order["status"], order["amount_cents"]) == ("paid", 0)
+    assert order["paid_at"] is not None
+    assert [envelope["type"] for envelope in billing.received(events, 2)] == ["order_created", "order_paid"]
+    no_more(events)
+    assert billing.sandbox_charges(request["idempotency_key"]) == 0
+
+
+def test_a_token_of_another_buyer_charges_nothing(billing, count_rows):
+    token = billing.add_card(APPROVE, buyer={"email": "bruno@example.com", "merchant_id": "acme-cursos"})
+    with pytest.raises(ValidationFailed) as refused:
+        billing.rpc.charge(charge_request(token))
+    assert set(refused.value.fields) == {"payment_token"}
+    assert count_rows(Order) == 0
+    with pytest.raises(ValidationFailed) as refused:
+        billing.rpc.charge(charge_request(None, amount_cents=-1, installments=13, kind="gift"))
+    assert set(refused.value.fields) == {"amount_cents", "installments", "kind"}
+
+
+def test_the_buyer_snapshot_comes_from_the_subscriptions_last_order(billing):
+    subscription_id = str(uuid.uuid4())
+    billing.rpc.record_order({
+        "merchant_id": "acme-cursos", "external_id": "checkout-1", "subscription_id": subscription_id,
+        "cycle_number": 1, "buyer": {"email": "ana@example.com", "name": "Ana Souza", "document": "123.456.789-09"},
+        "product_name": "Curso Completo", "amount_cents": 2990, "status": "paid",
+        "payment": {"method": "pix", "pix_code": "000201"},
+    })
+    order = billing.rpc.charge(charge_request(None, method="pix", subscription_id=subscription_id, cycle_number=2,
+                                              kind="renewal"))
+    assert order["buyer"] == {"name": "Ana Souza", "email": "ana@example.com", "document": "123.456.789-09"}
+
+
+@pytest.mark.parametrize("method", ["boleto", "pix"])
+def test_boleto_and_pix_wait_for_payment_and_the_sandbox_pays_them_once(billing, event_queue, method):
+    events = event_queue("billing", *ORDER_EVENTS)
+    due_at = (clock.now() + timedelta(days=5)).isoformat()
+    request = charge_request(None, method=method, kind="renewal", amount_cents=12345,
+                             **({"due_at": due_at} if method == "boleto" else {}))
+
+    order = billing.rpc.charge(request)
+
+    assert (order["status"], order["paid_at"]) == ("pending", None)
+    payment = order["payment"]
+    if method == "boleto":
+        assert boleto.line_is_valid(payment["boleto_line"])
+        assert int(payment["boleto_line"][37:]) == 12345
+        due = datetime.fromisoformat(due_at).astimezone(domain.BOLETO_TIMEZONE).date()
+        assert payment["boleto_due_date"] == due.isoformat()
+        assert boleto.due_date_from_factor(int(payment["boleto_line"][33:37]), near=due) == due
+    else:
+        fields = brcode.parse_pix_code(payment["pix_code"])
+        assert fields["54"] == "123.45"
+        assert fields["62"]["05"].isalnum()
+    assert [envelope["type"] for envelope in billing.received(events, 1)] == ["order_created"]
+
+    paid = requests.post(billing.url(f"/sandbox/orders/{order['code']}/pay"), timeout=10)
+    again = requests.post(billing.url(f"/sandbox/orders/{order['code'].lower()}/pay"), timeout=10)
+
+    assert paid.status_code == again.status_code == 200
+    assert paid.json()["order"]["status"] == again.json()["order"]["status"] == "paid"
+    assert paid.json()["order"]["payment"] == payment
+    [envelope] = billing.received(events, 1)
+    assert (envelope["type"], envelope["data"]["code"], envelope["data"]["method"]) == ("order_paid", order["code"], method)
+    no_more(events)
+
+
+def test_the_pay_action_is_for_pending_sandbox_orders_only(billing):
+    token = billing.add_card(APPROVE)
+    card_order = billing.rpc.charge(charge_request(token))
+    assert requests.post(billing.url(f"/sandbox/orders/{card_order['code']}/pay"), timeout=10).status_code == 409
+    missing = requests.post(billing.url("/sandbox/orders/PED-AAAAAAAA/pay"), timeout=10)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+
+
+def signed(secret, payload):
+    body = json.dumps(payload).encode("utf-8")
+    return body, {"Content-Type": "application/json", "X-Signature": domain.callback_signature(secret, body)}
+
+
+def test_a_signed_callback_settles_the_order_once(billing, event_queue):
+    events = event_queue("billing", *ORDER_EVENTS)
+    request = charge_request(None, method="pix", kind="renewal")
+    order = billing.rpc.charge(request)
+    billing.received(events, 1)
+    secret = billing.config["PROCESSOR_WEBHOOK_SECRET"]
+    callback = billing.url("/callbacks/sandbox")
+    body, headers = signed(secret, {"idempotency_key": request["idempotency_key"]})
+
+    # Before the processor has it paid, a callback changes nothing.
+    early = requests.post(callback, data=body, headers=headers, timeout=10)
+    assert (early.status_code, early.json()["status"]) == (200, "pending")
+    no_more(events)
+
+    billing.processor.pay(request["idempotency_key"])  # the buyer pays, at the processor
+    forged = requests.post(callback, data=body, timeout=10,
+                           headers={**headers, "X-Signature": domain.callback_signature("guess", body)})
+    unsigned = requests.post(callback, data=body, timeout=10, headers={"Content-Type": "application/json"})
+    assert forged.status_code == unsigned.status_code == 401
+    assert forged.json()["error"]["code"] == "bad_signature"
+    no_more(events)
+
+    first = requests.post(callback, data=body, headers=headers, timeout=10)
+    repeat = requests.post(callback, data=body, headers=headers, timeout=10)
+
+    assert first.json() == repeat.json() == {"code": order["code"], "status": "paid"}
+    [envelope] = billing.received(events, 1)
+    assert (envelope["type"], envelope["data"]["code"]) == ("order_paid", order["code"])
+    no_more(events)
+    other_processor = requests.post(billing.url("/callbacks/acme-pay"), data=body, headers=headers, timeout=10)
+    unknown_key = requests.post(callback, timeout=10, **dict(zip(("data", "headers"), signed(secret, {"idempotency_key": "nope"}))))
+    assert other_processor.status_code == unknown_key.status_code == 404
+
+
+def test_billing_answers_healthz(billing):
+    answer = requests.get(billing.url("/healthz"), timeout=10)
+    assert (answer.status_code, answer.json()) == (200, {"status": "ok"})

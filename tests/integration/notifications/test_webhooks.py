@@ -1,0 +1,198 @@
+"""Merchant webhooks against a local HTTP receiver: every event about the merchant's
+buyers POSTed once as its envelope, signed with the merchant's secret, retried with
+backoff, logged, given up on (`webhook_failed`) when the window ends, and replayable."""
+import json
+
+import eventlet
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.testing.services import entrypoint_waiter
+
+from portalctl import cli
+from services.common.errors import ValidationFailed
+from support.mailsink import free_ports
+from support.notifications import ANA, MERCHANT_ID, envelope, merchant_verifies, publish, wait_until
+
+FAST_RETRIES = {"WEBHOOK_RETRY_BASE_SECONDS": 0.1, "WEBHOOK_RETRY_MAX_DELAY_SECONDS": 0.2}
+
+
+def canceled(merchant_id=MERCHANT_ID):
+    return envelope(
+        "subscription_canceled", merchant_id, subscription_id="sub-ana", email=ANA, actor="buyer",
+        reason="buyer", feedback=None, comment=None, canceled_at="2026-06-04T15:00:00+00:00",
+    )
+
+
+def order_paid():
+    return envelope(
+        "order_paid", order_id="o-1", code="PED-AAAAPAGO", subscription_id=None, cycle_number=None, kind=None,
+        idempotency_key=None, amount_cents=123456, status="paid", method="credit_card", email=ANA,
+    )
+
+
+def put_settings(cluster, *endpoints, **options):
+    return cluster.notifications.put_webhook_settings(MERCHANT_ID, {"endpoints": list(endpoints), **options})
+
+
+def deliveries(cluster, merchant_id=MERCHANT_ID):
+    return cluster.notifications.list_webhook_deliveries(merchant_id=merchant_id)
+
+
+@pytest.fixture
+def notifications(sink, owning_services, start_notifications):
+    """Starts notifications (fast webhook retries); yields (config, container, rpc)."""
+    clusters = []
+
+    def start(**overrides):
+        config, container = start_notifications(sink.smtp_port, **{**FAST_RETRIES, **overrides})
+        clusters.append(ClusterRpcProxy(config, timeout=15))
+        return config, container, clusters[-1].start()
+
+    yield start
+    for cluster in clusters:
+        cluster.stop()
+
+
+@pytest.fixture
+def portalctl(monkeypatch, capsys):
+    """`portalctl(config, "webhooks", "deliveries")`: its output, run against `config`'s broker."""
+
+    def run(config, *args):
+        monkeypatch.setenv("AMQP_URI", config["AMQP_URI"])
+        capsys.readouterr()
+        assert cli.main(list(args)) == 0
+        return capsys.readouterr().out
+
+    return run
+
+
+def test_the_secret_is_made_on_the_first_put_kept_after_and_replaced_on_request(notifications):
+    _, _, cluster = notifications()
+
+    before = cluster.notifications.get_webhook_settings(MERCHANT_ID)
+    first = put_settings(cluster, {"url": "https://hooks.acme.example/portal"})
+    second = put_settings(cluster, {"url": "https://hooks.acme.example/portal", "event_types": ["order_paid"]},
+                          {"url": "http://10.0.0.5:8080/billing"})
+    shown = cluster.notifications.get_webhook_settings(MERCHANT_ID)
+    rotated = put_settings(cluster, {"url": "https://hooks.acme.example/portal"}, rotate_secret=True)
+    other_merchant = cluster.notifications.get_webhook_settings("outra-loja")
+    with pytest.raises(ValidationFailed) as refused:
+        put_settings(cluster, {"url": "ftp://hooks.acme.example", "event_types": ["login_link_requested"]})
+
+    assert before["secret"] is None and before["endpoints"] == []
+    assert first["secret"].startswith("whsec_") and len(first["secret"]) > 40
+    assert second["secret"] == shown["secret"] == first["secret"]
+    assert [(endpoint["url"], endpoint["event_types"]) for endpoint in shown["endpoints"]] == [
+        ("https://hooks.acme.example/portal", ["order_paid"]), ("http://10.0.0.5:8080/billing", []),
+    ]
+    assert "subscription_canceled" in shown["event_types"] and "order_paid" in shown["event_types"]
+    assert rotated["secret"] not in (None, first["secret"])
+    assert [endpoint["url"] for endpoint in rotated["endpoints"]] == ["https://hooks.acme.example/portal"]
+    assert other_merchant["secret"] is None
+    assert set(refused.value.fields["endpoints"]["0"]) == {"url", "event_types"}
+
+
+def test_each_event_is_posted_as_its_envelope_signed_with_the_merchants_secret(notifications, receiver):
+    config, _, cluster = notifications()
+    everything, only_orders = receiver(200), receiver(200)
+    settings = put_settings(cluster, {"url": everything.url}, {"url": only_orders.url, "event_types": ["order_paid"]})
+    event, payment, elsewhere = canceled(), order_paid(), canceled(merchant_id="outra-loja")
+
+    publish(config["AMQP_URI"], "subscriptions", event, elsewhere)
+    publish(config["AMQP_URI"], "billing", payment)
+
+    wait_until(lambda: len(everything.requests) == 2 and len(only_orders.requests) == 1, message="3 webhooks")
+    by_event = {json.loads(request["body"])["event_id"]: request for request in everything.requests}
+    request = by_event[event["event_id"]]
+    assert json.loads(request["body"]) == event
+    assert request["path"] == "/hooks/portal"
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["headers"]["X-Portal-Event-Id"] == event["event_id"]
+    assert request["headers"]["X-Portal-Event-Type"] == "subscription_canceled"
+    signature = request["headers"]["X-Portal-Signature"]
+    assert merchant_verifies(settings["secret"], signature, request["body"])
+    assert not merchant_verifies("whsec_someone-elses-secret", signature, request["body"])
+    assert not merchant_verifies(settings["secret"], signature, request["body"].replace(b"buyer", b"staff"))
+    assert json.loads(only_orders.requests[0]["body"]) == payment
+    assert merchant_verifies(settings["secret"], only_orders.requests[0]["headers"]["X-Portal-Signature"],
+                             only_orders.requests[0]["body"])
+
+    logged = wait_until(lambda: [d for d in deliveries(cluster) if d["status"] == "delivered"][2:] and deliveries(cluster),
+                        message="3 deliveries logged")
+    assert len(logged) == 3
+    assert all(len(delivery["log"]) == 1 and delivery["log"][0]["status_code"] == 200 for delivery in logged)
+    assert deliveries(cluster, merchant_id="outra-loja") == []
+
+
+def test_the_same_event_delivered_twice_sends_one_e_mail_and_one_webhook(notifications, receiver, sink):
+    config, container, cluster = notifications()
+    endpoint = receiver(200)
+    put_settings(cluster, {"url": endpoint.url})
+    event = canceled()
+
+    for _ in range(2):
+        with entrypoint_waiter(container, "on_subscription_canceled", timeout=15):
+            publish(config["AMQP_URI"], "subscriptions", event)
+
+    [message] = sink.wait_for_messages(1)
+    wait_until(lambda: endpoint.requests, message="the webhook")
+    eventlet.sleep(1)  # ten rounds of each sender: nothing more is due
+    assert len(sink.messages()) == 1 and len(sink.message_ids()) == 1
+    assert len(endpoint.requests) == 1
+    [row] = cluster.notifications.list_outbox()
+    assert row["event_id"] == event["event_id"] and row["status"] == "sent"
+    assert message["subject"] == "Assinatura cancelada: Curso de Python"
+    [delivery] = deliveries(cluster)
+    assert delivery["event_id"] == event["event_id"] and delivery["status"] == "delivered"
+
+
+def test_a_receiver_failing_three_times_gets_it_the_fourth_and_then_no_more(notifications, receiver):
+    config, _, cluster = notifications()
+    flaky = receiver(500, 500, 500, 200)
+    put_settings(cluster, {"url": flaky.url})
+
+    publish(config["AMQP_URI"], "subscriptions", canceled())
+
+    [delivery] = wait_until(lambda: [d for d in deliveries(cluster) if d["status"] == "delivered"],
+                            message="delivered after three failures")
+    eventlet.sleep(1)  # time for a (wrong) fifth attempt
+    assert len(flaky.requests) == 4
+    assert len({request["headers"]["X-Portal-Event-Id"] for request in flaky.requests}) == 1
+    assert [attempt["status_code"] for attempt in delivery["log"]] == [500, 500, 500, 200]
+    assert [attempt["error"] for attempt in delivery["log"]] == ["HTTP 500"] * 3 + [None]
+    assert delivery["attempts"] == 4
+    [delivery] = deliveries(cluster)
+    assert len(delivery["log"]) == 4
+
+
+def test_a_receiver_down_for_the_whole_window_ends_in_webhook_failed_and_can_be_replayed(
+        notifications, receiver, event_queue, portalctl):
+    [closed_port] = free_ports(1)
+    failed = event_queue("notifications", "webhook_failed")
+    config, _, cluster = notifications(WEBHOOK_RETRY_WINDOW_SECONDS=1.5)
+    url = f"http://127.0.0.1:{closed_port}/hooks/portal"
+    put_settings(cluster, {"url": url})
+    event = canceled()
+
+    publish(config["AMQP_URI"], "subscriptions", event)
+
+    gave_up = failed.get(timeout=20).payload
+    [delivery] = deliveries(cluster)
+    assert delivery["status"] == "failed"
+    assert gave_up["type"] == "webhook_failed" and gave_up["merchant_id"] == MERCHANT_ID
+    assert gave_up["data"]["delivery_id"] == delivery["id"]
+    assert gave_up["data"]["event_id"] == event["event_id"]
+    assert gave_up["data"]["url"] == url
+    assert gave_up["data"]["attempts"] == delivery["attempts"] >= 3
+    assert all(attempt["status_code"] is None and attempt["error"] for attempt in delivery["log"])
+
+    listed = portalctl(config, "webhooks", "deliveries", "--merchant", MERCHANT_ID)
+    assert delivery["id"] in listed and "failed" in listed
+    back_up = receiver(200, port=closed_port)
+    replayed = portalctl(config, "webhooks", "replay", delivery["id"])
+    assert delivery["id"] in replayed
+    wait_until(lambda: back_up.requests, message="the replayed webhook")
+    assert json.loads(back_up.requests[0]["body"]) == event
+    [delivery] = wait_until(lambda: [d for d in deliveries(cluster) if d["status"] == "delivered"],
+                            message="marked delivered")
+    assert delivery["log"][-1]["status_code"] == 200

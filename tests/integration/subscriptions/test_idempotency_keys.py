@@ -1,0 +1,99 @@
+"""Buyer POSTs with an Idempotency-Key: the same request answers the same, once."""
+import eventlet
+import pytest
+from nameko.exceptions import RemoteError
+
+from services.common.errors import Conflict, RuleRefused, ValidationFailed
+from support.subscriptions_testkit import ANA, BRUNO, identity, wait_until
+
+ANA_ID = identity(ANA)
+
+
+@pytest.fixture
+def upgrade(rpc, subscribe):
+    """A monthly subscription and a quote to upgrade it."""
+    subscription = subscribe("acme-basico")
+    quote = rpc.quote_plan_change(ANA_ID, subscription["id"], "acme-premium")
+    return subscription["id"], quote["quote_id"]
+
+
+def test_a_repeat_answers_the_stored_response_and_charges_once(rpc, upgrade, ledger, db_rows):
+    subscription_id, quote_id = upgrade
+    first = rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-1")
+    repeat = rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-1")
+
+    assert repeat == first
+    assert first["subscription"]["offer_id"] == "acme-premium"
+    assert len(ledger.requests) == 1
+    assert [action for _, action in db_rows.activity(subscription_id)].count("plan_changed") == 1
+    # Without the key, the same request is a new one: the quote is spent.
+    with pytest.raises(Conflict) as failure:
+        rpc.change_plan(ANA_ID, subscription_id, quote_id, 1)
+    assert failure.value.code == "quote_expired"
+
+
+def test_the_same_key_with_another_body_is_refused(rpc, upgrade, ledger):
+    subscription_id, quote_id = upgrade
+    rpc.cancel(ANA_ID, subscription_id, {"reason": "other"}, idempotency_key="key-2")
+    with pytest.raises(RuleRefused) as failure:
+        rpc.cancel(ANA_ID, subscription_id, {"reason": "too_expensive"}, idempotency_key="key-2")
+    assert failure.value.code == "idempotency_key_reused"
+    with pytest.raises(RuleRefused) as failure:
+        rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-2")
+    assert failure.value.code == "idempotency_key_reused"
+    assert ledger.requests == []
+
+
+def test_a_repeat_while_the_first_still_runs_is_told_so(rpc, cluster, upgrade, ledger):
+    subscription_id, quote_id = upgrade
+    ledger.hold = eventlet.Event()
+    first = cluster.subscriptions.change_plan.call_async(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-3")
+    wait_until(lambda: len(ledger.requests) == 1)
+
+    with pytest.raises(Conflict) as failure:
+        rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-3")
+    assert failure.value.code == "request_in_progress"
+
+    ledger.hold.send()
+    answer = first.result()
+    assert rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-3") == answer
+    assert len(ledger.requests) == 1
+
+
+def test_a_refusal_is_answered_again_without_charging_again(rpc, upgrade, ledger):
+    subscription_id, quote_id = upgrade
+    ledger.card_answer = "refused"
+    for _ in range(2):
+        with pytest.raises(RuleRefused) as failure:
+            rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-4")
+        assert failure.value.code == "charge_declined"
+        ledger.card_answer = "paid"
+    assert len(ledger.requests) == 1
+
+
+def test_a_request_that_failed_midway_can_be_repeated(rpc, upgrade, ledger):
+    subscription_id, quote_id = upgrade
+    ledger.card_answer = "error"
+    with pytest.raises(RemoteError):
+        rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-5")
+    ledger.card_answer = "paid"
+    result = rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-5")
+    assert result["subscription"]["offer_id"] == "acme-premium"
+    # Both attempts asked billing under the one key of the quote.
+    assert {request["idempotency_key"] for request in ledger.requests} == {f"plan_change:{quote_id}"}
+
+
+def test_keys_belong_to_one_buyer(rpc, subscribe):
+    ana = subscribe("acme-basico")
+    bruno = subscribe("acme-basico", email=BRUNO)
+    rpc.cancel(ANA_ID, ana["id"], {}, idempotency_key="same-key")
+    canceled = rpc.cancel(identity(BRUNO), bruno["id"], {}, idempotency_key="same-key")
+    assert canceled["subscription"]["cancel_at_period_end"] is True
+
+
+def test_a_key_must_be_short_visible_text(rpc, upgrade):
+    subscription_id, quote_id = upgrade
+    for bad in ("", "a" * 256, "with space", 42):
+        with pytest.raises(ValidationFailed) as failure:
+            rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key=bad)
+        assert set(failure.value.fields) == {"idempotency_key"}

@@ -1,0 +1,119 @@
+"""What the subscriptions tests share: a stand-in billing on the same broker, the
+moment they happen at, and small waiting helpers.
+
+`FakeBilling` is a real nameko service named "billing" answering the issue-4 contract
+(`charge`, `get_payment_method`, `issue_card_entry_ticket`) the way each test tells it
+to through `LEDGER["current"]`: cards approved, refused or left unknown, boleto/pix
+pending. It keeps every charge request it receives, so tests can count them.
+"""
+import json
+import time
+from datetime import datetime, timezone
+
+import eventlet
+from nameko.rpc import rpc
+
+from services.common.errors import EXPECTED_ERRORS, NotFound
+
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
+ANA = "ana@example.com"
+BRUNO = "bruno@example.com"
+ANA_CARD = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030",
+            "token": "tok_ana_visa"}
+
+
+def identity(email=ANA, merchant_id=None):
+    return {"email": email, "merchant_id": merchant_id, "session_id": "session-1"}
+
+
+class Ledger:
+    """What the fake billing answers and what it was asked."""
+
+    def __init__(self):
+        # paid, refused, pending_confirmation, or error (billing fails unexpectedly).
+        self.card_answer = "paid"
+        self.decline_reason = "insufficient_funds"
+        self.orders = {}
+        self.requests = []
+        self.cards = {}
+        self.tickets = []
+        # Set to an eventlet Event to hold every charge until it is sent.
+        self.hold = None
+        # Seconds each charge takes.
+        self.delay = 0
+
+    def charged(self, key_prefix=""):
+        """The charge requests received, in order, whose key starts with `key_prefix`."""
+        return [request for request in self.requests if request["idempotency_key"].startswith(key_prefix)]
+
+
+LEDGER = {"current": Ledger()}
+
+
+class FakeBilling:
+    name = "billing"
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def charge(self, request):
+        ledger = LEDGER["current"]
+        ledger.requests.append(request)
+        if ledger.hold is not None:
+            ledger.hold.wait()
+        eventlet.sleep(ledger.delay)
+        key = request["idempotency_key"]
+        if key in ledger.orders:
+            return ledger.orders[key]
+        if request["amount_cents"] == 0:
+            status = "paid"
+        elif request["method"] == "credit_card":
+            status = ledger.card_answer
+        else:
+            status = "pending"
+        if status == "error":
+            raise RuntimeError("billing failed while charging")
+        payment = {"method": request["method"]}
+        if request["method"] == "pix":
+            payment["pix_code"] = "00020126pix-code"
+        if request["method"] == "boleto":
+            payment["boleto_line"] = "2379" + "0" * 43
+        order = {
+            "code": f"V{len(ledger.orders) + 1:07d}", "status": status, "amount_cents": request["amount_cents"],
+            "installments": request["installments"], "payment": payment, "idempotency_key": key,
+            "kind": request["kind"], "subscription_id": request["subscription_id"],
+            "cycle_number": request["cycle_number"],
+            "decline_reason": ledger.decline_reason if status == "refused" else None,
+        }
+        ledger.orders[key] = order
+        return order
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_payment_method(self, identity, token):
+        card = LEDGER["current"].cards.get(token)
+        if card is None or (card["email"], card["merchant_id"]) != (identity["email"], identity["merchant_id"]):
+            raise NotFound("Payment method not found.")
+        return {"token": token, "brand": card["brand"], "last4": card["last4"], "exp": card["exp"]}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def issue_card_entry_ticket(self, request):
+        LEDGER["current"].tickets.append(request)
+        return {"ticket": "t-1", "form_url": "http://billing.test/card?ticket=t-1",
+                "expires_at": "2026-03-15T12:10:00+00:00"}
+
+
+def wait_until(condition, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        eventlet.sleep(0.05)
+    raise AssertionError("the condition did not become true in time")
+
+
+def envelopes(queue, count, timeout=20):
+    """The next `count` messages of a kombu SimpleQueue, acknowledged, as dicts."""
+    found = []
+    for _ in range(count):
+        message = queue.get(timeout=timeout)
+        message.ack()
+        found.append(message.payload if isinstance(message.payload, dict) else json.loads(message.payload))
+    return found
