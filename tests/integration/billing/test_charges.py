@@ -69,7 +69,8 @@ def test_an_approved_card_pays_the_order_and_says_so(billing, event_queue, count
     assert [created["type"], paid["type"]] == ["order_created", "order_paid"]
     assert paid["merchant_id"] == "acme-cursos"
     assert paid["data"] == {
-        "order_id": paid["data"]["order_id"], "code": order["code"], "subscription_id": request["subscription_id"],
+        "order_id": paid["data"]["order_id"], "code": order["code"], "email": request["email"],
+        "subscription_id": request["subscription_id"],
         "cycle_number": 1, "kind": "plan_change", "idempotency_key": request["idempotency_key"],
         "amount_cents": 4990, "status": "paid", "method": "credit_card",
     }

@@ -96,7 +96,8 @@ def test_the_order_view():
 
 def test_order_event_data_is_checked():
     errors = OrderEventSchema().validate({
-        "order_id": "x", "code": "ORDER-1", "subscription_id": None, "cycle_number": None, "kind": None,
+        "order_id": "x", "code": "ORDER-1", "email": "ana@example.com", "subscription_id": None,
+        "cycle_number": None, "kind": None,
         "idempotency_key": None, "amount_cents": 1, "status": "paid", "method": "cash",
     })
     assert set(errors) == {"code", "method"}
