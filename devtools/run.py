@@ -5,14 +5,19 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
-import requests
+# Before the imports below pull in nameko and eventlet: see process_environment().
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
-from devtools.lifetime import terminate_with_parent
-from portalctl.cli import cluster_rpc
-from services.common import migrations
-from services.common.config import REPO_ROOT, load_config
+import requests  # noqa: E402
+
+from devtools.lifetime import terminate_with_parent  # noqa: E402
+from portalctl.cli import cluster_rpc  # noqa: E402
+from services.common import migrations  # noqa: E402
+from services.common.config import REPO_ROOT, load_config  # noqa: E402
 
 SERVICE_PROCESSES = ["auth", "subscriptions", "billing", "notifications", "gateway"]
 STARTUP_SECONDS = 90
@@ -23,6 +28,10 @@ def process_environment(config):
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    # Start-up notices of our pinned stack would open every process's log: eventlet's
+    # deprecation banner (skipped when EVENTLET_TESTS is set) and nameko's pkg_resources import.
+    env.setdefault("EVENTLET_TESTS", "1")
+    env.setdefault("PYTHONWARNINGS", "ignore:pkg_resources is deprecated:UserWarning")
     for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT"):
         env[key] = str(config[key])
     return env
