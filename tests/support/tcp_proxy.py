@@ -89,8 +89,11 @@ def _pump(source, destination, flowing=None):
     except (OSError, EOFError):  # eventlet raises EOFError for a socket closed under its reader
         pass
     finally:
+        # Each socket is closed by its own reader only: shutting the other one down wakes
+        # its pump, which then closes it. Closing a socket another green thread still
+        # waits on leaves a listener on a descriptor the system hands out again.
+        _shut_down(destination)
         _close(source)
-        _close(destination)
 
 
 def _shut_down(sock):
