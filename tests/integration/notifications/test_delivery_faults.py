@@ -15,7 +15,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from portalctl import cli
 from services.common import clock
 from services.common.config import REPO_ROOT
-from support.mailsink import running_mailsink
+from support.mailsink import free_ports, running_mailsink
 from support.notifications import (
     ANA, FakeBilling, FakeSubscriptions, ScriptedSmtpServer, envelope, publish, wait_until,
 )
@@ -88,6 +88,26 @@ def test_mail_server_down_then_up_delivers_every_e_mail_once_and_no_expired_logi
     [dropped] = [row for row in rows if row["status"] == "dropped"]
     assert dropped["id"] == short["email_id"]
     assert sorted(row["status"] for row in rows) == ["dropped"] + ["sent"] * 11
+
+
+def test_a_mail_server_away_for_the_whole_retry_window_fails_the_e_mail_and_says_so(
+        owning_services, start_notifications, event_queue):
+    [closed_port] = free_ports(1)
+    failed = event_queue("notifications", "email_failed")
+    config, _ = start_notifications(
+        closed_port, MAIL_RETRY_BASE_SECONDS=0.2, MAIL_RETRY_MAX_DELAY_SECONDS=0.2, MAIL_RETRY_WINDOW_SECONDS=1.5,
+    )
+    [code] = codes(40, 1)
+
+    publish(config["AMQP_URI"], "billing", order_paid(code))
+
+    event = failed.get(timeout=20).payload
+    with ClusterRpcProxy(config, timeout=15) as cluster:
+        [row] = cluster.notifications.list_outbox(status="failed")
+        assert cluster.notifications.list_outbox(status="queued") == []
+    assert event["data"] == {"email_id": row["id"], "kind": "order_paid", "recipient": ANA, "error": row["last_error"]}
+    assert row["attempts"] >= 3  # tried again with backoff until the window closed
+    assert "refused" in row["last_error"].lower(), row["last_error"]
 
 
 def test_a_permanent_refusal_fails_at_once_a_temporary_one_is_retried_and_ops_can_send_again(
