@@ -123,7 +123,14 @@ def _readable_email(content):
 
 
 def scan_tree(folder):
-    return [problem for path in sorted(Path(folder).rglob("*")) if path.is_file() for problem in scan_file(path)]
+    problems = []
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            try:
+                problems += scan_file(path)
+            except Exception as error:  # what cannot be read cannot be cleared either
+                problems.append(f"{path}: could not be scanned ({error})")
+    return problems
 
 
 def card_fields_of_schema(schema, prefix=""):

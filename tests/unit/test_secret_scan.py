@@ -88,6 +88,12 @@ def test_a_log_and_an_e_mail_are_scanned_but_not_mime_boundaries(outside):
     assert problems == [f"{outside / 'service.log'}: card number {PLANTED}"]
 
 
+def test_a_file_that_cannot_be_read_is_a_finding(outside):
+    (outside / "broken.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 10)
+    [problem] = secret_scan.scan_tree(outside)
+    assert problem.startswith(f"{outside / 'broken.db'}: could not be scanned")
+
+
 def run_session(folder, test_source):
     """A pytest session of its own, with the scan, in `folder`: (exit code, output)."""
     (folder / "conftest.py").write_text('pytest_plugins = ["support.secret_scan"]\n')
