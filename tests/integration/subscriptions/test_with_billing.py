@@ -1,6 +1,8 @@
-"""The self-service operations with the real billing and its sandbox processor, on the
-demo data: the demo buyers can do every operation their merchant allows, a declined
-card changes nothing, and a card whose answer is lost ends paid, charged once."""
+"""The self-service operations and renewals with the real billing and its sandbox
+processor, on the demo data: the demo buyers can do every operation their merchant
+allows, a declined card changes nothing, and a card whose answer is lost ends paid,
+charged once."""
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -161,3 +163,46 @@ def test_a_lost_card_answer_ends_paid_after_reconciliation_and_is_charged_once(r
         result["order"]["code"], "paid", quote["charge_cents"])
     assert sandbox_charges(config["BILLING_DB_URL"], f"plan_change:{quote['quote_id']}") == 1
     assert rpc.billing.reconcile() == {"checked": 0, "settled": 0}
+
+
+def test_a_declined_renewal_goes_past_due_and_a_new_card_pays_it(set_clock, rpc, config):
+    basic = demo_subscription(rpc, ANA_ID, "Básico mensal")
+    enter_card(rpc, ANA_ID, basic["id"], DECLINE)
+
+    set_clock(datetime.fromisoformat(basic["cycle"]["end"]))
+    # The other demo subscriptions fall due too (Bruno's retries): look at Ana's alone.
+    rpc.subscriptions.run_renewals()
+
+    past_due = rpc.subscriptions.get_subscription(ANA_ID, basic["id"])
+    assert (past_due["status"], past_due["cycle"]["number"]) == ("past_due", 1)
+    assert sandbox_charges(config["BILLING_DB_URL"], f"renewal:{basic['id']}:2") == 1
+    enter_card(rpc, ANA_ID, basic["id"], APPROVE)  # "update and pay now"
+    renewed = rpc.subscriptions.get_subscription(ANA_ID, basic["id"])
+    assert (renewed["status"], renewed["cycle"]["number"], renewed["cycle"]["start"]) == (
+        "active", 2, basic["cycle"]["end"])
+    assert sorted((order["kind"], order["status"]) for order in orders_of(rpc, ANA_ID, basic["id"])
+                  if order["cycle_number"] == 2) == [("renewal", "refused"), ("retry", "paid")]
+
+
+def test_a_renewal_whose_card_answer_is_lost_renews_once_reconciled(set_clock, rpc, config):
+    annual = demo_subscription(rpc, ANA_ID, "Premium anual")
+    enter_card(rpc, ANA_ID, annual["id"], NETWORK_ERROR)
+    due = datetime.fromisoformat(annual["cycle"]["end"])
+    key = f"renewal:{annual['id']}:2"
+
+    set_clock(due)
+    rpc.subscriptions.run_renewals()
+    assert rpc.subscriptions.get_subscription(ANA_ID, annual["id"])["cycle"]["number"] == 1
+    [order] = [order for order in orders_of(rpc, ANA_ID, annual["id"]) if order["cycle_number"] == 2]
+    assert (order["kind"], order["status"]) == ("renewal", "pending_confirmation")
+    assert rpc.billing.reconcile() == {"checked": 1, "settled": 1}
+    set_clock(due + timedelta(hours=1))
+    rpc.subscriptions.run_renewals()
+
+    wait_until(lambda: rpc.subscriptions.get_subscription(ANA_ID, annual["id"])["cycle"]["number"] == 2)
+    renewed = rpc.subscriptions.get_subscription(ANA_ID, annual["id"])
+    assert (renewed["status"], renewed["cycle"]["start"]) == ("active", annual["cycle"]["end"])
+    [paid] = [order for order in orders_of(rpc, ANA_ID, annual["id"]) if order["cycle_number"] == 2]
+    assert (paid["code"], paid["status"], paid["amount_cents"], paid["installments"]) == (
+        order["code"], "paid", 59900, 12)
+    assert sandbox_charges(config["BILLING_DB_URL"], key) == 1
