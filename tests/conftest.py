@@ -13,6 +13,9 @@ from services.common import migrations  # noqa: E402
 from services.common.config import load_config  # noqa: E402
 from support.databases import create_postgres_database, drop_postgres_databases  # noqa: E402
 
+# At the session's end, every database and log the tests wrote is scanned for card data.
+pytest_plugins = ["support.secret_scan"]
+
 # PORTAL_TEST_DATABASE=postgresql runs the database-backed tests on PostgreSQL.
 DATABASE_BACKEND = os.environ.get("PORTAL_TEST_DATABASE", "sqlite")
 

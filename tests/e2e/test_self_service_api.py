@@ -79,6 +79,8 @@ def test_quote_and_upgrade_to_annual_in_installments(system, intake):
     assert changed.status_code == 200, changed.text
     repeated = buyer.post(f"{base}/plan-change", json=confirm, headers=headers, timeout=TIMEOUT)
     assert repeated.json() == changed.json()
+    other_body = buyer.post(f"{base}/plan-change", json={**confirm, "installments": 6}, headers=headers, timeout=TIMEOUT)
+    assert_json_error(other_body, 422, "idempotency_key_reused")
 
     result = changed.json()
     assert (result["order"]["status"], result["order"]["amount_cents"], result["order"]["installments"]) == (

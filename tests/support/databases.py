@@ -7,6 +7,7 @@ import psycopg2
 from sqlalchemy import MetaData, select
 
 from services.common.db import make_engine
+from support import secret_scan
 
 POSTGRES_ADMIN_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -22,21 +23,31 @@ def _admin_cursor():
         admin.close()
 
 
+def _postgres_url(name):
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
 def create_postgres_database(prefix):
     """A new empty database `<prefix>_<random>` on the test server: (name, url)."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with _admin_cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
-    return name, POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return name, _postgres_url(name)
 
 
 def drop_postgres_databases(names):
-    """Drop the named databases, closing whatever is still connected to them."""
+    """Drop the named databases, closing whatever is still connected to them, once the
+    session's secret scan has looked at all they keep."""
     if not names:
         return
-    with _admin_cursor() as cursor:
+    try:
         for name in names:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            secret_scan.record(
+                f"postgresql {name}: {problem}" for problem in secret_scan.scan_database(_postgres_url(name)))
+    finally:
+        with _admin_cursor() as cursor:
+            for name in names:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def every_stored_value(db_url):

@@ -64,9 +64,10 @@ BOLETO_LINE = "00190000090123456789012345678901234560000010000"
 PIX_CODE = "00020126580014BR.GOV.BCB.PIX0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR6304ABCD"
 
 
-def order(code, amount_cents, method, status, subscription_id=None, installments=1, **payment):
+def order(code, amount_cents, method, status, subscription_id=None, installments=1, product_name="Curso de Python",
+          **payment):
     return {
-        "code": code, "merchant": {"id": MERCHANT_ID}, "product_name": "Curso de Python",
+        "code": code, "merchant": {"id": MERCHANT_ID}, "product_name": product_name,
         "amount_cents": amount_cents, "installments": installments, "status": status,
         "created_at": "2026-05-04T15:00:00+00:00",
         "paid_at": "2026-05-04T15:00:00+00:00" if status == "paid" else None,
@@ -83,6 +84,10 @@ ORDERS = {
     "PED-DDDDRECU": order("PED-DDDDRECU", 123456, "credit_card", "refused", "sub-ana",
                           card_brand="visa", card_last4="4242"),
     "PED-EEEERENO": order("PED-EEEERENO", 123456, "credit_card", "paid", "sub-ana",
+                          card_brand="visa", card_last4="4242"),
+    # Bob's, in English: his renewal and a refused charge.
+    "PED-BOBRENEW": order("PED-BOBRENEW", 9900, "pix", "paid", "sub-bob", product_name="Python Course"),
+    "PED-BOBFAILD": order("PED-BOBFAILD", 9900, "credit_card", "refused", "sub-bob", product_name="Python Course",
                           card_brand="visa", card_last4="4242"),
 }
 # Who notifications said it was asking for, call by call.

@@ -9,17 +9,11 @@ import requests
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
-from sqlalchemy import func, select
-
-from services.billing.models import sandbox
 from services.billing.service import BillingService
-from services.common.db import make_engine
 from services.common.errors import EXPECTED_ERRORS
+from support.card_entry import card_form, sandbox_charges
 
 ANA = {"email": "ana@example.com", "merchant_id": "acme-cursos"}
-# A CVV that no timestamp, amount or id of the suite contains as a digit run of its own.
-TEST_CVV = "7319"
-FUTURE_EXPIRY = "08/35"
 
 
 class FakeSubscriptions:
@@ -62,7 +56,6 @@ def billing(billing_config, runner_factory):
     FakeSubscriptions.refusal = None
     runner = runner_factory(billing_config, BillingService, FakeSubscriptions)
     runner.start()
-    engine = make_engine(billing_config["BILLING_DB_URL"])
     base_url = f"http://{billing_config['WEB_SERVER_ADDRESS']}"
 
     def url(path):
@@ -76,31 +69,22 @@ def billing(billing_config, runner_factory):
         assert answer.status_code == 200, answer.text
         return FakeSubscriptions.calls[-1]["payment"]["card_token"]
 
-    def sandbox_charges(key):
-        with engine.connect() as connection:
-            return connection.execute(
-                select(func.count()).select_from(sandbox.charges).where(sandbox.charges.c.idempotency_key == key)
-            ).scalar_one()
+    def charges(key):
+        return sandbox_charges(billing_config["BILLING_DB_URL"], key)
 
     with ClusterRpcProxy(billing_config, timeout=20) as proxy:
         yield SimpleNamespace(
             rpc=proxy.billing, url=url, subscription_calls=FakeSubscriptions.calls, add_card=add_card,
-            sandbox_charges=sandbox_charges, config=billing_config, card_form=card_form, received=received,
+            sandbox_charges=charges, config=billing_config, card_form=card_form, received=received,
             processor=_processor(runner),
             make_subscriptions_refuse=lambda error: setattr(FakeSubscriptions, "refusal", error),
         )
-    engine.dispose()
 
 
 def _processor(runner):
     container = get_container(runner, BillingService)
     provider = next(dep for dep in container.dependencies if dep.attr_name == "processor")
     return provider.processor
-
-
-def card_form(ticket, number, expiry=FUTURE_EXPIRY, security_code=TEST_CVV, holder_name="ANA SOUZA"):
-    return {"ticket": ticket, "number": number, "expiry": expiry, "security_code": security_code,
-            "holder_name": holder_name}
 
 
 def received(queue, count, timeout=10):

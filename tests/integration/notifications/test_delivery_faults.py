@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import eventlet
 import pytest
 from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -14,8 +15,10 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from portalctl import cli
 from services.common import clock
 from services.common.config import REPO_ROOT
-from support.mailsink import running_mailsink
-from support.notifications import ANA, ScriptedSmtpServer, envelope, publish, wait_until
+from support.mailsink import free_ports, running_mailsink
+from support.notifications import (
+    ANA, FakeBilling, FakeSubscriptions, ScriptedSmtpServer, envelope, publish, wait_until,
+)
 from support.tcp_proxy import TcpProxy
 
 
@@ -87,6 +90,26 @@ def test_mail_server_down_then_up_delivers_every_e_mail_once_and_no_expired_logi
     assert sorted(row["status"] for row in rows) == ["dropped"] + ["sent"] * 11
 
 
+def test_a_mail_server_away_for_the_whole_retry_window_fails_the_e_mail_and_says_so(
+        owning_services, start_notifications, event_queue):
+    [closed_port] = free_ports(1)
+    failed = event_queue("notifications", "email_failed")
+    config, _ = start_notifications(
+        closed_port, MAIL_RETRY_BASE_SECONDS=0.2, MAIL_RETRY_MAX_DELAY_SECONDS=0.2, MAIL_RETRY_WINDOW_SECONDS=1.5,
+    )
+    [code] = codes(40, 1)
+
+    publish(config["AMQP_URI"], "billing", order_paid(code))
+
+    event = failed.get(timeout=20).payload
+    with ClusterRpcProxy(config, timeout=15) as cluster:
+        [row] = cluster.notifications.list_outbox(status="failed")
+        assert cluster.notifications.list_outbox(status="queued") == []
+    assert event["data"] == {"email_id": row["id"], "kind": "order_paid", "recipient": ANA, "error": row["last_error"]}
+    assert row["attempts"] >= 3  # tried again with backoff until the window closed
+    assert "refused" in row["last_error"].lower(), row["last_error"]
+
+
 def test_a_permanent_refusal_fails_at_once_a_temporary_one_is_retried_and_ops_can_send_again(
         owning_services, start_notifications, event_queue, monkeypatch, capsys):
     server = ScriptedSmtpServer("550 5.1.1 No such user here")
@@ -122,6 +145,38 @@ def test_a_permanent_refusal_fails_at_once_a_temporary_one_is_retried_and_ops_ca
         assert cli.main(["mail", "retry", row["id"]]) == 1  # sent now: nothing to retry
         assert "Only a failed e-mail" in capsys.readouterr().err
     server.close()
+
+
+def test_an_event_that_comes_while_subscriptions_and_billing_are_down_is_mailed_once_they_are_back(
+        sink, rabbit_config, container_factory, start_notifications):
+    """The handler cannot write the e-mail without its facts: it fails, the event stays
+    on the broker, and once the owning services answer again the e-mail goes, once."""
+    owning = [container_factory(service, {"AMQP_URI": rabbit_config["AMQP_URI"]})
+              for service in (FakeSubscriptions, FakeBilling)]
+    for container in owning:
+        container.start()  # their RPC queues exist from now on, as in production
+    config, _ = start_notifications(sink.smtp_port, RPC_TIMEOUT=1)
+    for container in owning:
+        container.stop()
+    event = envelope(
+        "charge_failed", order_id="order-PED-DDDDRECU", code="PED-DDDDRECU", subscription_id="sub-ana",
+        cycle_number=2, kind="renewal", idempotency_key=None, amount_cents=123456, status="refused",
+        method="credit_card", email=ANA, decline_reason="insufficient_funds",
+    )
+
+    publish(config["AMQP_URI"], "billing", event)
+    with ClusterRpcProxy(config, timeout=15) as cluster:
+        eventlet.sleep(1.5)  # at least one attempt timed out waiting for the owning services
+        assert cluster.notifications.list_outbox() == []
+        for service in (FakeSubscriptions, FakeBilling):
+            container_factory(service, {"AMQP_URI": rabbit_config["AMQP_URI"]}).start()
+        [row] = wait_until(lambda: cluster.notifications.list_outbox(status="sent"), message="the e-mail sent")
+
+    assert row["event_id"] == event["event_id"]
+    [message] = sink.wait_for_messages(1)
+    assert message["subject"] == "Não conseguimos cobrar sua assinatura de Curso de Python"
+    eventlet.sleep(1)
+    assert len(sink.messages()) == 1
 
 
 def notifications_process(config, log_path):

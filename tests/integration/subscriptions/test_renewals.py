@@ -5,7 +5,11 @@ from datetime import timedelta
 
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from services.common.db import make_engine
+from services.subscriptions import store
 from services.subscriptions.service import SubscriptionsService
 from support.subscriptions_testkit import ANA, NOW, envelopes, identity, wait_until
 
@@ -201,12 +205,25 @@ def test_passes_at_once_in_one_process_charge_each_renewal_once(rpc, cluster, su
 
 @pytest.mark.skipif(os.environ.get("PORTAL_TEST_DATABASE") != "postgresql", reason="SQLite serves one process")
 def test_replicas_never_take_the_same_subscription(config, container_factory, cluster, subscribe, ledger):
+    # Two claimers at once: what one holds, the other skips at once (no waiting on the
+    # lock: `lock_timeout` would fail it), and takes only once the first lets it go.
+    due = [subscribe("acme-basico", started=DUE_NOW)["id"] for _ in range(5)]
+    engine = make_engine(config["SUBSCRIPTIONS_DB_URL"])
+    with Session(engine) as first, Session(engine) as second:
+        second.execute(text("SET lock_timeout = '2s'"))
+        assert [store.claim_due(first, subscription_id, NOW).id for subscription_id in due] == due
+        assert [store.claim_due(second, subscription_id, NOW) for subscription_id in due] == [None] * 5
+        first.rollback()
+        assert [store.claim_due(second, subscription_id, NOW).id for subscription_id in due] == due
+    engine.dispose()
+
+    # Two replicas renewing at once charge each subscription once.
     replicas = [container_factory(SubscriptionsService, config) for _ in range(2)]
     for replica in replicas:
         replica.start()
-    subscriptions = [subscribe("acme-basico", started=DUE_NOW) for _ in range(20)]
+    subscriptions = [subscribe("acme-basico", started=DUE_NOW)["id"] for _ in range(20)]
     ledger.delay = 0.02
     passes = [cluster.subscriptions.run_renewals.call_async() for _ in range(6)]
     renewed = sum(call.result().get("renewed", 0) for call in passes)
-    assert renewed == 20
-    assert sorted(keys(ledger)) == sorted(f"renewal:{item['id']}:2" for item in subscriptions)
+    assert renewed == 25
+    assert sorted(keys(ledger)) == sorted(f"renewal:{subscription_id}:2" for subscription_id in due + subscriptions)

@@ -1,9 +1,11 @@
 """E-mails as the buyer gets them: text and HTML, pt-BR or English."""
+import re
 from datetime import datetime, timezone
 
 import pytest
 
 from services.notifications import domain, emails
+from support import secret_scan
 
 SENDER = "Portal do Cliente <portal@example.com>"
 BUYER = "ana.souza@example.com"
@@ -160,3 +162,10 @@ def test_a_stored_e_mail_is_the_same_message_at_every_attempt():
 
     assert first["Message-ID"] == again["Message-ID"] == "<fixed-id@example.com>"
     assert first.get_body(("plain",)).get_content().strip() == "texto"
+
+
+def test_message_ids_are_unique_and_hold_no_number_that_could_pass_for_a_card():
+    ids = {emails.new_message_id(SENDER) for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(re.fullmatch(r"<[0-9a-f]{32}@example\.com>", message_id) for message_id in ids)
+    assert [message_id for message_id in ids if secret_scan.card_numbers_in(message_id)] == []

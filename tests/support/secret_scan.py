@@ -1,0 +1,199 @@
+"""The suite's proof that no card data is kept: a pytest plugin that, at the end of the
+session, has looked at every database and every log the tests wrote and fails the run
+if it found a sandbox test card number, any Luhn-valid 13–19 digit run with a card
+issuer's prefix, or a column, key or field named like a card number or its CVV.
+
+What it looks at:
+- every file under the session's basetemp (`tmp_path`): SQLite databases row by row,
+  their journals, logs, e-mails the sinks kept;
+- every PostgreSQL database the tests create, just before `support.databases` drops it;
+- every log record the test process emits (nameko containers run in it).
+"""
+import email
+import email.policy
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from marshmallow import fields
+from sqlalchemy import MetaData, select
+
+from services.billing.domain import card_brand, luhn_is_valid
+from services.billing.processors.sandbox import TEST_CARDS
+from services.common.db import make_engine
+
+SANDBOX_TEST_CARDS = ("4242424242424242", *TEST_CARDS, "5555555555554444")
+FORBIDDEN_NAME = re.compile(r"(?<![a-z])(cvv2?|cvc2?)(?![a-z])|card_?number|security_code|(?<![a-z])pan(?![a-z])", re.I)
+# In text, a name counts when it is used as a key: `cvv=…`, `"cvv": …`, `'cvv': …`.
+FORBIDDEN_KEY_IN_TEXT = re.compile(
+    r"""["']?\b[a-z_]*(?:cvv2?|cvc2?|card_?number|security_code)["']?\s*[:=]""", re.I)
+DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+HEX_WORD = re.compile(r"[0-9A-Fa-f]+")
+SEPARATORS = re.compile(r"[ \-.]")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# What this session found, as "where: what" lines.
+findings = []
+
+
+def card_numbers_in(text):
+    """Card numbers in `text`: the sandbox's test cards (also written in groups) and any
+    Luhn-valid 13–19 digit run with an issuer's prefix that is not part of a longer
+    digit string, nor of a longer hexadecimal word (a hash or a random hex id)."""
+    found = [number for number in SANDBOX_TEST_CARDS if number in text or number in SEPARATORS.sub("", text)]
+    for match in DIGIT_RUN.finditer(text):
+        run = match.group()
+        if run in found or _inside_hex_word(text, match) or not (luhn_is_valid(run) and card_brand(run)):
+            continue
+        found.append(run)
+    return found
+
+
+def _inside_hex_word(text, match):
+    start, end = match.span()
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    word = text[start:end]
+    return len(word) > len(match.group()) and HEX_WORD.fullmatch(word) is not None
+
+
+def problems_in_text(text):
+    """What is wrong with a piece of text (a log, an e-mail, a stored value)."""
+    problems = [f"card number {number}" for number in card_numbers_in(text)]
+    problems += [f"card field {match.group().strip()}" for match in FORBIDDEN_KEY_IN_TEXT.finditer(text)]
+    return problems
+
+
+def _problems_in_value(value):
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if isinstance(value, dict):
+        return [problem for key, item in value.items()
+                for problem in ([f"card field {key}"] if FORBIDDEN_NAME.search(str(key)) else []) + _problems_in_value(item)]
+    if isinstance(value, list):
+        return [problem for item in value for problem in _problems_in_value(item)]
+    return [f"card number {number}" for number in card_numbers_in(str(value))] if value is not None else []
+
+
+def scan_database(url):
+    """Every table, column name and value of the database at `url`: problems as "where: what"."""
+    engine = make_engine(url)
+    metadata = MetaData()
+    try:
+        metadata.reflect(engine)
+        problems = [f"column {column}" for column in card_columns_of_metadata(metadata)]
+        with engine.connect() as connection:
+            for table in metadata.sorted_tables:
+                for row in connection.execute(select(table)):
+                    for column, value in zip(table.columns, row):
+                        problems += [f"{table.name}.{column.name}: {problem}" for problem in _problems_in_value(value)]
+        return problems
+    finally:
+        engine.dispose()
+
+
+def scan_file(path):
+    """A database file, row by row, or any other file (logs, e-mails, journals) as text."""
+    path = Path(path)
+    content = path.read_bytes()
+    text = content.decode("utf-8", "replace")
+    if content.startswith(SQLITE_HEADER):
+        return [f"{path}: {problem}" for problem in scan_database(f"sqlite:///{path}")]
+    if path.suffix == ".eml":
+        text = _readable_email(content)
+    return [f"{path}: {problem}" for problem in problems_in_text(text)]
+
+
+def _readable_email(content):
+    """An e-mail as its reader sees it: headers and decoded parts, without the random
+    19-digit MIME boundaries that would pass for card numbers."""
+    message = email.message_from_bytes(content, policy=email.policy.default)
+    headers = [f"{name}: {value}" for name, value in message.items() if name.lower() != "content-type"]
+    parts = [part.get_content() for part in message.walk() if not part.is_multipart()]
+    return "\n".join(headers + [part if isinstance(part, str) else "" for part in parts])
+
+
+def scan_tree(folder):
+    problems = []
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            try:
+                problems += scan_file(path)
+            except Exception as error:  # what cannot be read cannot be cleared either
+                problems.append(f"{path}: could not be scanned ({error})")
+    return problems
+
+
+def card_fields_of_schema(schema, prefix=""):
+    """Fields of a marshmallow schema, nested ones included, named like card data."""
+    found = []
+    for name, field in schema.fields.items():
+        path = f"{prefix}{name}"
+        if FORBIDDEN_NAME.search(name):
+            found.append(path)
+        for inner in (field, getattr(field, "inner", None), getattr(field, "value_field", None)):
+            if isinstance(inner, fields.Nested):
+                found += card_fields_of_schema(inner.schema, f"{path}.")
+    return found
+
+
+def card_columns_of_metadata(metadata):
+    return [f"{table.name}.{column.name}" for table in metadata.sorted_tables
+            for column in table.columns if FORBIDDEN_NAME.search(column.name)]
+
+
+def record(problems):
+    findings.extend(problems)
+
+
+class LogScanner(logging.Handler):
+    """Scans every record the process emits, as its handlers would write it."""
+
+    def __init__(self):
+        super().__init__(level=logging.NOTSET)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record):
+        try:
+            text = self.format(record)
+        except Exception:  # a record that cannot be formatted is written by no handler either
+            return
+        record_problems = problems_in_text(text)
+        if record_problems:
+            findings.extend(f"log record {record.name} ({text[:200]!r}): {problem}" for problem in record_problems)
+
+
+_log_scanner = LogScanner()
+
+
+def pytest_configure(config):
+    logging.getLogger().addHandler(_log_scanner)
+
+
+def pytest_unconfigure(config):
+    logging.getLogger().removeHandler(_log_scanner)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Before pytest tidies its temporary folders: scan them, and fail the run on a finding."""
+    basetemp = session.config._tmp_path_factory._basetemp
+    if basetemp is not None and basetemp.is_dir():
+        record(scan_tree(basetemp))
+    if not findings:
+        return
+    writer = session.config.get_terminal_writer()
+    writer.line()
+    writer.sep("=", "card data found in what the tests wrote", red=True)
+    for problem in findings:
+        writer.line(problem, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
