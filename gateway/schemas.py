@@ -1,5 +1,5 @@
 """Request bodies the gateway accepts, validated before any RPC."""
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.common.schemas import CardOnFileSchema
 
@@ -177,3 +177,115 @@ class PlanChangeOptionsRequest(StrictSchema):
     plan_change_options = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)), required=True, validate=validate.Length(max=50),
     )
+
+
+class WebhookEndpointRequest(StrictSchema):
+    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"}, validate=validate.Length(max=2000))
+    # Empty or left out: every event.
+    event_types = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
+
+
+class WebhookSettingsRequest(StrictSchema):
+    endpoints = fields.List(fields.Nested(WebhookEndpointRequest), required=True, validate=validate.Length(max=10))
+    rotate_secret = fields.Boolean(load_default=False)
+
+
+# -- answers, as the OpenAPI document describes them (gateway/openapi.py)
+
+class Answer(Schema):
+    """What a route answers; keys it may add later do not break the document."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class ErrorBody(Answer):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    # Field name → what is wrong with it (400), or what the refusal concerns.
+    fields = fields.Dict(required=True)
+
+
+class ErrorAnswer(Answer):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class LoginLinkAnswer(Answer):
+    message = fields.String(required=True)
+
+
+class SessionAnswer(Answer):
+    session = fields.Dict(required=True)
+    session_token = fields.String(required=True)
+    csrf_token = fields.String(required=True)
+
+
+class SessionsAnswer(Answer):
+    sessions = fields.List(fields.Dict(), required=True)
+
+
+class OrdersAnswer(Answer):
+    orders = fields.List(fields.Dict(), required=True)
+
+
+class OrderAnswer(Answer):
+    order = fields.Dict(required=True)
+
+
+class SubscriptionsAnswer(Answer):
+    subscriptions = fields.List(fields.Dict(), required=True)
+
+
+class SubscriptionAnswer(Answer):
+    subscription = fields.Dict(required=True)
+
+
+class PlanOptionsAnswer(Answer):
+    subscription_id = fields.String(required=True)
+    current = fields.Dict(required=True)
+    options = fields.List(fields.Dict(), required=True)
+    pending_change = fields.Dict(required=True, allow_none=True)
+
+
+class QuoteAnswer(Answer):
+    quote = fields.Dict(required=True)
+
+
+class ChangedAnswer(Answer):
+    """The subscription as it is now, and the order of the charge the change made."""
+
+    subscription = fields.Dict(required=True)
+    order = fields.Dict(required=True, allow_none=True)
+
+
+class CardEntryAnswer(Answer):
+    form_url = fields.String(required=True)
+    expires_at = fields.String(required=True)
+
+
+class ActivityAnswer(Answer):
+    activity = fields.List(fields.Dict(), required=True)
+
+
+class SsoTicketAnswer(Answer):
+    url = fields.String(required=True)
+    expires_at = fields.String(required=True)
+
+
+class SettingsAnswer(Answer):
+    settings = fields.Dict(required=True)
+
+
+class OffersAnswer(Answer):
+    offers = fields.List(fields.Dict(), required=True)
+
+
+class OfferAnswer(Answer):
+    offer = fields.Dict(required=True)
+
+
+class WebhookSettingsAnswer(Answer):
+    merchant_id = fields.String(required=True)
+    secret = fields.String(required=True, allow_none=True)
+    endpoints = fields.List(fields.Dict(), required=True)
+    event_types = fields.List(fields.String(), required=True)
