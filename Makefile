@@ -12,7 +12,7 @@ run: bootstrap
 
 test: bootstrap
 	@devtools/bootstrap.sh --for-tests
-	$(PYTEST) tests/unit tests/integration tests/e2e tests/deploy tests/fuzz
+	$(PYTEST) tests/unit tests/integration tests/e2e tests/contract tests/deploy tests/fuzz
 
 test-unit: bootstrap
 	$(PYTEST) tests/unit

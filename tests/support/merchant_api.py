@@ -8,6 +8,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common import clock
+from services.subscriptions.domain import add_months
 from support.login_flow import create_api_key
 from support.portal_client import TIMEOUT
 from support.system import BROKER
@@ -44,13 +45,15 @@ def card(email):
 
 
 def subscription_sale(email, external_id=None, offer_id="mensal", started=timedelta(days=3)):
+    """A sale of `offer_id` whose first cycle began `started` ago (it may have ended)."""
     start = clock.now() - started
+    months = next(months for offer, _price, months in OFFERS if offer == offer_id)
     return {
         "external_id": external_id or f"sub-{uuid.uuid4().hex[:8]}", "offer_id": offer_id,
         "customer": {"email": email, "name": "Elisa Prado", "document": "529.982.247-25",
                      "phone": "+55 11 90000-0000", "address": None},
         "status": "active", "cycle_number": 1, "cycle_start": start.isoformat(),
-        "cycle_end": (start + timedelta(days=30)).isoformat(), "installments": 1, "payment": card(email),
+        "cycle_end": add_months(start, months).isoformat(), "installments": 1, "payment": card(email),
     }
 
 
@@ -65,12 +68,25 @@ def order_sale(email, external_id=None, subscription_id=None):
     }
 
 
-def new_buyer(system, key, email=None):
-    """A buyer who just bought a monthly subscription (and paid its first order): (email, subscription, order)."""
-    email = email or f"buyer-{uuid.uuid4().hex[:8]}@example.com"
-    subscription = merchant_call(system, "POST", "/subscriptions", key, subscription_sale(email))
+def new_buyer(system, key, **sale):
+    """A buyer who just bought a subscription (`subscription_sale(**sale)`, monthly by
+    default) and paid its first order: (email, subscription, order)."""
+    email = f"buyer-{uuid.uuid4().hex[:8]}@example.com"
+    subscription = merchant_call(system, "POST", "/subscriptions", key, subscription_sale(email, **sale))
     assert subscription.status_code == 201, subscription.text
     subscription = subscription.json()["subscription"]
     order = merchant_call(system, "POST", "/orders", key, order_sale(email, subscription_id=subscription["id"]))
     assert order.status_code == 201, order.text
     return email, subscription, order.json()["order"]
+
+
+def sso_session(system, key, email, return_url):
+    """A session of `email` opened the way a merchant sends its buyer in (SSO), as an
+    app holds it: requests with its token as Bearer."""
+    issued = merchant_call(system, "POST", "/sso-tickets", key, {"email": email, "return_url": return_url})
+    assert issued.status_code == 201, issued.text
+    started = requests.get(issued.json()["url"].replace("/sso/", "/api/v1/sso/"), timeout=TIMEOUT)
+    assert started.status_code == 200, started.text
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {started.json()['session_token']}"
+    return session
