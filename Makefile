@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: run test test-unit test-integration test-e2e test-postgres test-deploy lock bootstrap
+.PHONY: run test test-unit test-integration test-e2e test-postgres test-deploy test-fuzz lock bootstrap
 
 bootstrap:
 	@devtools/bootstrap.sh
@@ -12,7 +12,7 @@ run: bootstrap
 
 test: bootstrap
 	@devtools/bootstrap.sh --for-tests
-	$(PYTEST) tests/unit tests/integration tests/e2e tests/deploy
+	$(PYTEST) tests/unit tests/integration tests/e2e tests/contract tests/deploy tests/fuzz
 
 test-unit: bootstrap
 	$(PYTEST) tests/unit
@@ -24,6 +24,12 @@ test-integration: bootstrap
 test-e2e: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	$(PYTEST) tests/e2e
+
+# schemathesis against the OpenAPI document of a portal running on PostgreSQL
+# (bounded examples, fixed seed); `make test` runs it too.
+test-fuzz: bootstrap
+	@devtools/bootstrap.sh --for-tests
+	$(PYTEST) tests/fuzz
 
 # Integration and end-to-end suites again, each service on its own PostgreSQL database.
 test-postgres: bootstrap

@@ -1,5 +1,7 @@
 """Merchant webhook settings in the JSON API: where the merchant's systems hear of its
 buyers' subscriptions and orders, and the secret that signs every POST."""
+from gateway.schemas import WebhookSettingsRequest
+from services.common.validation import load
 from services.common.web import http, json_response, read_json
 
 
@@ -19,5 +21,7 @@ class MerchantWebhookRoutes:
         """`{"endpoints": [{"url", "event_types": [...]}], "rotate_secret": false}`
         replaces the merchant's endpoints; an endpoint without event types takes all."""
         merchant_id = self._merchant(request)
-        settings = self.notifications.put_webhook_settings(merchant_id, read_json(request))
+        body = read_json(request)
+        load(WebhookSettingsRequest(), body)
+        settings = self.notifications.put_webhook_settings(merchant_id, body)
         return json_response(settings, headers={"Cache-Control": "no-store"})

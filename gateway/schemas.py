@@ -1,5 +1,7 @@
 """Request bodies the gateway accepts, validated before any RPC."""
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from services.common.schemas import CardOnFileSchema
 
 
 class StrictSchema(Schema):
@@ -69,3 +71,221 @@ class IdempotencyKeyHeader(StrictSchema):
         required=True, data_key="Idempotency-Key",
         validate=validate.Regexp(r"^[\x21-\x7e]{1,255}$", error="1 a 255 caracteres ASCII visíveis."),
     )
+
+
+# -- the merchant API (the key's merchant is the scope; the owning service checks the rules)
+
+SUBSCRIPTION_STATUSES = ("active", "past_due", "canceled", "expired")
+ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
+MERCHANT_CANCEL_REASONS = ("buyer", "merchant", "non_payment")
+ISO_TIME = {"format": "iso", "required": True}
+
+
+class AddressRequest(StrictSchema):
+    street = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    number = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    complement = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    district = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    state = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="Use the two-letter UF."))
+    postal_code = fields.String(required=True, validate=validate.Regexp(r"^\d{5}-\d{3}$", error="Use 00000-000."))
+    country = fields.String(load_default="BR", validate=validate.Regexp(r"^[A-Z]{2}$"))
+
+
+class CustomerRequest(StrictSchema):
+    """The buyer as the checkout knows them; their e-mail is what logs them in."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    # CPF or CNPJ with valid check digits.
+    document = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=18))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=30))
+    address = fields.Nested(AddressRequest, load_default=None, allow_none=True)
+
+
+class CardPaymentRequest(StrictSchema, CardOnFileSchema):
+    """How the sale was paid: a card only by the processor's token, brand, last four
+    and expiry (never its number); boleto and pix by their line or code."""
+
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+
+
+class OrderPaymentRequest(CardPaymentRequest):
+    boleto_line = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=47, max=60))
+    boleto_due_date = fields.Date(load_default=None, allow_none=True)
+    pix_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=512))
+
+
+class SubscriptionIntakeRequest(StrictSchema):
+    """A subscription a checkout sold; a repeat of `external_id` answers the first."""
+
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    offer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    customer = fields.Nested(CustomerRequest, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SUBSCRIPTION_STATUSES))
+    cancel_reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(MERCHANT_CANCEL_REASONS))
+    cycle_number = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    cycle_start = fields.AwareDateTime(**ISO_TIME)
+    cycle_end = fields.AwareDateTime(**ISO_TIME)
+    next_charge_at = fields.AwareDateTime(format="iso", load_default=None, allow_none=True)
+    installments = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=12))
+    payment = fields.Nested(CardPaymentRequest, required=True)
+    created_at = fields.AwareDateTime(format="iso", load_default=None, allow_none=True)
+
+
+class OrderIntakeRequest(StrictSchema):
+    """An order (venda) a checkout made; a repeat of `external_id` answers the first."""
+
+    external_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    customer = fields.Nested(CustomerRequest, required=True)
+    product_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    offer_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    # The portal's id of the subscription this order charged (from POST /merchant/subscriptions).
+    subscription_id = fields.UUID(load_default=None, allow_none=True)
+    cycle_number = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1))
+    amount_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    installments = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=12))
+    status = fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))
+    payment = fields.Nested(OrderPaymentRequest, required=True)
+    created_at = fields.AwareDateTime(format="iso", load_default=None, allow_none=True)
+    paid_at = fields.AwareDateTime(format="iso", load_default=None, allow_none=True)
+
+
+class MerchantSettingsRequest(StrictSchema):
+    """Replaces every setting; one left out takes its default (off, for self-service)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    customer_can_change_payment_method = fields.Boolean(load_default=False)
+    customer_can_change_plan = fields.Boolean(load_default=False)
+    customer_can_cancel = fields.Boolean(load_default=False)
+    cancel_mode = fields.String(load_default="at_period_end", validate=validate.OneOf(("immediately", "at_period_end")))
+    payment_methods_allowed = fields.List(
+        fields.String(validate=validate.OneOf(PAYMENT_METHODS)), load_default=lambda: ["credit_card"],
+        validate=validate.Length(max=len(PAYMENT_METHODS)),
+    )
+    support_email = fields.Email(load_default=None, allow_none=True)
+    support_phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=30))
+    support_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"})
+    allowed_origins = fields.List(fields.String(validate=validate.Length(max=300)), load_default=list)
+    brand_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    accent_color = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(r"^#[0-9A-Fa-f]{6}$", error="Use #RRGGBB."),
+    )
+
+
+class PlanChangeOptionsRequest(StrictSchema):
+    plan_change_options = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)), required=True, validate=validate.Length(max=50),
+    )
+
+
+class WebhookEndpointRequest(StrictSchema):
+    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"}, validate=validate.Length(max=2000))
+    # Empty or left out: every event.
+    event_types = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
+
+
+class WebhookSettingsRequest(StrictSchema):
+    endpoints = fields.List(fields.Nested(WebhookEndpointRequest), required=True, validate=validate.Length(max=10))
+    rotate_secret = fields.Boolean(load_default=False)
+
+
+# -- answers, as the OpenAPI document describes them (gateway/openapi.py)
+
+class Answer(Schema):
+    """What a route answers; keys it may add later do not break the document."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class ErrorBody(Answer):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    # Field name → what is wrong with it (400), or what the refusal concerns.
+    fields = fields.Dict(required=True)
+
+
+class ErrorAnswer(Answer):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class LoginLinkAnswer(Answer):
+    message = fields.String(required=True)
+
+
+class SessionAnswer(Answer):
+    session = fields.Dict(required=True)
+    session_token = fields.String(required=True)
+    csrf_token = fields.String(required=True)
+
+
+class SessionsAnswer(Answer):
+    sessions = fields.List(fields.Dict(), required=True)
+
+
+class OrdersAnswer(Answer):
+    orders = fields.List(fields.Dict(), required=True)
+
+
+class OrderAnswer(Answer):
+    order = fields.Dict(required=True)
+
+
+class SubscriptionsAnswer(Answer):
+    subscriptions = fields.List(fields.Dict(), required=True)
+
+
+class SubscriptionAnswer(Answer):
+    subscription = fields.Dict(required=True)
+
+
+class PlanOptionsAnswer(Answer):
+    subscription_id = fields.String(required=True)
+    current = fields.Dict(required=True)
+    options = fields.List(fields.Dict(), required=True)
+    pending_change = fields.Dict(required=True, allow_none=True)
+
+
+class QuoteAnswer(Answer):
+    quote = fields.Dict(required=True)
+
+
+class ChangedAnswer(Answer):
+    """The subscription as it is now, and the order of the charge the change made."""
+
+    subscription = fields.Dict(required=True)
+    order = fields.Dict(required=True, allow_none=True)
+
+
+class CardEntryAnswer(Answer):
+    form_url = fields.String(required=True)
+    expires_at = fields.String(required=True)
+
+
+class ActivityAnswer(Answer):
+    activity = fields.List(fields.Dict(), required=True)
+
+
+class SsoTicketAnswer(Answer):
+    url = fields.String(required=True)
+    expires_at = fields.String(required=True)
+
+
+class SettingsAnswer(Answer):
+    settings = fields.Dict(required=True)
+
+
+class OffersAnswer(Answer):
+    offers = fields.List(fields.Dict(), required=True)
+
+
+class OfferAnswer(Answer):
+    offer = fields.Dict(required=True)
+
+
+class WebhookSettingsAnswer(Answer):
+    merchant_id = fields.String(required=True)
+    secret = fields.String(required=True, allow_none=True)
+    endpoints = fields.List(fields.Dict(), required=True)
+    event_types = fields.List(fields.String(), required=True)

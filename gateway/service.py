@@ -13,6 +13,7 @@ from gateway.auth_api import AuthRoutes
 from gateway.buyer_api import BuyerRoutes
 from gateway.merchant_api import MerchantRoutes
 from gateway.merchant_webhooks_api import MerchantWebhookRoutes
+from gateway.openapi import OpenApiRoutes
 from gateway.ops import OpsRoutes
 from gateway.pages import PortalPages
 from services.common.errors import Unauthorized
@@ -20,7 +21,9 @@ from services.common.rpc import TimedRpc
 
 
 @csrf.guard_routes
-class GatewayService(OpsRoutes, AuthRoutes, BuyerRoutes, MerchantRoutes, MerchantWebhookRoutes, PortalPages):
+class GatewayService(
+    OpsRoutes, AuthRoutes, BuyerRoutes, MerchantRoutes, MerchantWebhookRoutes, OpenApiRoutes, PortalPages,
+):
     name = "gateway"
 
     config = Config()

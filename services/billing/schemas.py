@@ -6,10 +6,9 @@ refused, never stored; views are dumped from rows.
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.billing import domain
-from services.common.schemas import LowerEmail, UtcIsoDateTime, optional_string, slug
+from services.common.schemas import CARD_BRANDS, CardOnFileSchema, LowerEmail, UtcIsoDateTime, optional_string, slug
 
 MAX_INSTALLMENTS = 12
-CARD_BRANDS = ("visa", "mastercard", "amex", "elo", "hipercard", "diners", "discover", "jcb")
 
 
 class BoletoLine(fields.String):
@@ -42,16 +41,9 @@ class AddressSchema(Schema):
     country = fields.String(load_default="BR", validate=validate.Regexp(r"^[A-Z]{2}$"))
 
 
-class PaymentInputSchema(Schema):
+class PaymentInputSchema(CardOnFileSchema):
+    # The card's token is kept among the buyer's payment methods.
     method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
-    card_brand = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CARD_BRANDS))
-    card_last4 = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{4}$"))
-    card_exp = fields.String(
-        load_default=None, allow_none=True,
-        validate=validate.Regexp(r"^(0[1-9]|1[0-2])/\d{4}$", error="Use MM/YYYY."),
-    )
-    # The processor's token for the card used; kept among payment methods.
-    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
     boleto_line = BoletoLine(load_default=None, allow_none=True)
     boleto_due_date = fields.Date(load_default=None, allow_none=True)
     pix_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=512))

@@ -30,6 +30,9 @@ class LowerEmail(fields.Email):
             raise ValidationError(str(error)) from None
 
 
+CARD_BRANDS = ("visa", "mastercard", "amex", "elo", "hipercard", "diners", "discover", "jcb")
+
+
 def optional_string(max_length, **kwargs):
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=max_length), **kwargs)
 
@@ -42,3 +45,16 @@ class IdentitySchema(Schema):
     session_id = fields.String(required=True)
     # Where a merchant-scoped (SSO) session's "back to <merchant>" link leads.
     return_url = fields.String(load_default=None, allow_none=True)
+
+
+class CardOnFileSchema(Schema):
+    """A card as anyone but billing's card form knows it: the processor's token, brand,
+    last four digits and expiry, never its number. (Schemas add `method` and its rules.)"""
+
+    card_brand = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CARD_BRANDS))
+    card_last4 = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{4}$"))
+    card_exp = fields.String(
+        load_default=None, allow_none=True,
+        validate=validate.Regexp(r"^(0[1-9]|1[0-2])/\d{4}$", error="Use MM/YYYY."),
+    )
+    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))

@@ -5,13 +5,12 @@ number is never accepted); the same schemas, or view schemas, dump what goes bac
 """
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.common.schemas import LowerEmail, UtcIsoDateTime, optional_string, slug
+from services.common.schemas import CardOnFileSchema, LowerEmail, UtcIsoDateTime, optional_string, slug
 from services.subscriptions import domain
 
 MAX_INSTALLMENTS = 12
 ACTORS = ("buyer", "merchant", "system")
 PLAN_CHANGE_KINDS = (domain.UPGRADE, domain.NEW_CYCLE, domain.SCHEDULED)
-CARD_BRANDS = ("visa", "mastercard", "amex", "elo", "hipercard", "diners", "discover", "jcb")
 
 
 class Document(fields.String):
@@ -56,6 +55,17 @@ class MerchantSchema(Schema):
             raise ValidationError(problems)
 
 
+class MerchantSettingsSchema(MerchantSchema):
+    """A merchant's own settings, as its API key changes them (the id is the key's)."""
+
+    class Meta:
+        exclude = ("id",)
+
+
+class PlanChangeOptionsSchema(Schema):
+    plan_change_options = fields.List(fields.String(validate=slug), required=True, validate=validate.Length(max=50))
+
+
 class OfferSchema(Schema):
     merchant_id = fields.String(required=True, validate=slug)
     id = fields.String(required=True, validate=slug)
@@ -93,17 +103,10 @@ class ContactSchema(Schema):
     address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
 
 
-class PaymentSchema(Schema):
+class PaymentSchema(CardOnFileSchema):
     """How a subscription pays: a card by its processor token and display data only."""
 
     method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
-    card_brand = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CARD_BRANDS))
-    card_last4 = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{4}$"))
-    card_exp = fields.String(
-        load_default=None, allow_none=True,
-        validate=validate.Regexp(r"^(0[1-9]|1[0-2])/\d{4}$", error="Use MM/YYYY."),
-    )
-    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
 
     @validates_schema
     def check_method_fields(self, data, **kwargs):

@@ -20,8 +20,9 @@ from services.subscriptions import idempotency, lifecycle, selfservice, store
 from services.subscriptions.models import inbox, outbox
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
-    ContactSchema, IdempotencyKeySchema, MerchantSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
+    ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
     PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PendingPlanChangeSchema,
+    PlanChangeOptionsSchema,
     PlanChangedSchema, PlanChangeDroppedSchema, PlanChangeRequestSchema, PlanChangeScheduledSchema,
     QuoteRequestSchema, QuoteSchema, RenewedSchema, SubscriptionCreatedSchema,
     SubscriptionDetailSchema, SubscriptionInputSchema, SubscriptionSchema,
@@ -42,6 +43,8 @@ EVENTS = event_catalog(
 
 IDENTITY = IdentitySchema()
 MERCHANT = MerchantSchema()
+MERCHANT_SETTINGS = MerchantSettingsSchema()
+PLAN_CHANGE_OPTIONS = PlanChangeOptionsSchema()
 OFFER = OfferSchema()
 CONTACT = ContactSchema()
 SUBSCRIPTION_INPUT = SubscriptionInputSchema()
@@ -158,6 +161,26 @@ class SubscriptionsService(Pingable):
         """A merchant's profile and self-service settings (branding, support, SSO origins)."""
         with self.db.transaction() as session:
             return MERCHANT.dump(store.merchant(session, merchant_id))
+
+    # -- a merchant's own settings and catalog (the merchant API, scoped by its API key)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def put_merchant_settings(self, merchant_id, settings):
+        """Replace a known merchant's self-service settings (left-out keys: their defaults)."""
+        data = load(MERCHANT_SETTINGS, settings)
+        with self.db.transaction() as session:
+            return MERCHANT.dump(store.update_merchant_settings(session, merchant_id, data))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_offers(self, merchant_id):
+        with self.db.transaction() as session:
+            return OFFER.dump(store.merchant_offers(session, store.merchant(session, merchant_id).id), many=True)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def set_plan_change_options(self, merchant_id, offer_id, request):
+        options = load(PLAN_CHANGE_OPTIONS, request)["plan_change_options"]
+        with self.db.transaction() as session:
+            return OFFER.dump(store.set_plan_change_options(session, merchant_id, offer_id, options))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_subscriptions(self, identity):

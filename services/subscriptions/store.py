@@ -204,6 +204,36 @@ def offer(session, merchant_id, offer_id):
     return session.get(Offer, (merchant_id, offer_id))
 
 
+def merchant_offers(session, merchant_id):
+    return session.scalars(select(Offer).where(Offer.merchant_id == merchant_id).order_by(Offer.id)).all()
+
+
+def update_merchant_settings(session, merchant_id, settings):
+    """A known merchant's settings replaced by `settings`; an unknown one is not found."""
+    found = merchant(session, merchant_id)
+    for key, value in settings.items():
+        setattr(found, key, value)
+    return found
+
+
+def set_plan_change_options(session, merchant_id, offer_id, options):
+    """The offers `offer_id` may switch to, all of the same merchant; another
+    merchant's offer is not found."""
+    found = offer(session, merchant_id, offer_id) if isinstance(offer_id, str) else None
+    if found is None:
+        raise NotFound("Offer not found.")
+    merchant_offer_ids = {row.id for row in merchant_offers(session, merchant_id)}
+    problems = domain.offer_problems(
+        {"id": found.id, "max_installments": found.max_installments,
+         "periodicity_months": found.periodicity_months, "plan_change_options": options},
+        merchant_offer_ids,
+    )
+    if problems:
+        raise ValidationFailed(f"Invalid offer: {', '.join(sorted(problems))}.", fields=problems)
+    found.plan_change_options = list(options)
+    return found
+
+
 def plan_options(session, subscription):
     """The offers the subscription's current offer may switch to."""
     option_ids = subscription.offer.plan_change_options or []

@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 import pytest
 from marshmallow import Schema, fields
 
+from services.common.errors import ValidationFailed
 from services.common.schemas import IdentitySchema, LowerEmail, UtcIsoDateTime, slug
 from services.common.validation import load
 
@@ -40,3 +41,15 @@ def test_times_are_kept_in_utc():
 ])
 def test_slugs_are_lower_case_words_joined_by_dashes(name, valid):
     assert ("name" not in Fields().validate({"name": name})) == valid
+
+
+def test_a_nul_character_anywhere_is_refused_naming_the_field():
+    class Body(Schema):
+        name = fields.String()
+        tags = fields.List(fields.String())
+        address = fields.Dict()
+
+    with pytest.raises(ValidationFailed) as refused:
+        load(Body(), {"name": "ok", "tags": ["a", "b\x00"], "address": {"city": "x\x00y"}})
+    assert set(refused.value.fields) == {"tags.1", "address.city"}
+    assert load(Body(), {"name": "ok"}) == {"name": "ok"}

@@ -1,0 +1,192 @@
+"""The JSON API's OpenAPI document, built with apispec from the gateway's marshmallow
+schemas, and the docs page that renders it with Swagger UI's files served from here.
+
+`ROUTES` is the one list of the API's operations; a test checks it against the
+gateway's own routes, so an operation cannot be added without being documented.
+"""
+import json
+import mimetypes
+import re
+from functools import lru_cache
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from swagger_ui_bundle import swagger_ui_path
+from werkzeug.wrappers import Response
+
+from gateway import schemas
+from services.common.errors import NotFound
+from services.common.web import http
+
+# Who authenticates an operation: a buyer's session (the cookie, or the token an app
+# sends as Bearer) or a merchant's API key (Bearer); None for the login steps.
+SESSION, API_KEY = "session", "apiKey"
+LOGIN, BUYER, MERCHANT = "login", "buyer", "merchant"
+IDEMPOTENT = "idempotent"
+
+
+class Route:
+    def __init__(self, method, path, tag, summary, answer=None, status=200, body=None, auth=None, *traits):
+        self.method, self.path, self.tag, self.summary = method, path, tag, summary
+        self.answer, self.status, self.body, self.auth = answer, status, body, auth
+        self.traits = set(traits)
+
+    @property
+    def path_parameters(self):
+        return re.findall(r"{(\w+)}", self.path)
+
+
+SUBSCRIPTION = "/api/v1/me/subscriptions/{subscription_id}"
+
+ROUTES = [
+    Route("POST", "/api/v1/auth/login-links", LOGIN, "Ask for a login e-mail (the same answer whoever asks)",
+          schemas.LoginLinkAnswer, 202, schemas.LoginLinkRequest),
+    Route("POST", "/api/v1/auth/sessions", LOGIN, "Redeem a login link's token and/or its code for a session",
+          schemas.SessionAnswer, 201, schemas.SessionCreateRequest),
+    Route("DELETE", "/api/v1/auth/sessions/current", LOGIN, "Log out: the session ends on the server",
+          None, 204, None, SESSION),
+    Route("GET", "/api/v1/sso/{ticket}", LOGIN, "Redeem a merchant's one-time SSO ticket for a session",
+          schemas.SessionAnswer),
+    Route("GET", "/api/v1/me/sessions", BUYER, "Where this buyer is logged in", schemas.SessionsAnswer,
+          200, None, SESSION),
+    Route("DELETE", "/api/v1/me/sessions/{session_id}", BUYER, "End one of this buyer's sessions",
+          None, 204, None, SESSION),
+    Route("GET", "/api/v1/me/orders", BUYER, "The buyer's orders", schemas.OrdersAnswer, 200, None, SESSION),
+    Route("GET", "/api/v1/me/orders/{code}", BUYER, "One order", schemas.OrderAnswer, 200, None, SESSION),
+    Route("GET", "/api/v1/me/subscriptions", BUYER, "The buyer's subscriptions", schemas.SubscriptionsAnswer,
+          200, None, SESSION),
+    Route("GET", SUBSCRIPTION, BUYER, "One subscription, with what the merchant lets the buyer do",
+          schemas.SubscriptionAnswer, 200, None, SESSION),
+    Route("GET", f"{SUBSCRIPTION}/plan-options", BUYER, "The plans this subscription may switch to",
+          schemas.PlanOptionsAnswer, 200, None, SESSION),
+    Route("POST", f"{SUBSCRIPTION}/plan-change/quote", BUYER, "Quote a plan change (valid 10 minutes)",
+          schemas.QuoteAnswer, 201, schemas.PlanChangeQuoteRequest, SESSION, IDEMPOTENT),
+    Route("POST", f"{SUBSCRIPTION}/plan-change", BUYER, "Change plan as quoted, charging exactly the quote",
+          schemas.ChangedAnswer, 200, schemas.PlanChangeRequest, SESSION, IDEMPOTENT),
+    Route("DELETE", f"{SUBSCRIPTION}/plan-change", BUYER, "Undo a scheduled plan change",
+          schemas.ChangedAnswer, 200, None, SESSION),
+    Route("POST", f"{SUBSCRIPTION}/payment-method", BUYER, "Change the payment method (a past-due one is charged now)",
+          schemas.ChangedAnswer, 200, schemas.PaymentMethodChangeRequest, SESSION, IDEMPOTENT),
+    Route("POST", f"{SUBSCRIPTION}/card-entry", BUYER, "A one-time link to billing's card form",
+          schemas.CardEntryAnswer, 201, None, SESSION, IDEMPOTENT),
+    Route("POST", f"{SUBSCRIPTION}/cancel", BUYER, "Cancel (now, or at the period's end as the merchant set)",
+          schemas.ChangedAnswer, 200, schemas.CancelRequest, SESSION, IDEMPOTENT),
+    Route("DELETE", f"{SUBSCRIPTION}/cancel", BUYER, "Undo a cancellation scheduled for the period's end",
+          schemas.ChangedAnswer, 200, None, SESSION),
+    Route("GET", f"{SUBSCRIPTION}/activity", BUYER, "What happened to the subscription, newest first",
+          schemas.ActivityAnswer, 200, None, SESSION),
+    Route("POST", "/api/v1/merchant/sso-tickets", MERCHANT, "A one-time SSO link for one of the merchant's buyers",
+          schemas.SsoTicketAnswer, 201, schemas.SsoTicketRequest, API_KEY),
+    Route("POST", "/api/v1/merchant/subscriptions", MERCHANT,
+          "Intake: a subscription a checkout sold (a repeat of external_id answers the first)",
+          schemas.SubscriptionAnswer, 201, schemas.SubscriptionIntakeRequest, API_KEY),
+    Route("POST", "/api/v1/merchant/orders", MERCHANT,
+          "Intake: an order a checkout made (a repeat of external_id answers the first)",
+          schemas.OrderAnswer, 201, schemas.OrderIntakeRequest, API_KEY),
+    Route("GET", "/api/v1/merchant/settings", MERCHANT, "The merchant's self-service settings",
+          schemas.SettingsAnswer, 200, None, API_KEY),
+    Route("PUT", "/api/v1/merchant/settings", MERCHANT, "Replace the merchant's self-service settings",
+          schemas.SettingsAnswer, 200, schemas.MerchantSettingsRequest, API_KEY),
+    Route("GET", "/api/v1/merchant/offers", MERCHANT, "The merchant's offers with their plan-change options",
+          schemas.OffersAnswer, 200, None, API_KEY),
+    Route("PUT", "/api/v1/merchant/offers/{offer_id}/plan-change-options", MERCHANT,
+          "The offers one offer may switch to", schemas.OfferAnswer, 200, schemas.PlanChangeOptionsRequest, API_KEY),
+    Route("GET", "/api/v1/merchant/webhooks", MERCHANT, "Webhook endpoints and the signing secret",
+          schemas.WebhookSettingsAnswer, 200, None, API_KEY),
+    Route("PUT", "/api/v1/merchant/webhooks", MERCHANT, "Replace the webhook endpoints",
+          schemas.WebhookSettingsAnswer, 200, schemas.WebhookSettingsRequest, API_KEY),
+]
+
+IDEMPOTENCY_KEY = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Same key and body: the stored answer; another body: 422; the first still running: 409.",
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+}
+
+
+def _operation(route):
+    operation = {
+        "tags": [route.tag], "summary": route.summary,
+        "operationId": f"{route.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', route.path.lower()).strip('_')}",
+        "parameters": [
+            {"in": "path", "name": name, "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in route.path_parameters
+        ],
+        "responses": {
+            str(route.status): {"description": "Done."} if route.answer is None else {
+                "description": "Done.", "content": {"application/json": {"schema": route.answer}},
+            },
+            # 400 validation (naming each field), 401, 403, 404, 409, 422, 429, 503.
+            "default": {"description": "Refused: {\"error\": {code, message, fields}}.",
+                        "content": {"application/json": {"schema": schemas.ErrorAnswer}}},
+        },
+        "security": [{route.auth: []}] if route.auth else [],
+    }
+    if IDEMPOTENT in route.traits:
+        operation["parameters"].append(IDEMPOTENCY_KEY)
+    if route.body is not None:
+        operation["requestBody"] = {
+            # The cancel reason is optional, and so is its body.
+            "required": route.body is not schemas.CancelRequest,
+            "content": {"application/json": {"schema": route.body}},
+        }
+    return operation
+
+
+@lru_cache(maxsize=4)
+def openapi_document(base_url):
+    spec = APISpec(
+        title="Portal do Cliente API", version="1", openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        servers=[{"url": base_url}],
+        info={"description": "Buyers (session), login, and merchants (API key). Errors are always "
+                             "`{\"error\": {\"code\", \"message\", \"fields\"}}`."},
+    )
+    spec.components.security_scheme(SESSION, {
+        "type": "http", "scheme": "bearer",
+        "description": "The buyer's session token (browsers send the session cookie and X-CSRF-Token instead).",
+    })
+    spec.components.security_scheme(API_KEY, {
+        "type": "http", "scheme": "bearer", "description": "The merchant's API key, pk_live_<prefix>_<secret>.",
+    })
+    operations = {}
+    for route in ROUTES:
+        operations.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    for path, path_operations in operations.items():
+        spec.path(path=path, operations=path_operations)
+    return json.dumps(spec.to_dict(), ensure_ascii=False)
+
+
+# Swagger UI's own files, from the swagger-ui-bundle package; the page loads nothing else.
+DOCS_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Portal do Cliente API</title>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script src="/api/docs/swagger-ui-standalone-preset.js"></script>
+<script src="/static/api-docs.js"></script>
+</body>
+</html>
+"""
+
+
+class OpenApiRoutes:
+    """Mixin of the gateway service."""
+
+    @http("GET", "/api/v1/openapi.json")
+    def openapi_json(self, request):
+        return Response(openapi_document(self.config["PORTAL_BASE_URL"]), mimetype="application/json")
+
+    @http("GET", "/api/docs")
+    def api_docs(self, request):
+        return Response(DOCS_PAGE, mimetype="text/html")
+
+    @http("GET", "/api/docs/<name>")
+    def api_docs_asset(self, request, name):
+        if name not in DOCS_ASSETS:
+            raise NotFound("No such file.")
+        return Response((swagger_ui_path / name).read_bytes(), mimetype=mimetypes.guess_type(name)[0],
+                        headers={"Cache-Control": "public, max-age=86400"})
+

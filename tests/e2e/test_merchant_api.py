@@ -1,0 +1,117 @@
+"""The merchant API as a merchant's backend and checkout use it: an API key from
+`portalctl`, intake of orders and subscriptions, settings and the offers' plan-change
+options, and every refusal (401, 404, 400 naming the field, a repeat answering the first)."""
+import uuid
+
+import pytest
+import requests
+
+from support.login_flow import ask_for_link, create_api_key, portalctl
+from support.merchant_api import CARD, merchant_call, new_merchant, order_sale, subscription_sale
+from support.portal_client import assert_json_error
+
+
+@pytest.fixture(scope="module")
+def shop(system):
+    return new_merchant(system)
+
+
+def test_a_checkout_feeds_a_subscription_and_its_order_in_once(system, shop):
+    merchant_id, key = shop
+    email = f"elisa.{uuid.uuid4().hex[:6]}@example.com"
+    sale = subscription_sale(email, f"sub-{uuid.uuid4().hex[:6]}")
+
+    first = merchant_call(system, "POST", "/subscriptions", key, sale)
+    assert first.status_code == 201, first.text
+    subscription = first.json()["subscription"]
+    assert subscription["merchant"]["id"] == merchant_id and subscription["offer_id"] == "mensal"
+    assert subscription["payment_method"] == {"method": "credit_card", **CARD}
+    assert "tok_checkout" not in first.text  # the processor's token never comes back
+
+    order = merchant_call(system, "POST", "/orders", key, order_sale(email, sale["external_id"] + "-c1", subscription["id"]))
+    assert order.status_code == 201, order.text
+    assert order.json()["order"]["subscription_id"] == subscription["id"]
+
+    # The same sale again (even changed) answers what the first call created.
+    again = merchant_call(system, "POST", "/subscriptions", key, {**sale, "offer_id": "anual"})
+    assert again.status_code == 201 and again.json()["subscription"] == subscription
+    order_again = merchant_call(system, "POST", "/orders", key, order_sale(email, sale["external_id"] + "-c1", subscription["id"]))
+    assert order_again.json()["order"]["code"] == order.json()["order"]["code"]
+
+
+def test_the_intake_buyer_can_log_in(system, shop):
+    _merchant_id, key = shop
+    email = f"fabio.{uuid.uuid4().hex[:6]}@example.com"
+    answer = merchant_call(system, "POST", "/orders", key, order_sale(email, f"ord-{uuid.uuid4().hex[:6]}"))
+    assert answer.status_code == 201, answer.text
+    # A login e-mail is sent only to someone who bought: this one arrives.
+    message = ask_for_link(system, requests.Session(), email)
+    assert email in message["to"]
+
+
+def test_settings_are_read_and_replaced_with_the_key(system, shop):
+    merchant_id, key = shop
+    assert merchant_call(system, "GET", "/settings", key).json()["settings"]["customer_can_cancel"] is False
+    settings = {"name": "Loja de Teste", "customer_can_cancel": True, "cancel_mode": "immediately",
+                "support_email": "ajuda@loja.example.com", "allowed_origins": ["https://loja.example.com"]}
+    answer = merchant_call(system, "PUT", "/settings", key, settings)
+    assert answer.status_code == 200, answer.text
+    assert merchant_call(system, "GET", "/settings", key).json()["settings"] == answer.json()["settings"]
+    assert answer.json()["settings"]["id"] == merchant_id
+    assert answer.json()["settings"]["cancel_mode"] == "immediately"
+
+
+def test_plan_change_options_are_set_on_the_merchants_own_offers(system, shop):
+    _merchant_id, key = shop
+    answer = merchant_call(system, "PUT", "/offers/mensal/plan-change-options", key, {"plan_change_options": ["anual"]})
+    assert answer.status_code == 200, answer.text
+    offers = {offer["id"]: offer for offer in merchant_call(system, "GET", "/offers", key).json()["offers"]}
+    assert set(offers) == {"mensal", "anual"}
+    assert offers["mensal"]["plan_change_options"] == ["anual"]
+    refused = merchant_call(system, "PUT", "/offers/mensal/plan-change-options", key, {"plan_change_options": ["mensal"]})
+    assert "plan_change_options" in assert_json_error(refused, 400)["fields"]
+
+
+def test_a_wrong_or_revoked_key_is_refused(system, shop):
+    merchant_id, key = shop
+    assert_json_error(merchant_call(system, "GET", "/offers", None), 401, "api_key_required")
+    assert_json_error(merchant_call(system, "GET", "/offers", key[:-4] + "abcd"), 401, "invalid_api_key")
+    revoked = create_api_key(system, merchant_id)
+    code, output = portalctl(system, "api-keys", "revoke", revoked.split("_")[2])
+    assert code == 0, output
+    for method, path in (("GET", "/settings"), ("POST", "/orders"), ("POST", "/subscriptions")):
+        assert_json_error(merchant_call(system, method, path, revoked, {}), 401, "invalid_api_key")
+
+
+def test_another_merchants_objects_are_not_found(system, shop):
+    _merchant_id, key = shop
+    # beta-pro-mensal is the demo's Beta Software offer.
+    answer = merchant_call(system, "PUT", "/offers/beta-pro-mensal/plan-change-options", key, {"plan_change_options": []})
+    assert_json_error(answer, 404)
+    assert "beta-pro-mensal" not in merchant_call(system, "GET", "/offers", key).text
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/subscriptions", {"offer_id": "mensal"}, "external_id"),
+    ("/subscriptions", {"card_number": "4242424242424242"}, "card_number"),
+    ("/orders", {"amount_cents": "10"}, "amount_cents"),
+    ("/settings", {"name": "x", "accent_color": "red"}, "accent_color"),
+    ("/settings", {"name": "Loja\u0000"}, "name"),
+    ("/offers/mensal/plan-change-options", {"plan_change_options": "anual"}, "plan_change_options"),
+])
+def test_a_malformed_body_is_refused_naming_the_field(system, shop, path, body, field):
+    _merchant_id, key = shop
+    method = "POST" if path in ("/subscriptions", "/orders") else "PUT"
+    error = assert_json_error(merchant_call(system, method, path, key, body), 400, "validation_error")
+    assert field in error["fields"]
+    assert "4242424242424242" not in str(error)
+
+
+def test_the_rules_of_the_owning_service_name_the_field(system, shop):
+    _merchant_id, key = shop
+    sale = subscription_sale("gil@example.com", f"sub-{uuid.uuid4().hex[:6]}")
+    # A card without its token, and an offer of another merchant.
+    answer = merchant_call(system, "POST", "/subscriptions", key, {**sale, "offer_id": "beta-pro-mensal"})
+    assert "offer_id" in assert_json_error(answer, 400)["fields"]
+    answer = merchant_call(system, "POST", "/subscriptions", key, {**sale, "payment": CARD})
+    assert "payment" in assert_json_error(answer, 400)["fields"]
