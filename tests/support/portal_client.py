@@ -76,20 +76,27 @@ def bearer_get(system, token):
 def register_subscription(rpc, email, offer_id, periodicity_months, price_cents, started=timedelta(days=10)):
     """What a checkout does for a new subscription at Acme: the subscription and its
     paid first order, by card, through `rpc` (an entered ClusterRpcProxy). Its id."""
-    token = f"tok_e2e_{uuid.uuid4().hex[:12]}"
+    return register_subscriptions(rpc, email, 1, offer_id, periodicity_months, price_cents, started)[0]
+
+
+def register_subscriptions(rpc, email, count, offer_id, periodicity_months, price_cents, started=timedelta(days=10)):
+    """`count` of them for one buyer, their calls sent together (a standalone proxy
+    reads its replies from one green thread only): their ids."""
     start = clock.now() - started
-    external_id = f"e2e-{uuid.uuid4().hex[:10]}"
-    subscription = rpc.subscriptions.create_subscription({
+    payments = [{**CARD, "token": f"tok_e2e_{uuid.uuid4().hex[:12]}"} for _ in range(count)]
+    external_ids = [f"e2e-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    created = [rpc.subscriptions.create_subscription.call_async({
         "merchant_id": "acme-cursos", "external_id": external_id, "offer_id": offer_id, "email": email,
         "status": "active", "cycle_number": 1, "cycle_start": start.isoformat(),
-        "cycle_end": add_months(start, periodicity_months).isoformat(),
-        "payment": {**CARD, "token": token},
-    })
-    rpc.billing.record_order({
+        "cycle_end": add_months(start, periodicity_months).isoformat(), "payment": payment,
+    }) for external_id, payment in zip(external_ids, payments)]
+    ids = [reply.result()["id"] for reply in created]
+    recorded = [rpc.billing.record_order.call_async({
         "merchant_id": "acme-cursos", "external_id": f"{external_id}-c1",
         "buyer": {"email": email, "name": "Carla Teste"}, "product_name": "Curso Completo",
-        "offer_id": offer_id, "subscription_id": subscription["id"], "cycle_number": 1,
-        "amount_cents": price_cents, "status": "paid", "payment": {**CARD, "token": token},
-        "created_at": start.isoformat(),
-    })
-    return subscription["id"]
+        "offer_id": offer_id, "subscription_id": subscription_id, "cycle_number": 1,
+        "amount_cents": price_cents, "status": "paid", "payment": payment, "created_at": start.isoformat(),
+    }) for external_id, payment, subscription_id in zip(external_ids, payments, ids)]
+    for reply in recorded:
+        reply.result()
+    return ids

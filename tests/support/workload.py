@@ -8,7 +8,7 @@ import uuid
 import eventlet
 import requests
 
-from support.portal_client import log_in, register_subscription
+from support.portal_client import log_in, register_subscriptions
 
 BASIC = ("acme-basico-mensal", 1, 2990)
 PREMIUM = "acme-premium-mensal"
@@ -16,7 +16,6 @@ PREMIUM = "acme-premium-mensal"
 RETRIED_STATUSES = {502, 503}
 RETRIED_CONFLICTS = {"request_in_progress", "concurrent_change"}
 RETRY_PAUSE_SECONDS = 0.5
-REGISTRATIONS_AT_ONCE = 6
 # What each fault scenario counted, printed again in the run's summary.
 COUNTS = []
 
@@ -46,7 +45,7 @@ def buyers_with_subscriptions(fleet, rpc, buyers, each):
     found = []
     for _ in range(buyers):
         email = f"faults-{uuid.uuid4().hex[:10]}@example.com"
-        ids = run_concurrently(lambda _: register_subscription(rpc, email, *BASIC), range(each), REGISTRATIONS_AT_ONCE)
+        ids = register_subscriptions(rpc, email, each, *BASIC)
         session = log_in(fleet, email)[0]
         found += [(session, subscription_id) for subscription_id in ids]
     return found
