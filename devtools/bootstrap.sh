@@ -41,18 +41,22 @@ wait_for_broker() {
     return 1
 }
 
-if ! broker_answers; then
-    if ! command -v rabbitmq-server >/dev/null 2>&1; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            echo "==> installing RabbitMQ (Debian package rabbitmq-server)"
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server
-        else
-            echo "RabbitMQ does not answer at $AMQP_URI and is not installed." >&2
-            echo "Install it (Debian/Ubuntu: sudo apt-get install rabbitmq-server;" >&2
-            echo "macOS: brew install rabbitmq) or set AMQP_URI to a running broker." >&2
-            exit 1
-        fi
+# RabbitMQ's server on this machine (Debian's package when run as root), or exit
+# saying what to install; $1 says why it is needed.
+ensure_rabbitmq_installed() {
+    command -v rabbitmq-server >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing RabbitMQ (Debian package rabbitmq-server)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server
+        return 0
     fi
+    echo "$1" >&2
+    echo "Install it (Debian/Ubuntu: sudo apt-get install rabbitmq-server; macOS: brew install rabbitmq)." >&2
+    exit 1
+}
+
+if ! broker_answers; then
+    ensure_rabbitmq_installed "RabbitMQ does not answer at $AMQP_URI and is not installed (or set AMQP_URI to a running broker)."
     echo "==> starting the local RabbitMQ"
     rabbitmq-server -detached >/dev/null 2>&1 || true
     if ! wait_for_broker; then
@@ -62,6 +66,8 @@ if ! broker_answers; then
 fi
 
 if [ "${1:-}" = "--for-tests" ]; then
+    # The fault suite starts a RabbitMQ node of its own, whatever broker AMQP_URI names.
+    ensure_rabbitmq_installed "The fault suite (make test-faults) starts its own RabbitMQ node: rabbitmq-server is not installed."
     if ! curl -fsS -u guest:guest http://localhost:15672/api/overview >/dev/null 2>&1; then
         echo "==> enabling rabbitmq_management (nameko's test fixtures use its API)"
         rabbitmq-plugins enable rabbitmq_management >/dev/null

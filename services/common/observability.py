@@ -15,6 +15,8 @@ import uuid
 from nameko.containers import ServiceContainer
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from services.common.broker_link import tolerate_broken_links, unless_link_broke
+
 log = logging.getLogger(__name__)
 
 CORRELATION_KEY = "correlation_id"
@@ -50,6 +52,10 @@ def valid_correlation_id(value):
 
 
 class ObservedContainer(ServiceContainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tolerate_broken_links()
+
     def start(self):
         port = int(self.config.get("METRICS_PORT") or 0)
         if port and _metrics_server["port"] is None:
@@ -68,7 +74,11 @@ class ObservedContainer(ServiceContainer):
             if exc_info is not None:
                 expected = isinstance(exc_info[1], worker_ctx.entrypoint.expected_exceptions)
                 outcome[0] = "refused" if expected else "error"
-            return handle_result(worker_ctx, result, exc_info) if handle_result else (result, exc_info)
+            if handle_result is None:
+                return result, exc_info
+            # An answer the broker can no longer take is not sent: the request, not
+            # acknowledged, is delivered again once the process has reconnected.
+            return unless_link_broke(handle_result)(worker_ctx, result, exc_info) or (result, exc_info)
 
         started = time.perf_counter()
         try:

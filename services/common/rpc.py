@@ -9,6 +9,8 @@ import logging
 import time
 
 import eventlet
+from amqp.exceptions import ConnectionError as AmqpConnectionError
+from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
 from nameko.rpc import RpcProxy, rpc
 
@@ -18,6 +20,8 @@ from services.common.logs import WithoutRpcReplyBodies
 from services.common.observability import RPC_CLIENT_SECONDS
 
 DEFAULT_TIMEOUT = 5.0
+# What publishing raises when the broker is away or the connection broke.
+BROKER_ERRORS = (OSError, OperationalError, AmqpConnectionError)
 # Replies may carry secrets (a new session's token); nameko would log them whole at DEBUG.
 logging.getLogger("nameko.rpc").addFilter(WithoutRpcReplyBodies())
 
@@ -64,14 +68,26 @@ class TimedMethod:
         method = getattr(self._service_proxy, self._method_name)
         # Expire the request on the broker when the caller stops waiting.
         method.publisher.expiration = self._timeout
+        # One deadline for sending and answering: while the broker is away, nameko's
+        # publisher retries its connection for longer than any caller should wait.
+        started = time.monotonic()
         try:
-            reply = method.call_async(*args, **kwargs)
+            with eventlet.Timeout(self._timeout):
+                reply = method.call_async(*args, **kwargs)
         except UnknownService:
             raise ServiceUnavailable(
                 f"{self._service_name} is not running.",
                 fields={"service": self._service_name},
             ) from None
-        return PendingCall(self._service_name, self._method_name, reply, self._timeout)
+        except (eventlet.Timeout, *BROKER_ERRORS):
+            RPC_CLIENT_SECONDS.labels(self._service_name, self._method_name, "unsent").observe(
+                time.monotonic() - started)
+            raise ServiceUnavailable(
+                f"{self._service_name} cannot be reached now.",
+                fields={"service": self._service_name},
+            ) from None
+        waited = time.monotonic() - started
+        return PendingCall(self._service_name, self._method_name, reply, max(self._timeout - waited, 0))
 
     def __call__(self, *args, **kwargs):
         return self.call_async(*args, **kwargs).result()

@@ -73,6 +73,12 @@ def change_plan(ctx, identity, subscription_id, quote_id, installments):
     subscription = store.lock_subscription(ctx.session, subscription_id, identity)
     require_enabled(subscription.merchant, "customer_can_change_plan")
     quote = store.subscription_quote(ctx.session, subscription.id, quote_id)
+    if quote.status == "applied" and quote.installments is None:
+        # A confirmation that got no answer (billing answered after the deadline) whose
+        # payment then applied the change: its repeat answers what it would have, with
+        # the order of that one charge.
+        quote.installments = installments
+        return subscription, _charge_quote(ctx, subscription, quote, installments)
     still_valid = (
         quote.status == "open"
         and (quote.from_offer_id, quote.cycle_number, quote.payment_method)
@@ -84,14 +90,7 @@ def change_plan(ctx, identity, subscription_id, quote_id, installments):
     refuse(_plan_change_refusal(ctx, subscription, quote.to_offer_id))
     refuse(domain.installments_refusal(installments, quote.max_installments))
 
-    order = None
-    if quote.kind != domain.SCHEDULED:
-        new_offer = store.offer(ctx.session, subscription.merchant_id, quote.to_offer_id)
-        cycle_number = subscription.cycle_number + (1 if quote.kind == domain.NEW_CYCLE else 0)
-        order = lifecycle.charge(
-            ctx, subscription, domain.plan_change_key(quote.id), "plan_change", quote.charge_cents,
-            cycle_number, new_offer.product_name, installments=installments,
-        )
+    order = None if quote.kind == domain.SCHEDULED else _charge_quote(ctx, subscription, quote, installments)
     quote.installments = installments
     if order is None:
         lifecycle.schedule_plan_change(ctx, subscription, quote, actor="buyer")
@@ -107,6 +106,17 @@ def change_plan(ctx, identity, subscription_id, quote_id, installments):
     else:
         lifecycle.await_plan_payment(ctx, subscription, quote, order["code"], actor="buyer")
     return subscription, order
+
+
+def _charge_quote(ctx, subscription, quote, installments):
+    """billing's order for the quote's charge, under the quote's own key: a repeat
+    answers the first order and charges nothing more."""
+    new_offer = store.offer(ctx.session, subscription.merchant_id, quote.to_offer_id)
+    cycle_number = subscription.cycle_number + (1 if quote.kind == domain.NEW_CYCLE else 0)
+    return lifecycle.charge(
+        ctx, subscription, domain.plan_change_key(quote.id), "plan_change", quote.charge_cents,
+        cycle_number, new_offer.product_name, installments=installments,
+    )
 
 
 def undo_plan_change(ctx, identity, subscription_id):

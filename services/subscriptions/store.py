@@ -163,8 +163,13 @@ def lock_subscription(session, subscription_id, identity=None):
     if not isinstance(subscription_id, str):
         raise NotFound(SUBSCRIPTION_NOT_FOUND)
     owner = owner_filters(identity) if identity is not None else {}
+    if is_postgres(session.get_bind()):
+        # The row alone: locked through the join of its offer, a row that a concurrent
+        # change just moved to another offer would be re-checked against the old offer
+        # and skipped, as if it did not exist.
+        session.execute(select(Subscription.id).where(Subscription.id == subscription_id).with_for_update())
     query = select(Subscription).filter_by(id=subscription_id, **owner).execution_options(populate_existing=True)
-    subscription = session.scalars(_for_update(session, query)).one_or_none()
+    subscription = session.scalars(query).one_or_none()
     if subscription is None:
         raise NotFound(SUBSCRIPTION_NOT_FOUND)
     return subscription

@@ -11,7 +11,6 @@ import requests
 from services.common.config import REPO_ROOT
 from support.auth_testing import rows
 from support.portal_client import TIMEOUT, inbox_ids, login_email
-from support.system import BROKER
 
 
 def ask_for_link(system, client, address, headers=None):
@@ -51,7 +50,7 @@ def portalctl(system, *args):
     """`portalctl <args>` against this system's bus: (exit code, output)."""
     finished = subprocess.run(
         [sys.executable, "-m", "portalctl.cli", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-        timeout=60, env={**os.environ, "AMQP_URI": f"{BROKER}/{system.vhost}"},
+        timeout=60, env={**os.environ, "AMQP_URI": system.amqp_uri},
     )
     return finished.returncode, finished.stdout + finished.stderr
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import requests
 
+from devtools.lifetime import terminate_with_parent
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 20
 
@@ -108,7 +110,8 @@ def running_mailsink(directory, smtp_port=None, http_port=None):
         "--smtp-port", str(smtp_port), "--http-port", str(http_port), "--dir", str(mail_dir),
     ]
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+                                   preexec_fn=terminate_with_parent)
     try:
         sink = Mailsink(process, smtp_port, http_port, mail_dir, log_path)
         _wait_until_healthy(sink)

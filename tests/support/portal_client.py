@@ -1,10 +1,16 @@
 """A client of the running portal, as an outside caller uses it: HTTP and the mail sink."""
 import time
+import uuid
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import requests
 
+from services.common import clock
+from services.subscriptions.domain import add_months
+
 TIMEOUT = 10
+CARD = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030"}
 
 
 def inbox_ids(system, address):
@@ -65,3 +71,32 @@ def bearer_get(system, token):
     return requests.get(
         f"{system.gateway_url}/api/v1/me/orders", headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT,
     )
+
+
+def register_subscription(rpc, email, offer_id, periodicity_months, price_cents, started=timedelta(days=10)):
+    """What a checkout does for a new subscription at Acme: the subscription and its
+    paid first order, by card, through `rpc` (an entered ClusterRpcProxy). Its id."""
+    return register_subscriptions(rpc, email, 1, offer_id, periodicity_months, price_cents, started)[0]
+
+
+def register_subscriptions(rpc, email, count, offer_id, periodicity_months, price_cents, started=timedelta(days=10)):
+    """`count` of them for one buyer, their calls sent together (a standalone proxy
+    reads its replies from one green thread only): their ids."""
+    start = clock.now() - started
+    payments = [{**CARD, "token": f"tok_e2e_{uuid.uuid4().hex[:12]}"} for _ in range(count)]
+    external_ids = [f"e2e-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    created = [rpc.subscriptions.create_subscription.call_async({
+        "merchant_id": "acme-cursos", "external_id": external_id, "offer_id": offer_id, "email": email,
+        "status": "active", "cycle_number": 1, "cycle_start": start.isoformat(),
+        "cycle_end": add_months(start, periodicity_months).isoformat(), "payment": payment,
+    }) for external_id, payment in zip(external_ids, payments)]
+    ids = [reply.result()["id"] for reply in created]
+    recorded = [rpc.billing.record_order.call_async({
+        "merchant_id": "acme-cursos", "external_id": f"{external_id}-c1",
+        "buyer": {"email": email, "name": "Carla Teste"}, "product_name": "Curso Completo",
+        "offer_id": offer_id, "subscription_id": subscription_id, "cycle_number": 1,
+        "amount_cents": price_cents, "status": "paid", "payment": payment, "created_at": start.isoformat(),
+    }) for external_id, payment, subscription_id in zip(external_ids, payments, ids)]
+    for reply in recorded:
+        reply.result()
+    return ids

@@ -30,12 +30,15 @@ def free_port():
 
 
 class RunningSystem:
-    def __init__(self, folder, database_backend="sqlite", rpc_timeout=2, extra_env=None):
+    def __init__(self, folder, database_backend="sqlite", rpc_timeout=2, extra_env=None, amqp_uri=None):
         self.folder = Path(folder)
         self.database_backend = database_backend
         self.rpc_timeout = rpc_timeout
         self.extra_env = extra_env or {}
-        self.vhost = f"portal_e2e_{uuid.uuid4().hex[:10]}"
+        # A broker of the test's own (`amqp_uri`) is used as it is; on the shared one
+        # the system gets a vhost of its own.
+        self.vhost = None if amqp_uri else f"portal_e2e_{uuid.uuid4().hex[:10]}"
+        self.amqp_uri = amqp_uri or f"{BROKER}/{self.vhost}"
         self.gateway_port = free_port()
         self.mail_port = free_port()
         self.billing_port = free_port()
@@ -62,7 +65,7 @@ class RunningSystem:
     def environment(self):
         env = dict(os.environ)
         env.update({
-            "AMQP_URI": f"{BROKER}/{self.vhost}",
+            "AMQP_URI": self.amqp_uri,
             "GATEWAY_PORT": str(self.gateway_port),
             "PORTAL_BASE_URL": self.gateway_url,
             "BILLING_PORT": str(self.billing_port),
@@ -86,11 +89,7 @@ class RunningSystem:
         return env
 
     def start(self, timeout=180):
-        requests.put(f"{MANAGEMENT_API}/vhosts/{self.vhost}", auth=("guest", "guest"), timeout=10).raise_for_status()
-        requests.put(
-            f"{MANAGEMENT_API}/permissions/{self.vhost}/guest", auth=("guest", "guest"), timeout=10,
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-        ).raise_for_status()
+        self._create_vhost()
         self.folder.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -105,6 +104,15 @@ class RunningSystem:
                 return self
             time.sleep(0.5)
         raise RuntimeError(f"the system was not ready in {timeout}s:\n{self.log()}")
+
+    def _create_vhost(self):
+        if self.vhost is None:
+            return
+        requests.put(f"{MANAGEMENT_API}/vhosts/{self.vhost}", auth=("guest", "guest"), timeout=10).raise_for_status()
+        requests.put(
+            f"{MANAGEMENT_API}/permissions/{self.vhost}/guest", auth=("guest", "guest"), timeout=10,
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -155,5 +163,6 @@ class RunningSystem:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        requests.delete(f"{MANAGEMENT_API}/vhosts/{self.vhost}", auth=("guest", "guest"), timeout=10)
+        if self.vhost is not None:
+            requests.delete(f"{MANAGEMENT_API}/vhosts/{self.vhost}", auth=("guest", "guest"), timeout=10)
         drop_postgres_databases(self.databases)

@@ -20,6 +20,7 @@ from support.notifications import (
     ANA, FakeBilling, FakeSubscriptions, ScriptedSmtpServer, envelope, publish, wait_until,
 )
 from support.tcp_proxy import TcpProxy
+from support.workload import report
 
 
 def order_paid(code):
@@ -250,8 +251,10 @@ def test_killed_in_the_middle_of_sending_a_hundred_e_mails_then_restarted(
             process.wait(timeout=30)
 
     message_ids = sink.message_ids()
-    print(f"killed after {delivered_before_kill} e-mails; delivered {len(set(message_ids))}, "
-          f"{len(message_ids) - len(set(message_ids))} duplicates")
+    report("(issue 5) notifications SIGKILL while sending 100 e-mails", killed_after=delivered_before_kill,
+           delivered=len(set(message_ids)), lost=100 - len(set(message_ids)),
+           duplicated=len(message_ids) - len(set(message_ids)),
+           failed=len([row for row in rows if row["status"] != "sent"]))
     assert len(rows) == 100
     assert len(set(message_ids)) == 100, "an e-mail was lost"
     assert len(message_ids) == 100, "an e-mail was sent twice"
