@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: run test test-unit test-integration test-e2e test-postgres test-deploy test-fuzz test-faults lock bootstrap
+.PHONY: run test test-unit test-integration test-e2e test-postgres test-deploy test-fuzz test-faults bench lock bootstrap
 
 bootstrap:
 	@devtools/bootstrap.sh
@@ -55,3 +55,9 @@ lock: bootstrap
 	$(PY) -m pip install --quiet pip-tools
 	$(PY) -m piptools compile --quiet --no-header --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links -o requirements.lock requirements.in
+
+# Benchmarks (bench/): the system on PostgreSQL, measured against its targets; writes
+# docs/performance.md and docs/performance.json. BENCH_QUICK=1: a short run into var/bench/.
+bench: bootstrap
+	@devtools/bootstrap.sh --for-tests
+	$(PY) -m bench

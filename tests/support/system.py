@@ -45,6 +45,7 @@ class RunningSystem:
         self.databases = []
         self.database_urls = {}
         self.process = None
+        self.env = None
         self.log_path = self.folder / "system.log"
 
     @property
@@ -92,8 +93,10 @@ class RunningSystem:
         self._create_vhost()
         self.folder.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
+        # Kept, so that more processes can join this system (the benchmarks add replicas).
+        self.env = self.environment()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.run"], cwd=REPO_ROOT, env=self.environment(),
+            [sys.executable, "-m", "devtools.run"], cwd=REPO_ROOT, env=self.env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=terminate_with_parent,
         )
         deadline = time.monotonic() + timeout

@@ -1,0 +1,224 @@
+"""`make bench`: start the system on PostgreSQL, run every benchmark, write the report.
+
+BENCH_QUICK=1 runs the same steps with small counts and short loops (and writes to
+var/bench/, so the published numbers stay those of a full run); BENCH_LABEL=<name>
+also keeps the results in docs/performance-runs/<name>.json.
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from services.common.config import REPO_ROOT  # noqa: E402
+
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # the system launcher the end-to-end tests use
+
+from bench import login, memory, pages, renewals, report, rpc_round_trip  # noqa: E402
+from bench.httpclient import KeepAlivePool  # noqa: E402
+from bench.stats import ratio, summary_ms  # noqa: E402
+from services.common import clock  # noqa: E402
+from services.common.config import load_config  # noqa: E402
+from services.common.db import make_engine  # noqa: E402
+from bench.postgres import PrivatePostgres  # noqa: E402
+from support import databases  # noqa: E402
+from support.portal_client import log_in  # noqa: E402
+from support.system import RunningSystem, free_port  # noqa: E402
+
+FULL = {
+    "rpc_rounds": 10, "rpc_calls_per_round": 200, "rpc_warm_up": 100,
+    "page_clients": 20, "page_throughput_seconds": 10, "page_rate": 100, "page_rate_seconds": 20,
+    "logins": 40, "renewals": 10_000, "renewal_timeout_seconds": 150,
+}
+QUICK = {
+    "rpc_rounds": 3, "rpc_calls_per_round": 50, "rpc_warm_up": 20,
+    "page_clients": 10, "page_throughput_seconds": 2, "page_rate": 100, "page_rate_seconds": 3,
+    "logins": 5, "renewals": 300, "renewal_timeout_seconds": 60,
+}
+PAGE_ROUTES = {
+    "orders_list": "/api/v1/me/orders",
+    "subscription_detail": "/api/v1/me/subscriptions/{subscription_id}",
+}
+BUYER = "ana@example.com"
+REQUEST_TIMEOUT = 10
+
+
+def start_system(folder):
+    clock_file = folder / "clock.json"
+    clock.write_clock_file(str(clock_file), offset_seconds=0)
+    system = RunningSystem(folder / "system", database_backend="postgresql", rpc_timeout=5, extra_env={
+        "CLOCK_FILE": str(clock_file),
+        # Every replica's renewal job looks for due subscriptions each second.
+        "RENEWAL_INTERVAL": "1",
+    })
+    system.start()
+    # This process is a client of that system: same broker, databases and clock.
+    os.environ.update({key: system.env[key] for key in ("AMQP_URI", "CLOCK_FILE")})
+    return system, clock_file
+
+
+def add_replicas(system, services):
+    """One more process of each of `services`, joining the running system."""
+    commands = {
+        "subscriptions": "services.subscriptions.service:SubscriptionsService",
+        "billing": "services.billing.service:BillingService",
+    }
+    started = []
+    for service in services:
+        env = {**system.env, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}
+        log = (system.folder / f"extra-{service}.log").open("wb")
+        started.append(subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--config", "config.yaml", commands[service]],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ))
+    time.sleep(5)  # nameko connects and declares its queues within a few seconds
+    for process in started:
+        if process.poll() is not None:
+            raise RuntimeError("an added replica exited at start-up; see its log in the run's folder")
+    return started
+
+
+def page_benchmarks(system, settings, token, subscription_id, sampler_pids):
+    headers = {"Authorization": f"Bearer {token}"}
+    gateway = KeepAlivePool("127.0.0.1", system.gateway_port, headers, REQUEST_TIMEOUT)
+    baseline_port = free_port()
+    baseline_process = pages.start_baseline(system.env, baseline_port)
+    baseline = KeepAlivePool("127.0.0.1", baseline_port, headers, REQUEST_TIMEOUT)
+    results = {}
+    try:
+        with memory.PeakSampler(sampler_pids) as sampler:
+            for key, route in PAGE_ROUTES.items():
+                path = route.format(subscription_id=subscription_id)
+                through_gateway = pages.throughput(gateway, path, settings["page_clients"],
+                                                   settings["page_throughput_seconds"])
+                through_baseline = pages.throughput(baseline, path, settings["page_clients"],
+                                                    settings["page_throughput_seconds"])
+                latencies, outcome = pages.latency_at_rate(
+                    gateway, path, settings["page_rate"], settings["page_rate_seconds"], REQUEST_TIMEOUT)
+                results[key] = {
+                    "route": route,
+                    "gateway": through_gateway,
+                    "baseline": through_baseline,
+                    "throughput_ratio": ratio(through_gateway["pages_per_second"],
+                                              through_baseline["pages_per_second"]),
+                    "open_loop": {"rate": settings["page_rate"], "duration_s": settings["page_rate_seconds"],
+                                  **summary_ms(latencies), **outcome},
+                }
+    finally:
+        gateway.close()
+        baseline.close()
+        baseline_process.kill()
+        baseline_process.wait()
+    return results, sampler.peak
+
+
+def renewal_benchmarks(system, clock_file, settings):
+    from portalctl.cli import cluster_rpc
+
+    engine = make_engine(system.database_urls["subscriptions"])
+    results = {}
+    extra = []
+    try:
+        for replicas in (1, 2):
+            if replicas == 2:
+                extra = add_replicas(system, ["subscriptions", "billing"])
+            label = f"bench-renewal-r{replicas}"
+            with cluster_rpc(load_config()) as rpc:
+                created_in = renewals.create_batch(rpc, engine, label, settings["renewals"])
+            batch = renewals.renew_batch(engine, str(clock_file), label, settings["renewals"],
+                                         settings["renewal_timeout_seconds"])
+            results[f"replicas_{replicas}"] = {"replicas": replicas, **batch,
+                                               "created_in_seconds": round(created_in, 1)}
+            print(f"==> renewals with {replicas} replica(s): {results[f'replicas_{replicas}']}", flush=True)
+    finally:
+        for process in extra:
+            process.terminate()
+            process.wait(timeout=30)
+        engine.dispose()
+    return results
+
+
+def run(settings, quick):
+    folder = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    load_average = os.getloadavg()[0]
+    postgres = None
+    if os.environ.get("BENCH_POSTGRES_URL"):
+        databases.POSTGRES_ADMIN_URL = os.environ["BENCH_POSTGRES_URL"]
+    else:
+        postgres = PrivatePostgres(free_port()).start()
+        databases.POSTGRES_ADMIN_URL = postgres.admin_url
+    try:
+        return measure_system(folder, settings, quick, load_average)
+    finally:
+        if postgres:
+            postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure_system(folder, settings, quick, load_average):
+    system, clock_file = start_system(folder)
+    results = {
+        "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "quick": quick,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average": round(load_average, 2)},
+        "settings": settings,
+    }
+    try:
+        pids = memory.service_pids(system)
+        print(f"==> system up: {pids}", flush=True)
+        time.sleep(2)
+        idle = memory.snapshot(pids)
+
+        samples = rpc_round_trip.measure(load_config(), settings["rpc_rounds"], settings["rpc_calls_per_round"],
+                                         settings["rpc_warm_up"])
+        project, raw = summary_ms(samples["project"]), summary_ms(samples["raw_pika"])
+        results["rpc"] = {"project": project, "raw_pika": raw,
+                          "ratio_p50": ratio(project["p50_ms"], raw["p50_ms"]),
+                          "ratio_p99": ratio(project["p99_ms"], raw["p99_ms"])}
+        print(f"==> rpc: {results['rpc']}", flush=True)
+
+        client, _, started = log_in(system, BUYER)
+        session_token = started.json()["session_token"]
+        subscription_id = client.get(f"{system.gateway_url}/api/v1/me/subscriptions",
+                                     timeout=REQUEST_TIMEOUT).json()["subscriptions"][0]["id"]
+        results["pages"], under_load = page_benchmarks(system, settings, session_token, subscription_id, pids)
+        print(f"==> pages: {results['pages']}", flush=True)
+        results["memory_mb"] = {"idle": idle, "under_page_load": under_load}
+
+        durations, failures = login.measure(system.gateway_url, system.folder / "mail", BUYER,
+                                            settings["logins"], pause=0.2)
+        results["login"] = {**summary_ms(durations), "failures": len(failures), "first_failures": failures[:3]}
+        print(f"==> login: {results['login']}", flush=True)
+
+        results["renewals"] = renewal_benchmarks(system, clock_file, settings)
+    finally:
+        system.stop()
+    return results
+
+
+def main():
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    results = run(QUICK if quick else FULL, quick)
+    label = os.environ.get("BENCH_LABEL")
+    results["label"] = label or ("quick" if quick else "latest")
+    out_dir = REPO_ROOT / ("var/bench" if quick else "docs")
+    runs_dir = REPO_ROOT / "docs" / "performance-runs"
+    if label:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        (runs_dir / f"{label}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    report.write(results, out_dir, runs_dir, REPO_ROOT / "bench" / "findings.md")
+    print(f"==> wrote {out_dir / 'performance.md'} and {out_dir / 'performance.json'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""docs/performance.json and docs/performance.md from one run's results.
+
+Every number in the markdown is read from a results dict that a run measured: the
+current run's, and those of the earlier runs kept in docs/performance-runs/ (one JSON
+each, named so that they sort in the order they were made), which the "Changes" table
+sets side by side. The hand-written analysis (bench/findings.md) is included as it is.
+"""
+import json
+from pathlib import Path
+
+PAGES = {"orders_list": "orders list", "subscription_detail": "subscription detail"}
+SERVICES = ("gateway", "auth", "subscriptions", "billing", "notifications")
+RSS_LIMIT_MB = 100
+
+
+def targets(results):
+    """Each target of issue 9 with what this run measured: (what, measured, target, met)."""
+    rows = [("RPC round trip p50, project ÷ raw pika", results["rpc"]["ratio_p50"], "≤ 1.5×",
+             results["rpc"]["ratio_p50"] <= 1.5)]
+    for key, name in PAGES.items():
+        page = results["pages"][key]
+        rows.append((f"{name}: throughput ÷ single-process baseline", page["throughput_ratio"], "≥ 0.5",
+                     page["throughput_ratio"] >= 0.5))
+    for key, name in PAGES.items():
+        open_loop = results["pages"][key]["open_loop"]
+        rows.append((f"{name}: p99 at {open_loop['rate']} pages/s (ms)", open_loop["p99_ms"], "≤ 100 ms",
+                     open_loop["p99_ms"] <= 100 and open_loop["failures"] == 0))
+    rows.append(("login e-mail p99 (ms)", results["login"]["p99_ms"], "≤ 1000 ms",
+                 results["login"]["p99_ms"] <= 1000 and results["login"]["failures"] == 0))
+    for key, batch in results["renewals"].items():
+        rows.append((f"renewals per second, {batch['replicas']} replica(s)", batch["per_second"], "≥ 200",
+                     batch["per_second"] >= 200 and batch["renewed"] == batch["count"]))
+    largest = max(value for phase in results["memory_mb"].values() for value in phase.values())
+    rows.append(("largest RSS of a service process (MB)", largest, f"≤ {RSS_LIMIT_MB} MB",
+                 largest <= RSS_LIMIT_MB))
+    return rows
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _summary_row(name, summary):
+    return (name, summary["count"], summary["p50_ms"], summary["p99_ms"], summary["max_ms"])
+
+
+def details(results):
+    rpc = results["rpc"]
+    sections = [
+        "### RPC round trip (one call at a time)",
+        _table(("", "calls", "p50 ms", "p99 ms", "max ms"), [
+            _summary_row("project RPC (`TimedRpc` → subscriptions.ping)", rpc["project"]),
+            _summary_row("raw pika request/reply", rpc["raw_pika"]),
+        ]),
+        f"Ratio project ÷ raw pika: p50 {rpc['ratio_p50']}×, p99 {rpc['ratio_p99']}×.",
+        "### Portal pages",
+        _table(("page", "route", "gateway pages/s", "baseline pages/s", "ratio",
+                "open loop pages/s", "requests", "p50 ms", "p99 ms", "max ms", "failures"), [
+            (name, f"`{page['route']}`", page["gateway"]["pages_per_second"], page["baseline"]["pages_per_second"],
+             page["throughput_ratio"], page["open_loop"]["rate"], page["open_loop"]["count"],
+             page["open_loop"]["p50_ms"], page["open_loop"]["p99_ms"], page["open_loop"]["max_ms"],
+             page["open_loop"]["failures"])
+            for name, page in ((PAGES[key], results["pages"][key]) for key in PAGES)
+        ]),
+        "### Login: request to e-mail stored in the sink",
+        _table(("logins", "p50 ms", "p99 ms", "max ms", "failures"), [(
+            results["login"]["count"], results["login"]["p50_ms"], results["login"]["p99_ms"],
+            results["login"]["max_ms"], results["login"]["failures"])]),
+        "### Renewal batch",
+        _table(("replicas of subscriptions and billing", "due", "renewed", "seconds", "renewals/s"), [
+            (batch["replicas"], batch["count"], batch["renewed"], batch["seconds"], batch["per_second"])
+            for batch in results["renewals"].values()
+        ]),
+        "### Resident memory (MB, largest process of each service)",
+        _table(("phase", *SERVICES), [
+            (phase.replace("_", " "), *(values.get(name, "–") for name in SERVICES))
+            for phase, values in results["memory_mb"].items()
+        ]),
+    ]
+    return "\n\n".join(sections)
+
+
+def history_table(runs):
+    """The key numbers of every kept run, one column per run, oldest first."""
+    if not runs:
+        return "No earlier runs are kept in docs/performance-runs/."
+    names = [run["label"] for run in runs]
+    rows = [[what] for what, *_ in targets(runs[-1])]
+    for run in runs:
+        by_name = {what: measured for what, measured, _, _ in targets(run)}
+        for row in rows:
+            row.append(by_name.get(row[0], "–"))
+    return _table(["", *names], rows)
+
+
+def render(results, runs, findings):
+    quick = " (quick mode: smaller counts, shorter runs)" if results["quick"] else ""
+    machine = results["machine"]
+    return "\n\n".join([
+        "# Performance",
+        f"Measured by `make bench` on {results['generated_at']}{quick}: {machine['cpus']} cores, "
+        f"Python {machine['python']}, load average {machine['load_average']} when the run began, "
+        "every service on PostgreSQL, one process each unless a row says otherwise. "
+        "This file and `docs/performance.json` are written by the run; every number below "
+        "is one it measured. Ratios compare measurements made in the same run, since the "
+        "machine is shared.",
+        "## Targets",
+        _table(("what", "measured", "target", "met"),
+               [(what, measured, target, "yes" if met else "**no**") for what, measured, target, met in targets(results)]),
+        "## Details",
+        details(results),
+        "## Changes, run by run",
+        "Each column is a kept run (docs/performance-runs/), labelled by the state of the code it measured.",
+        history_table(runs),
+        findings.strip(),
+        "## How to reproduce",
+        "```sh\nmake bench                 # ≲ 10 minutes; writes docs/performance.json and docs/performance.md\n"
+        "BENCH_QUICK=1 make bench   # a minute or two, smaller counts; writes var/bench/ instead\n"
+        "BENCH_LABEL=03-my-change make bench   # also keeps the run in docs/performance-runs/\n```",
+        "The run starts its own system exactly as `make run DATABASE=postgresql` does, on free "
+        "ports, in its own RabbitMQ vhost and with its own uniquely named PostgreSQL databases "
+        "(dropped afterwards), so it never meets a running `make run` or a test run. "
+        "Sizes and durations are in `results[\"settings\"]` of the JSON; the code is in `bench/`.",
+    ]) + "\n"
+
+
+def kept_runs(folder):
+    return [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+
+
+def write(results, out_dir, runs_dir, findings_path):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "performance.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    findings = Path(findings_path).read_text() if Path(findings_path).exists() else ""
+    (out_dir / "performance.md").write_text(render(results, kept_runs(runs_dir), findings))
