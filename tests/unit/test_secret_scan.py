@@ -124,6 +124,10 @@ def test_a_session_that_wrote_a_card_number_fails(outside):
     assert f"log record billing ('billing WARNING card {UNLISTED}'): card number {UNLISTED}" in output
 
 
+def test_this_suite_runs_the_scan(pytestconfig):
+    assert pytestconfig.pluginmanager.get_plugin("support.secret_scan") is secret_scan
+
+
 def test_a_clean_session_passes(outside):
     code, output = run_session(outside, """
         def test_writes_a_log(tmp_path):
