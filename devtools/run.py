@@ -125,11 +125,12 @@ def main():
         env=process_environment(config), preexec_fn=terminate_with_parent,
     )
     try:
-        wait_until_ready(f"http://127.0.0.1:{config['GATEWAY_PORT']}", honcho)
+        gateway = f"http://127.0.0.1:{config['GATEWAY_PORT']}"
+        wait_until_ready(gateway, honcho)
         from portalctl.demo import load_demo
 
         with cluster_rpc(config) as rpc:
-            summary = load_demo(rpc)
+            summary = load_demo(rpc, gateway)
         print(f"==> demo data loaded: {summary}", flush=True)
         print(banner(config, runs_mail_sink, summary), flush=True)
         return honcho.wait()

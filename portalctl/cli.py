@@ -23,8 +23,9 @@ def migrate(args):
 def demo(args):
     from portalctl.demo import load_demo
 
-    with cluster_rpc(load_config()) as rpc:
-        summary = load_demo(rpc)
+    config = load_config()
+    with cluster_rpc(config) as rpc:
+        summary = load_demo(rpc, config["PORTAL_BASE_URL"])
     print(f"demo data loaded: {summary}")
 
 

@@ -9,16 +9,24 @@ What each demo buyer can try (Acme lets buyers do everything, Beta nothing):
   charges it at once ("update and pay now"); his Beta Pro is past due too, and every
   operation on it is refused (`operation_disabled`).
 
-`load_demo(rpc)` goes through the services' own RPCs only (the same intake a checkout
-uses), so the data obeys every rule the services enforce. Each record has a stable
-key (merchant and offer slugs, contact e-mails, `demo-...` external ids), and every
-RPC it calls is idempotent by that key: a second run changes nothing. Dates are
-relative to the shared clock at the first run.
+`load_demo(rpc, portal_url)` does what an operator and each merchant do: the
+operator creates the merchants and their offers (RPC) and hands each merchant an API
+key; with it the merchant's backend sets its settings and plan-change options and
+its checkout feeds the sales in through the merchant API (`/api/v1/merchant/...`),
+so the data obeys every rule the portal enforces. The key is revoked when done.
+Each record has a stable key (merchant and offer slugs, `demo-...` external ids) and
+every call is idempotent by it: a second run changes nothing. Dates are relative to
+the shared clock at the first run.
 """
 from datetime import timedelta
 
+import requests
+
 from services.common import clock
+from services.common.errors import NotFound
 from services.subscriptions.domain import add_months
+
+HTTP_TIMEOUT = 30
 
 ANA = "ana@example.com"
 BRUNO = "bruno@example.com"
@@ -110,8 +118,6 @@ BUYERS = {
     },
 }
 
-CONTACTS = [("acme-cursos", ANA), ("acme-cursos", BRUNO), ("beta-software", BRUNO)]
-
 ANA_VISA = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242",
             "card_exp": "08/2030", "token": "tok_demo_ana_visa_4242"}
 BRUNO_MASTERCARD = {"method": "credit_card", "card_brand": "mastercard", "card_last4": "5454",
@@ -173,8 +179,7 @@ def orders(now, subscription_ids):
         {
             "merchant_id": "acme-cursos",
             "external_id": "demo-ana-ebook",
-            "buyer": _order_buyer(ANA),
-            "address": BUYERS[ANA]["address"],
+            "customer": _customer(ANA),
             "product_name": "E-book Finanças Pessoais",
             "amount_cents": 4700,
             "installments": 1,
@@ -195,8 +200,7 @@ def _cycle_order(subscription, subscription_ids, cycle_number, status, at):
     return {
         "merchant_id": subscription["merchant_id"],
         "external_id": f"{subscription['external_id']}-c{cycle_number}",
-        "buyer": _order_buyer(email),
-        "address": BUYERS[email]["address"],
+        "customer": _customer(email),
         "product_name": offer["product_name"],
         "offer_id": offer["id"],
         "subscription_id": subscription_ids[subscription["external_id"]],
@@ -210,9 +214,9 @@ def _cycle_order(subscription, subscription_ids, cycle_number, status, at):
     }
 
 
-def _order_buyer(email):
-    buyer = BUYERS[email]
-    return {"email": email, "name": buyer["name"], "document": buyer["document"], "phone": buyer["phone"]}
+def _customer(email):
+    """The buyer as the checkout knows them (what makes them a contact login recognises)."""
+    return {"email": email, **BUYERS[email]}
 
 
 def _wire(value):
@@ -224,29 +228,73 @@ def _wire(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def load_demo(rpc):
-    """Load the demo through `rpc` (an entered ClusterRpcProxy); return what is there."""
+class MerchantApi:
+    """The merchant API as one merchant's backend calls it, with its API key."""
+
+    def __init__(self, portal_url, key):
+        self.base = f"{portal_url.rstrip('/')}/api/v1/merchant"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {key}"
+
+    def call(self, method, path, body):
+        answer = self.session.request(method, self.base + path, json=_wire(body), timeout=HTTP_TIMEOUT)
+        if answer.status_code >= 300:
+            raise RuntimeError(f"{method} {path} answered {answer.status_code}: {answer.text}")
+        return answer.json()
+
+
+def _sale(subscription):
+    """A subscription as the checkout sends it: the buyer as a customer."""
+    sale = {key: value for key, value in subscription.items() if key not in ("merchant_id", "email")}
+    return {**sale, "customer": _customer(subscription["email"])}
+
+
+def _configure_and_sell(api, merchant, now, subscription_ids):
+    """One merchant's settings and plan-change options, then its subscriptions' sales."""
+    api.call("PUT", "/settings", {key: value for key, value in merchant.items() if key != "id"})
+    for offer in OFFERS:
+        if offer["merchant_id"] == merchant["id"] and offer["id"] in PLAN_CHANGE_OPTIONS:
+            api.call("PUT", f"/offers/{offer['id']}/plan-change-options",
+                     {"plan_change_options": PLAN_CHANGE_OPTIONS[offer["id"]]})
+    for subscription in subscriptions(now):
+        if subscription["merchant_id"] == merchant["id"]:
+            created = api.call("POST", "/subscriptions", _sale(subscription))["subscription"]
+            subscription_ids[subscription["external_id"]] = created["id"]
+
+
+def load_demo(rpc, portal_url):
+    """Load the demo through `rpc` (an entered ClusterRpcProxy) and the merchant API
+    at `portal_url`; return what is there."""
     now = clock.now()
     for merchant in MERCHANTS:
-        rpc.subscriptions.upsert_merchant(merchant)
+        try:
+            rpc.subscriptions.get_merchant(merchant["id"])
+        except NotFound:
+            rpc.subscriptions.upsert_merchant({"id": merchant["id"], "name": merchant["name"]})
     for offer in OFFERS:
         rpc.subscriptions.upsert_offer(offer)
-    for offer in OFFERS:
-        if offer["id"] in PLAN_CHANGE_OPTIONS:
-            rpc.subscriptions.upsert_offer({**offer, "plan_change_options": PLAN_CHANGE_OPTIONS[offer["id"]]})
-    for merchant_id, email in CONTACTS:
-        rpc.subscriptions.upsert_contact({"merchant_id": merchant_id, "email": email, **BUYERS[email]})
 
-    subscription_ids = {}
-    for subscription in subscriptions(now):
-        created = rpc.subscriptions.create_subscription(_wire(subscription))
-        subscription_ids[subscription["external_id"]] = created["id"]
-    order_codes = [rpc.billing.record_order(_wire(order))["code"] for order in orders(now, subscription_ids)]
+    keys = {merchant["id"]: rpc.auth.create_api_key(merchant["id"]) for merchant in MERCHANTS}
+    try:
+        apis = {merchant_id: MerchantApi(portal_url, key["key"]) for merchant_id, key in keys.items()}
+        subscription_ids = {}
+        for merchant in MERCHANTS:
+            _configure_and_sell(apis[merchant["id"]], merchant, now, subscription_ids)
+        # Orders name their subscription by the portal's id, known now.
+        order_codes = [
+            apis[order["merchant_id"]].call(
+                "POST", "/orders", {key: value for key, value in order.items() if key != "merchant_id"},
+            )["order"]["code"]
+            for order in orders(now, subscription_ids)
+        ]
+    finally:
+        for key in keys.values():
+            rpc.auth.revoke_api_key(key["prefix"])
 
     return {
         "merchants": len(MERCHANTS),
         "offers": len(OFFERS),
-        "contacts": len(CONTACTS),
+        "contacts": len({(sale["merchant_id"], sale["email"]) for sale in subscriptions(now)}),
         "subscriptions": len(set(subscription_ids.values())),
         "orders": len(set(order_codes)),
         "buyers": sorted(BUYERS),

@@ -1,8 +1,11 @@
 """Fixtures the integration tests of every service share."""
 import uuid
+from urllib.parse import urlparse
 
 import pytest
 from kombu import Connection, Exchange, Queue, binding
+
+from support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
@@ -25,3 +28,13 @@ def event_queue(rabbit_config):
     yield bind
     for connection in connections:
         connection.release()
+
+
+@pytest.fixture
+def broker_proxy(rabbit_config):
+    """(a TcpProxy to this test's broker, the AMQP URI of this test's vhost through it):
+    a process given that URI loses the broker when the test cuts the proxy."""
+    uri = urlparse(rabbit_config["AMQP_URI"])
+    proxy = TcpProxy(uri.hostname, uri.port or 5672)
+    yield proxy, f"amqp://{uri.username}:{uri.password}@127.0.0.1:{proxy.port}/{rabbit_config['vhost']}"
+    proxy.close()

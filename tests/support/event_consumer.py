@@ -6,6 +6,9 @@ import time
 import uuid
 
 import pika
+import requests
+
+from support.system import MANAGEMENT_API
 
 SERVICES = ("auth", "subscriptions", "billing", "notifications")
 
@@ -42,3 +45,15 @@ class EventConsumer:
     def close(self):
         self.channel.cancel()
         self.connection.close()
+
+
+def wait_for_consumer(vhost, queue=None, timeout=20):
+    """Until a queue of `vhost` (`queue`, when named) has a consumer: a consumer in
+    another process is bound and reading."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        queues = requests.get(f"{MANAGEMENT_API}/queues/{vhost}", auth=("guest", "guest"), timeout=5).json()
+        if any(found.get("consumers") and queue in (None, found["name"]) for found in queues):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no consumer on {queue or 'any queue'} of {vhost} in {timeout}s")

@@ -3,18 +3,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
-import requests
 from kombu import Connection, Exchange, Producer, Queue
 
 from services.common.config import REPO_ROOT
 from services.common.events import DEAD_LETTER_QUEUE
 from services.common.outbox import ORIGIN_HEADER, UNROUTED_QUEUE, event_exchange
-
-MANAGEMENT_API = "http://localhost:15672/api"
+from support.event_consumer import wait_for_consumer
 
 
 def portalctl(rabbit_config, *args, **popen):
@@ -46,20 +43,10 @@ def publish(rabbit_config, exchange, routing_key, body, headers=None):
         )
 
 
-def wait_for_consumer(rabbit_config, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        queues = requests.get(f"{MANAGEMENT_API}/queues/{rabbit_config['vhost']}", auth=("guest", "guest"), timeout=5).json()
-        if any(queue.get("consumers") for queue in queues):
-            return
-        time.sleep(0.2)
-    raise AssertionError("tail never started consuming")
-
-
 def test_tail_prints_matching_events_as_they_happen(rabbit_config):
     tail = portalctl(rabbit_config, "tail", "--type", "subscription_*", "--count", "2", "--idle-seconds", "20")
     try:
-        wait_for_consumer(rabbit_config)
+        wait_for_consumer(rabbit_config["vhost"])
         first, other, second = envelope("subscription_canceled", n=1), envelope("order_paid"), envelope("subscription_renewed", n=2)
         publish(rabbit_config, event_exchange("subscriptions"), "subscription_canceled", first)
         publish(rabbit_config, event_exchange("billing"), "order_paid", other)

@@ -1,4 +1,6 @@
-"""portalctl's demo loader against both services, started as nameko runs them."""
+"""portalctl's demo loader against the services it goes through, started as nameko
+runs them: subscriptions and billing, auth (the API keys) and the gateway (the
+merchant API the merchants' part goes through)."""
 import json
 from datetime import date, datetime
 
@@ -7,11 +9,14 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import func, select, text
 
 from portalctl.demo import ANA, BRUNO, load_demo
+from gateway.service import GatewayService
+from services.auth.service import AuthService
 from services.billing.service import BillingService
 from services.common import clock
 from services.common.db import make_engine
 from services.common.errors import NotFound
 from services.subscriptions.service import SubscriptionsService
+from support.system import free_port
 
 
 def identity(email, merchant_id=None):
@@ -40,12 +45,21 @@ def all_rows(config):
 
 @pytest.fixture
 def config(service_config):
-    return service_config("subscriptions", "billing")
+    return service_config("subscriptions", "billing", "auth")
 
 
 @pytest.fixture
-def rpc(config, runner_factory):
-    runner_factory(config, SubscriptionsService, BillingService).start()
+def portal_url(config, runner_factory):
+    """The gateway's URL; billing's own HTTP listens on another port."""
+    gateway_address = f"127.0.0.1:{free_port()}"
+    runner_factory({**config, "WEB_SERVER_ADDRESS": gateway_address}, GatewayService).start()
+    runner_factory({**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}, BillingService).start()
+    runner_factory(config, SubscriptionsService, AuthService).start()
+    return f"http://{gateway_address}"
+
+
+@pytest.fixture
+def rpc(config, portal_url):
     with ClusterRpcProxy(config, timeout=30) as proxy:
         yield proxy
 
@@ -57,11 +71,11 @@ def everything_buyers_see(rpc):
     }
 
 
-def test_a_second_run_changes_nothing(rpc, config):
-    first = load_demo(rpc)
+def test_a_second_run_changes_nothing(rpc, config, portal_url):
+    first = load_demo(rpc, portal_url)
     rows_after_first = all_rows(config)
     seen_after_first = everything_buyers_see(rpc)
-    second = load_demo(rpc)
+    second = load_demo(rpc, portal_url)
 
     assert second == first == {
         "merchants": 2, "offers": 4, "contacts": 3, "subscriptions": 4, "orders": 7,
@@ -87,8 +101,8 @@ def test_a_second_run_changes_nothing(rpc, config):
     }
 
 
-def test_ana_has_two_subscriptions_at_acme_and_three_orders(rpc):
-    load_demo(rpc)
+def test_ana_has_two_subscriptions_at_acme_and_three_orders(rpc, portal_url):
+    load_demo(rpc, portal_url)
     ana = identity(ANA)
 
     subscriptions = {item["plan_name"]: item for item in rpc.subscriptions.list_subscriptions(ana)}
@@ -126,8 +140,8 @@ def test_ana_has_two_subscriptions_at_acme_and_three_orders(rpc):
     assert orders[0]["code"] == ebook["code"]  # newest first
 
 
-def test_bruno_is_past_due_at_both_merchants_and_sees_nothing_of_anas(rpc):
-    load_demo(rpc)
+def test_bruno_is_past_due_at_both_merchants_and_sees_nothing_of_anas(rpc, portal_url):
+    load_demo(rpc, portal_url)
     bruno = identity(BRUNO)
 
     subscriptions = {item["merchant"]["id"]: item for item in rpc.subscriptions.list_subscriptions(bruno)}
