@@ -2,8 +2,10 @@
 maximum throughput of each (closed loop), and latency at a fixed arrival rate (open loop)."""
 import subprocess
 import sys
+import time
 
-from bench.httpclient import KeepAlivePool
+import eventlet
+
 from bench.openloop import run_closed_loop, run_open_loop
 from services.common.config import REPO_ROOT
 
@@ -18,10 +20,34 @@ def start_baseline(env, port):
     return process
 
 
-def throughput(pool, path, clients, duration):
-    pool.get(path)  # the answer must be a 200 before it is counted
-    rate, failures = run_closed_loop(lambda: pool.get(path), clients, duration)
-    return {"pages_per_second": round(rate, 1), "failures": len(failures), "first_failures": failures[:3]}
+def settle(pool, path, timeout=90):
+    """Wait until `path` answers 200: after an open loop that overloaded the server,
+    the requests its clients gave up on are still queued there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return pool.get(path)
+        except (OSError, RuntimeError):
+            if time.monotonic() > deadline:
+                raise
+            eventlet.sleep(1)
+
+
+def compare_throughput(pools, path, clients, duration, rounds):
+    """Maximum throughput of each of `pools` ({name: KeepAlivePool}) on `path`: closed
+    loops of `duration / rounds` seconds, taking turns, so that a change in the shared
+    machine's load falls on all of them alike. {name: {"pages_per_second", "failures"}}."""
+    answered = {name: 0.0 for name in pools}
+    failures = {name: [] for name in pools}
+    for name, pool in pools.items():
+        settle(pool, path)
+    for _ in range(rounds):
+        for name, pool in pools.items():
+            rate, failed = run_closed_loop(lambda pool=pool: pool.get(path), clients, duration / rounds)
+            answered[name] += rate * duration / rounds
+            failures[name] += failed
+    return {name: {"pages_per_second": round(answered[name] / duration, 1), "failures": len(failures[name]),
+                   "first_failures": failures[name][:3]} for name in pools}
 
 
 def latency_at_rate(pool, path, rate, duration, timeout):

@@ -82,6 +82,20 @@ def details(results):
     return "\n\n".join(sections)
 
 
+def profiles_section(results, top=15):
+    """The profiles a BENCH_PROFILE=1 run took: for each phase and process, the share of
+    py-spy's samples in which each function was on the stack (idle time not sampled)."""
+    if "profiles" not in results:
+        return "This run took no profiles (`BENCH_PROFILE=1 make bench` takes them)."
+    sections = []
+    for phase, processes in results["profiles"].items():
+        for name, found in processes.items():
+            sections.append(f"**{name}** during `{phase}` ({found['samples']} samples)")
+            sections.append(_table(("% of samples", "function (file)"),
+                                   [(percent, f"`{function}`") for percent, function in found["top"][:top]]))
+    return "\n\n".join(sections)
+
+
 def history_table(runs):
     """The key numbers of every kept run, one column per run, oldest first."""
     if not runs:
@@ -115,10 +129,13 @@ def render(results, runs, findings):
         "Each column is a kept run (docs/performance-runs/), labelled by the state of the code it measured.",
         history_table(runs),
         findings.strip(),
+        "## Profiles of this run",
+        profiles_section(results),
         "## How to reproduce",
         "```sh\nmake bench                 # ≲ 10 minutes; writes docs/performance.json and docs/performance.md\n"
         "BENCH_QUICK=1 make bench   # a minute or two, smaller counts; writes var/bench/ instead\n"
-        "BENCH_LABEL=03-my-change make bench   # also keeps the run in docs/performance-runs/\n```",
+        "BENCH_LABEL=03-my-change make bench   # also keeps the run in docs/performance-runs/\n"
+        "BENCH_PROFILE=1 make bench # also samples the busy processes with py-spy (summaries below)\n```",
         "The run starts its own system exactly as `make run DATABASE=postgresql` does, on free "
         "ports, in its own RabbitMQ vhost and with its own uniquely named PostgreSQL databases "
         "(dropped afterwards), so it never meets a running `make run` or a test run. "

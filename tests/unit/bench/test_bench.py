@@ -117,3 +117,26 @@ def test_report_shows_the_run_and_the_kept_runs(tmp_path):
     assert "| RPC round trip p50, project ÷ raw pika | 4.1 |" in markdown  # the kept run's column
     assert "Why the numbers are what they are." in markdown
     assert "## How to reproduce" in markdown
+
+
+def test_profile_summary_counts_each_function_once_per_sample():
+    from bench import profile
+
+    collapsed = "\n".join([
+        "main (a.py:1);handle (web.py:10);publish (rpc.py:5) 3",
+        "main (a.py:1);handle (web.py:10);handle (web.py:12) 1",
+        "main (a.py:1);poll (hub.py:3) 4",
+    ])
+    top, samples = profile.summary(collapsed)
+    assert samples == 8
+    assert dict((function, percent) for percent, function in top) == {
+        "main (a.py)": 100.0, "poll (hub.py)": 50.0, "handle (web.py)": 50.0, "publish (rpc.py)": 37.5,
+    }
+
+
+def test_report_shows_the_profiles_a_run_took(tmp_path):
+    run = {**results(), "profiles": {"pages-orders_list": {"gateway": {
+        "samples": 8, "top": [[100.0, "main (a.py)"], [37.5, "publish (rpc.py)"]]}}}}
+    markdown = report.render(run, [], "")
+    assert "**gateway** during `pages-orders_list` (8 samples)" in markdown
+    assert "| 37.5 | `publish (rpc.py)` |" in markdown
