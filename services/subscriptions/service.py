@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from services.common import clock
 from services.common.db import Database
@@ -12,7 +11,7 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, ValidationFailed
 from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable, TimedRpc
+from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load
