@@ -281,7 +281,8 @@ class AuthService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("session_token",))
     def get_session(self, session_token):
-        """The identity behind an active session token; counts as activity."""
+        """The identity behind an active session token; counts as activity (written down
+        at most every `ACTIVITY_RESOLUTION` of the idle timeout)."""
         payload = load(SessionTokenSchema(), {"session_token": session_token})
         now = clock.now()
         with self.db.transaction() as session:
@@ -290,7 +291,8 @@ class AuthService(Pingable):
             )
             if found is None or not self._active(found, now):
                 raise Unauthorized(SESSION_EXPIRED, code="session_expired")
-            found.last_seen_at = now
+            if domain.activity_worth_recording(found.last_seen_at, now, int(self.config["SESSION_IDLE_SECONDS"])):
+                found.last_seen_at = now
         return IDENTITY.dump({
             "session_id": found.id, "email": found.email, "merchant_id": found.merchant_id,
             "return_url": found.return_url,
