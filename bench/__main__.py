@@ -126,7 +126,9 @@ def page_benchmarks(system, settings, token, subscription_id, sampler_pids, prof
         with memory.PeakSampler(sampler_pids) as sampler:
             for key, route in PAGE_ROUTES.items():
                 path = route.format(subscription_id=subscription_id)
-                through = pages.compare_throughput({"gateway": gateway, "baseline": baseline}, path,
+                serving = [pid for name in ("gateway", "auth", "billing", "subscriptions") for pid in sampler_pids[name]]
+                through = pages.compare_throughput({"gateway": (gateway, serving),
+                                                    "baseline": (baseline, [baseline_process.pid])}, path,
                                                    settings["page_clients"], settings["page_throughput_seconds"],
                                                    settings["page_throughput_rounds"])
                 through_gateway, through_baseline = through["gateway"], through["baseline"]
@@ -141,6 +143,7 @@ def page_benchmarks(system, settings, token, subscription_id, sampler_pids, prof
                     "baseline": through_baseline,
                     "throughput_ratio": ratio(through_gateway["pages_per_second"],
                                               through_baseline["pages_per_second"]),
+                    "cpu_ratio": ratio(through_gateway["cpu_ms_per_page"], through_baseline["cpu_ms_per_page"]),
                     "open_loop": {"rate": settings["page_rate"], "duration_s": settings["page_rate_seconds"],
                                   **summary_ms(latencies), **outcome},
                 }
@@ -167,8 +170,14 @@ def renewal_benchmarks(system, clock_file, settings, pids, profiles):
                 created_in = renewals.create_batch(rpc, engine, label, settings["renewals"])
             collect = (profiles.during("renewals", pids, min(30, settings["renewal_timeout_seconds"]))
                        if replicas == 1 else lambda: None)
+            serving = {**pids, "mail sink": system.pids_of("devtools.mailsink"),
+                       **({"added replicas": [process.pid for process in extra]} if extra else {})}
+            cpu_before = {name: memory.cpu_seconds(found) for name, found in serving.items()}
             batch = renewals.renew_batch(engine, str(clock_file), label, settings["renewals"],
                                          settings["renewal_timeout_seconds"])
+            # Which processes the batch kept busy: CPU seconds each spent while it ran.
+            batch["cpu_seconds"] = {name: round(memory.cpu_seconds(found) - cpu_before[name], 1)
+                                    for name, found in serving.items()}
             collect()
             renewals.park_unrenewed(engine, label)
             results[f"replicas_{replicas}"] = {"replicas": replicas, **batch,

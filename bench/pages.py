@@ -6,6 +6,7 @@ import time
 
 import eventlet
 
+from bench.memory import cpu_seconds
 from bench.openloop import run_closed_loop, run_open_loop
 from services.common.config import REPO_ROOT
 
@@ -33,21 +34,28 @@ def settle(pool, path, timeout=90):
             eventlet.sleep(1)
 
 
-def compare_throughput(pools, path, clients, duration, rounds):
-    """Maximum throughput of each of `pools` ({name: KeepAlivePool}) on `path`: closed
-    loops of `duration / rounds` seconds, taking turns, so that a change in the shared
-    machine's load falls on all of them alike. {name: {"pages_per_second", "failures"}}."""
-    answered = {name: 0.0 for name in pools}
-    failures = {name: [] for name in pools}
-    for name, pool in pools.items():
+def compare_throughput(contenders, path, clients, duration, rounds):
+    """Maximum throughput of each contender ({name: (KeepAlivePool, pids serving it)})
+    on `path`: closed loops of `duration / rounds` seconds, taking turns, so that a
+    change in the shared machine's load falls on all of them alike. Also the CPU time
+    the serving processes spent per page, which the other tenants of the machine do
+    not distort (the broker's share is not counted: it serves other runs too).
+    {name: {"pages_per_second", "cpu_ms_per_page", "failures"}}."""
+    answered = {name: 0.0 for name in contenders}
+    cpu = {name: 0.0 for name in contenders}
+    failures = {name: [] for name in contenders}
+    for pool, _ in contenders.values():
         settle(pool, path)
     for _ in range(rounds):
-        for name, pool in pools.items():
+        for name, (pool, pids) in contenders.items():
+            cpu_before = cpu_seconds(pids)
             rate, failed = run_closed_loop(lambda pool=pool: pool.get(path), clients, duration / rounds)
+            cpu[name] += cpu_seconds(pids) - cpu_before
             answered[name] += rate * duration / rounds
             failures[name] += failed
-    return {name: {"pages_per_second": round(answered[name] / duration, 1), "failures": len(failures[name]),
-                   "first_failures": failures[name][:3]} for name in pools}
+    return {name: {"pages_per_second": round(answered[name] / duration, 1),
+                   "cpu_ms_per_page": round(1000 * cpu[name] / answered[name], 2) if answered[name] else None,
+                   "failures": len(failures[name]), "first_failures": failures[name][:3]} for name in contenders}
 
 
 def latency_at_rate(pool, path, rate, duration, timeout):

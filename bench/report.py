@@ -13,6 +13,10 @@ SERVICES = ("gateway", "auth", "subscriptions", "billing", "notifications")
 RSS_LIMIT_MB = 100
 
 
+def _at_most(value, limit):
+    return value is not None and value <= limit
+
+
 def targets(results):
     """Each target of issue 9 with what this run measured: (what, measured, target, met)."""
     rows = [("RPC round trip p50, project ÷ raw pika", results["rpc"]["ratio_p50"], "≤ 1.5×",
@@ -24,9 +28,9 @@ def targets(results):
     for key, name in PAGES.items():
         open_loop = results["pages"][key]["open_loop"]
         rows.append((f"{name}: p99 at {open_loop['rate']} pages/s (ms)", open_loop["p99_ms"], "≤ 100 ms",
-                     open_loop["p99_ms"] <= 100 and open_loop["failures"] == 0))
+                     _at_most(open_loop["p99_ms"], 100) and open_loop["failures"] == 0))
     rows.append(("login e-mail p99 (ms)", results["login"]["p99_ms"], "≤ 1000 ms",
-                 results["login"]["p99_ms"] <= 1000 and results["login"]["failures"] == 0))
+                 _at_most(results["login"]["p99_ms"], 1000) and results["login"]["failures"] == 0))
     for key, batch in results["renewals"].items():
         rows.append((f"renewals per second, {batch['replicas']} replica(s)", batch["per_second"], "≥ 200",
                      batch["per_second"] >= 200 and batch["renewed"] == batch["count"]))
@@ -57,11 +61,19 @@ def details(results):
         f"Ratio project ÷ raw pika: p50 {rpc['ratio_p50']}×, p99 {rpc['ratio_p99']}×.",
         "### Portal pages",
         _table(("page", "route", "gateway pages/s", "baseline pages/s", "ratio",
-                "open loop pages/s", "requests", "p50 ms", "p99 ms", "max ms", "failures"), [
+                "CPU ms/page, services", "CPU ms/page, baseline"), [
             (name, f"`{page['route']}`", page["gateway"]["pages_per_second"], page["baseline"]["pages_per_second"],
-             page["throughput_ratio"], page["open_loop"]["rate"], page["open_loop"]["count"],
-             page["open_loop"]["p50_ms"], page["open_loop"]["p99_ms"], page["open_loop"]["max_ms"],
-             page["open_loop"]["failures"])
+             page["throughput_ratio"], page["gateway"].get("cpu_ms_per_page", "–"),
+             page["baseline"].get("cpu_ms_per_page", "–"))
+            for name, page in ((PAGES[key], results["pages"][key]) for key in PAGES)
+        ]),
+        "Maximum throughput: 20 clients back to back, the gateway and the baseline taking turns. "
+        "CPU per page is the CPU time of the processes that served the pages (gateway, auth, "
+        "billing, subscriptions; the broker not counted), a measure the machine's other tenants "
+        "do not distort, whereas they do take CPU from a single process more than from four.",
+        _table(("page", "open loop pages/s", "requests answered", "p50 ms", "p99 ms", "max ms", "failures"), [
+            (name, page["open_loop"]["rate"], page["open_loop"]["count"], page["open_loop"]["p50_ms"],
+             page["open_loop"]["p99_ms"], page["open_loop"]["max_ms"], page["open_loop"]["failures"])
             for name, page in ((PAGES[key], results["pages"][key]) for key in PAGES)
         ]),
         "### Login: request to e-mail stored in the sink",
@@ -69,8 +81,10 @@ def details(results):
             results["login"]["count"], results["login"]["p50_ms"], results["login"]["p99_ms"],
             results["login"]["max_ms"], results["login"]["failures"])]),
         "### Renewal batch",
-        _table(("replicas of subscriptions and billing", "due", "renewed", "seconds", "renewals/s"), [
-            (batch["replicas"], batch["count"], batch["renewed"], batch["seconds"], batch["per_second"])
+        _table(("replicas of subscriptions and billing", "due", "renewed", "seconds", "renewals/s",
+                "CPU seconds spent meanwhile, by process"), [
+            (batch["replicas"], batch["count"], batch["renewed"], batch["seconds"], batch["per_second"],
+             ", ".join(f"{name} {seconds}" for name, seconds in batch.get("cpu_seconds", {}).items()) or "–")
             for batch in results["renewals"].values()
         ]),
         "### Resident memory (MB, largest process of each service)",

@@ -27,6 +27,7 @@ def test_percentile_refuses_what_it_cannot_answer():
 
 def test_summary_is_in_milliseconds():
     assert stats.summary_ms([0.001, 0.002, 0.010]) == {"count": 3, "p50_ms": 2.0, "p99_ms": 10.0, "max_ms": 10.0}
+    assert stats.summary_ms([]) == {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
     assert stats.ratio(3.0, 2.0) == 1.5
     assert stats.ratio(1.0, 0) is None
 
@@ -100,6 +101,9 @@ def test_targets_are_judged_from_the_measurements():
     assert not missed["orders list: p99 at 100 pages/s (ms)"]
     assert not missed["largest RSS of a service process (MB)"]
     assert missed["renewals per second, 1 replica(s)"]
+    nothing_answered = results()
+    nothing_answered["pages"]["orders_list"]["open_loop"].update(p99_ms=None, failures=2000)
+    assert not {what: ok for what, _, _, ok in report.targets(nothing_answered)}["orders list: p99 at 100 pages/s (ms)"]
 
 
 def test_report_shows_the_run_and_the_kept_runs(tmp_path):
