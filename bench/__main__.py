@@ -23,7 +23,7 @@ from services.common.config import REPO_ROOT  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # the system launcher the end-to-end tests use
 
-from bench import login, memory, pages, renewals, report, rpc_round_trip  # noqa: E402
+from bench import login, memory, pages, profile, renewals, report, rpc_round_trip  # noqa: E402
 from bench.httpclient import KeepAlivePool  # noqa: E402
 from bench.stats import ratio, summary_ms  # noqa: E402
 from services.common import clock  # noqa: E402
@@ -36,12 +36,12 @@ from support.system import RunningSystem, free_port  # noqa: E402
 
 FULL = {
     "rpc_rounds": 10, "rpc_calls_per_round": 200, "rpc_warm_up": 100,
-    "page_clients": 20, "page_throughput_seconds": 10, "page_rate": 100, "page_rate_seconds": 20,
-    "logins": 40, "renewals": 10_000, "renewal_timeout_seconds": 150,
+    "page_clients": 20, "page_throughput_seconds": 10, "page_throughput_rounds": 5, "page_rate": 100, "page_rate_seconds": 20,
+    "logins": 40, "renewals": 10_000, "renewal_timeout_seconds": 90,
 }
 QUICK = {
     "rpc_rounds": 3, "rpc_calls_per_round": 50, "rpc_warm_up": 20,
-    "page_clients": 10, "page_throughput_seconds": 2, "page_rate": 100, "page_rate_seconds": 3,
+    "page_clients": 10, "page_throughput_seconds": 2, "page_throughput_rounds": 2, "page_rate": 100, "page_rate_seconds": 3,
     "logins": 5, "renewals": 300, "renewal_timeout_seconds": 60,
 }
 PAGE_ROUTES = {
@@ -50,6 +50,32 @@ PAGE_ROUTES = {
 }
 BUYER = "ana@example.com"
 REQUEST_TIMEOUT = 10
+# BENCH_PROFILE=1: py-spy samples these processes while a phase runs (it costs them some
+# CPU, so a profiled run's numbers are a little worse than an unprofiled one's).
+PROFILED = {"pages": ("gateway", "auth", "billing", "subscriptions"), "renewals": ("subscriptions", "billing")}
+
+
+class Profiles:
+    """The profiles of a run: raw samples in `folder`, summaries in `results`."""
+
+    def __init__(self, enabled, folder):
+        self.enabled, self.folder = enabled, folder
+        self.results = {}
+
+    def during(self, phase, pids, seconds):
+        """Start sampling `phase`'s processes for `seconds`; call the result when done."""
+        if not self.enabled:
+            return lambda: None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        running = {name: (profile.start(pids[name][0], seconds, self.folder / f"{phase}-{name}.txt"),
+                          self.folder / f"{phase}-{name}.txt") for name in PROFILED[phase.split("-")[0]]}
+
+        def collect():
+            for name, (process, path) in running.items():
+                process.wait()
+                top, samples = profile.summary(path.read_text() if path.exists() else "")
+                self.results.setdefault(phase, {})[name] = {"samples": samples, "top": top}
+        return collect
 
 
 def start_system(folder):
@@ -59,6 +85,8 @@ def start_system(folder):
         "CLOCK_FILE": str(clock_file),
         # Every replica's renewal job looks for due subscriptions each second.
         "RENEWAL_INTERVAL": "1",
+        # The launcher's test setting polls outboxes five times a second; production's is once.
+        "OUTBOX_POLL_INTERVAL": "1",
     })
     system.start()
     # This process is a client of that system: same broker, databases and clock.
@@ -87,7 +115,7 @@ def add_replicas(system, services):
     return started
 
 
-def page_benchmarks(system, settings, token, subscription_id, sampler_pids):
+def page_benchmarks(system, settings, token, subscription_id, sampler_pids, profiles):
     headers = {"Authorization": f"Bearer {token}"}
     gateway = KeepAlivePool("127.0.0.1", system.gateway_port, headers, REQUEST_TIMEOUT)
     baseline_port = free_port()
@@ -98,18 +126,24 @@ def page_benchmarks(system, settings, token, subscription_id, sampler_pids):
         with memory.PeakSampler(sampler_pids) as sampler:
             for key, route in PAGE_ROUTES.items():
                 path = route.format(subscription_id=subscription_id)
-                through_gateway = pages.throughput(gateway, path, settings["page_clients"],
-                                                   settings["page_throughput_seconds"])
-                through_baseline = pages.throughput(baseline, path, settings["page_clients"],
-                                                    settings["page_throughput_seconds"])
+                serving = [pid for name in ("gateway", "auth", "billing", "subscriptions") for pid in sampler_pids[name]]
+                through = pages.compare_throughput({"gateway": (gateway, serving),
+                                                    "baseline": (baseline, [baseline_process.pid])}, path,
+                                                   settings["page_clients"], settings["page_throughput_seconds"],
+                                                   settings["page_throughput_rounds"])
+                through_gateway, through_baseline = through["gateway"], through["baseline"]
+                collect = profiles.during(f"pages-{key}", sampler_pids, settings["page_rate_seconds"])
                 latencies, outcome = pages.latency_at_rate(
                     gateway, path, settings["page_rate"], settings["page_rate_seconds"], REQUEST_TIMEOUT)
+                collect()
+                pages.settle(gateway, path)
                 results[key] = {
                     "route": route,
                     "gateway": through_gateway,
                     "baseline": through_baseline,
                     "throughput_ratio": ratio(through_gateway["pages_per_second"],
                                               through_baseline["pages_per_second"]),
+                    "cpu_ratio": ratio(through_gateway["cpu_ms_per_page"], through_baseline["cpu_ms_per_page"]),
                     "open_loop": {"rate": settings["page_rate"], "duration_s": settings["page_rate_seconds"],
                                   **summary_ms(latencies), **outcome},
                 }
@@ -121,7 +155,7 @@ def page_benchmarks(system, settings, token, subscription_id, sampler_pids):
     return results, sampler.peak
 
 
-def renewal_benchmarks(system, clock_file, settings):
+def renewal_benchmarks(system, clock_file, settings, pids, profiles):
     from portalctl.cli import cluster_rpc
 
     engine = make_engine(system.database_urls["subscriptions"])
@@ -134,8 +168,18 @@ def renewal_benchmarks(system, clock_file, settings):
             label = f"bench-renewal-r{replicas}"
             with cluster_rpc(load_config()) as rpc:
                 created_in = renewals.create_batch(rpc, engine, label, settings["renewals"])
+            collect = (profiles.during("renewals", pids, min(30, settings["renewal_timeout_seconds"]))
+                       if replicas == 1 else lambda: None)
+            serving = {**pids, "mail sink": system.pids_of("devtools.mailsink"),
+                       **({"added replicas": [process.pid for process in extra]} if extra else {})}
+            cpu_before = {name: memory.cpu_seconds(found) for name, found in serving.items()}
             batch = renewals.renew_batch(engine, str(clock_file), label, settings["renewals"],
                                          settings["renewal_timeout_seconds"])
+            # Which processes the batch kept busy: CPU seconds each spent while it ran.
+            batch["cpu_seconds"] = {name: round(memory.cpu_seconds(found) - cpu_before[name], 1)
+                                    for name, found in serving.items()}
+            collect()
+            renewals.park_unrenewed(engine, label)
             results[f"replicas_{replicas}"] = {"replicas": replicas, **batch,
                                                "created_in_seconds": round(created_in, 1)}
             print(f"==> renewals with {replicas} replica(s): {results[f'replicas_{replicas}']}", flush=True)
@@ -166,6 +210,8 @@ def run(settings, quick):
 
 def measure_system(folder, settings, quick, load_average):
     system, clock_file = start_system(folder)
+    label = os.environ.get("BENCH_LABEL") or ("quick" if quick else "latest")
+    profiles = Profiles(os.environ.get("BENCH_PROFILE") == "1", REPO_ROOT / "var" / "bench" / "profiles" / label)
     results = {
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "quick": quick,
@@ -191,7 +237,8 @@ def measure_system(folder, settings, quick, load_average):
         session_token = started.json()["session_token"]
         subscription_id = client.get(f"{system.gateway_url}/api/v1/me/subscriptions",
                                      timeout=REQUEST_TIMEOUT).json()["subscriptions"][0]["id"]
-        results["pages"], under_load = page_benchmarks(system, settings, session_token, subscription_id, pids)
+        results["pages"], under_load = page_benchmarks(system, settings, session_token, subscription_id, pids,
+                                                        profiles)
         print(f"==> pages: {results['pages']}", flush=True)
         results["memory_mb"] = {"idle": idle, "under_page_load": under_load}
 
@@ -200,7 +247,9 @@ def measure_system(folder, settings, quick, load_average):
         results["login"] = {**summary_ms(durations), "failures": len(failures), "first_failures": failures[:3]}
         print(f"==> login: {results['login']}", flush=True)
 
-        results["renewals"] = renewal_benchmarks(system, clock_file, settings)
+        results["renewals"] = renewal_benchmarks(system, clock_file, settings, pids, profiles)
+        if profiles.results:
+            results["profiles"] = profiles.results
     finally:
         system.stop()
     return results

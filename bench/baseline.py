@@ -48,7 +48,15 @@ def make_app(config):
                                    db=unit_of_work(config, "SUBSCRIPTIONS_DB_URL"),
                                    events=None, billing=None, renewal_pass=None)
 
+    # As many requests at once as a gateway process has workers (config max_workers);
+    # connections, as with nameko's server, are not limited.
+    workers = eventlet.semaphore.Semaphore(int(config["max_workers"]))
+
     def app(environ, start_response):
+        with workers:
+            return answer(environ, start_response)
+
+    def answer(environ, start_response):
         request = Request(environ)
         try:
             endpoint, values = ROUTES.bind_to_environ(environ).match()
@@ -69,9 +77,7 @@ def main(port):
     logging.basicConfig(level=logging.WARNING)
     listener = eventlet.listen(("127.0.0.1", port))
     print("ready", flush=True)
-    # As many requests at once as a gateway process has workers (config max_workers).
-    config = load_config()
-    wsgi.server(listener, make_app(config), max_size=int(config["max_workers"]), log_output=False, debug=False)
+    wsgi.server(listener, make_app(load_config()), log_output=False, debug=False)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ class KeepAlivePool:
             connection.request("GET", path, headers=self.headers)
             answer = connection.getresponse()
             body = answer.read()
-        except Exception:
+        except BaseException:  # eventlet.Timeout too: a connection cut mid-answer is not reused
             connection.close()
             raise
         if answer.will_close:

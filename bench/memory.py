@@ -1,4 +1,6 @@
-"""Resident memory (RSS) of the system's processes, read from /proc."""
+"""Resident memory (RSS) and CPU time of the system's processes, read from /proc."""
+import os
+
 import eventlet
 
 SERVICE_MODULES = {
@@ -16,6 +18,17 @@ def rss_mb(pid):
             if line.startswith("VmRSS:"):
                 return round(int(line.split()[1]) / 1024, 1)
     raise LookupError(f"process {pid} has no VmRSS")
+
+
+def cpu_seconds(pids):
+    """CPU time (user + system) the processes `pids` have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / ticks
 
 
 def service_pids(system):

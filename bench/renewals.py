@@ -89,6 +89,15 @@ def renewed_count(engine, label):
         ), {"pattern": f"{label}-%"}).scalar_one()
 
 
+def park_unrenewed(engine, label):
+    """Take the batch's subscriptions not renewed yet out of the renewal job's way, so
+    that they do not stand, oldest first, in front of the next batch it is timed on."""
+    with engine.begin() as connection:
+        connection.execute(text(
+            "UPDATE subscriptions SET renewal_run_at = NULL WHERE external_id LIKE :pattern AND cycle_number = 1"
+        ), {"pattern": f"{label}-%"})
+
+
 def renew_batch(engine, clock_file, label, count, timeout):
     """Move the shared clock past the batch's cycle end and wait until all `count` are
     renewed: {"seconds", "renewed", "per_second"}."""

@@ -15,7 +15,10 @@ def percentile(samples, fraction):
 
 
 def summary_ms(seconds):
-    """Count, p50, p99 and max of durations given in seconds, in milliseconds."""
+    """Count, p50, p99 and max of durations given in seconds, in milliseconds (None
+    when nothing was measured: every request failed)."""
+    if not seconds:
+        return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
     return {
         "count": len(seconds),
         "p50_ms": round(percentile(seconds, 0.50) * 1000, 3),

@@ -4,7 +4,7 @@ Entrypoints only: load the input, apply the rules of `domain`, persist with the
 event in one transaction, dump the answer. No token, code, nonce, ticket or key is
 ever stored in clear, logged or put in an event or a persistent message: the login
 e-mail goes to notifications as a non-persistent RPC, sent after the answer so that
-its timing tells nothing, and auth's own replies are non-persistent (TransientRpc).
+its timing tells nothing, and auth's own replies are non-persistent (services.common.rpc).
 """
 import logging
 import uuid
@@ -15,7 +15,7 @@ from nameko.timer import timer
 from sqlalchemy import delete, func, select, update
 
 from services.auth import domain
-from services.auth.dependencies import Background, transient_rpc
+from services.auth.dependencies import Background
 from services.auth.models import ApiKey, LoginRequest, Session, SsoTicket, outbox
 from services.auth.schemas import (
     ActiveSessionSchema, ApiKeyLookupSchema, ApiKeySchema, IssueSsoTicketSchema,
@@ -29,7 +29,7 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, NotFound, RuleRefused, Unauthorized
 from services.common.identity import owned_row, owned_rows
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable, TimedRpc
+from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.validation import load
 
@@ -74,14 +74,9 @@ class AuthService(Pingable):
     notifications = TimedRpc("notifications", delivery_mode=TRANSIENT)
     background = Background()
 
-    @transient_rpc
-    def ping(self):
-        # Pingable's, on auth's own kind of entrypoint (see TransientRpc).
-        return Pingable.ping(self)
-
     # Login links -----------------------------------------------------------------
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("nonce",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("nonce",))
     def request_login_link(self, email, client_address=None, nonce=None):
         """Record a login request and answer at once, the same for every e-mail.
 
@@ -149,7 +144,7 @@ class AuthService(Pingable):
         if result.get("status") != "sent":
             log.warning("login e-mail for request %s not sent: %s", request.id, result.get("status"))
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("token",))
     def describe_login_link(self, token):
         """What a link's page shows before anything is used: whose login it is, masked.
         Reads only; an unusable link gets the same refusal as at redemption."""
@@ -163,7 +158,7 @@ class AuthService(Pingable):
             raise invalid_login_link()
         return {"email_hint": domain.masked_email(request.email)}
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("token", "nonce", "code"))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("token", "nonce", "code"))
     def redeem_login(self, token=None, nonce=None, code=None, user_agent=None, client_address=None):
         """Exchange a login request, once, for a new session and its token.
 
@@ -284,9 +279,10 @@ class AuthService(Pingable):
 
     # Sessions --------------------------------------------------------------------
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("session_token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("session_token",))
     def get_session(self, session_token):
-        """The identity behind an active session token; counts as activity."""
+        """The identity behind an active session token; counts as activity (written down
+        at most every `ACTIVITY_RESOLUTION` of the idle timeout)."""
         payload = load(SessionTokenSchema(), {"session_token": session_token})
         now = clock.now()
         with self.db.transaction() as session:
@@ -295,7 +291,8 @@ class AuthService(Pingable):
             )
             if found is None or not self._active(found, now):
                 raise Unauthorized(SESSION_EXPIRED, code="session_expired")
-            found.last_seen_at = now
+            if domain.activity_worth_recording(found.last_seen_at, now, int(self.config["SESSION_IDLE_SECONDS"])):
+                found.last_seen_at = now
         return IDENTITY.dump({
             "session_id": found.id, "email": found.email, "merchant_id": found.merchant_id,
             "return_url": found.return_url,
@@ -306,7 +303,7 @@ class AuthService(Pingable):
             row.ended_at, row.expires_at, row.last_seen_at, now, int(self.config["SESSION_IDLE_SECONDS"]),
         )
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("session_token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("session_token",))
     def end_session(self, session_token):
         """Log out: the token stops working at once. Ending an ended session is fine."""
         payload = load(SessionTokenSchema(), {"session_token": session_token})
@@ -322,7 +319,7 @@ class AuthService(Pingable):
             )
         return {"ended": True}
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_sessions(self, identity):
         """The buyer's active sessions, newest first (a merchant-scoped session sees
         only that merchant's)."""
@@ -340,7 +337,7 @@ class AuthService(Pingable):
             for row in rows if self._active(row, now)
         ])
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def end_session_by_id(self, identity, session_id):
         """End one of the buyer's sessions (another device); another buyer's is not found."""
         identity = load(IDENTITY, identity)
@@ -353,7 +350,7 @@ class AuthService(Pingable):
 
     # SSO ---------------------------------------------------------------------------
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def issue_sso_ticket(self, merchant_id, email, return_url):
         """A one-time URL that logs `email` in, scoped to the merchant, for a few seconds."""
         payload = load(IssueSsoTicketSchema(), {"merchant_id": merchant_id, "email": email, "return_url": return_url})
@@ -384,7 +381,7 @@ class AuthService(Pingable):
             "url": domain.sso_link(self.config["PORTAL_BASE_URL"], ticket), "expires_at": expires_at,
         })
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("ticket",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("ticket",))
     def redeem_sso_ticket(self, ticket, user_agent=None, client_address=None):
         """Exchange an SSO ticket, once and before it expires, for a merchant-scoped session."""
         payload = load(RedeemSsoTicketSchema(), {
@@ -410,7 +407,7 @@ class AuthService(Pingable):
 
     # Merchant API keys -------------------------------------------------------------
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def create_api_key(self, merchant_id):
         """A new key for an existing merchant. The answer is the only place the whole
         key ever appears; only its prefix and hash are kept."""
@@ -425,7 +422,7 @@ class AuthService(Pingable):
             session.add(row)
         return {**ApiKeySchema().dump(row), "key": key}
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def revoke_api_key(self, prefix):
         """The key with this prefix stops working at once; revoking twice is fine."""
         payload = load(ApiKeyLookupSchema(), {"prefix": prefix})
@@ -437,7 +434,7 @@ class AuthService(Pingable):
                 row.revoked_at = clock.now()
         return ApiKeySchema().dump(row)
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_api_keys(self, merchant_id=None):
         """Every key (prefixes, never keys), or one merchant's."""
         query = select(ApiKey).order_by(ApiKey.merchant_id, ApiKey.created_at)
@@ -447,7 +444,7 @@ class AuthService(Pingable):
         with self.db.transaction() as session:
             return ApiKeySchema(many=True).dump(session.scalars(query).all())
 
-    @transient_rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("key",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("key",))
     def authenticate_api_key(self, key):
         """The merchant a valid, unrevoked key belongs to; anything else is Unauthorized."""
         prefix = domain.api_key_prefix(key) if isinstance(key, str) else None

@@ -3,7 +3,6 @@ import logging
 
 from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError
-from nameko.rpc import rpc
 
 from services.billing import card_entry, charges, domain, pages, store
 from services.billing.models import outbox
@@ -20,7 +19,7 @@ from services.common.errors import (
     EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
 )
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable, TimedRpc
+from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load

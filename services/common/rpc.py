@@ -4,6 +4,16 @@ nameko's in-service `RpcProxy` waits for an answer forever. `TimedRpc` gives wor
 proxy whose calls raise `ServiceUnavailable` after `RPC_TIMEOUT` seconds (or a
 per-call timeout), and whose request messages expire on the broker at the same
 moment, so a service that comes back late does not act on a request nobody awaits.
+
+Since a request is void once its deadline passes, neither it nor its reply is written
+to the broker's disk (stock nameko makes both persistent, and a persistent message is
+confirmed only after the broker's fsync): a request or reply lost with a broker is a
+call that times out, which the caller answers as 503 and retries, exactly as it would
+if the broker had kept it. Requests are still confirmed, because the confirm is how a
+call to a service that is not running fails at once (`UnknownService`) instead of at
+its deadline; replies, which nobody could act on if the broker refused them, are not.
+Every service's entrypoints use this module's `rpc`, so auth's answers, which carry
+session tokens and new API keys, never reach a disk either.
 """
 import logging
 import time
@@ -11,8 +21,13 @@ import time
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.exceptions import OperationalError
+from nameko.amqp.publish import Publisher
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, LOGIN_METHOD_CONFIG_KEY,
+    NON_PERSISTENT, SERIALIZER_CONFIG_KEY,
+)
 from nameko.exceptions import UnknownService
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 
 from services.common import clock
 from services.common.errors import PortalError, ServiceUnavailable
@@ -106,8 +121,46 @@ class TimedServiceProxy:
         return TimedServiceProxy(self._service_proxy, self._service_name, timeout)
 
 
+class ReplyPublisher(Publisher):
+    delivery_mode = NON_PERSISTENT
+    use_confirms = False
+
+
+class ReplyResponder(Responder):
+    publisher_cls = ReplyPublisher
+
+
+class ReplyConsumer(RpcConsumer):
+    """nameko's RPC consumer, answering with `ReplyPublisher`."""
+
+    def handle_result(self, message, result, exc_info):
+        config = self.container.config
+        responder = ReplyResponder(
+            config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class PortalRpc(Rpc):
+    # One consumer serves a service's whole queue: every RPC entrypoint of a service
+    # must be this one, or two consumers would share `rpc-<service>`.
+    rpc_consumer = ReplyConsumer()
+
+
+rpc = PortalRpc.decorator
+
+
 class TimedRpc(RpcProxy):
-    """`RpcProxy` whose calls time out; extra options go to nameko's publisher."""
+    """`RpcProxy` whose calls time out, sent non-persistent (see above); extra options
+    go to nameko's publisher."""
+
+    def __init__(self, target_service, **options):
+        options.setdefault("delivery_mode", NON_PERSISTENT)
+        super().__init__(target_service, **options)
 
     def get_dependency(self, worker_ctx):
         timeout = float(self.container.config.get("RPC_TIMEOUT", DEFAULT_TIMEOUT))

@@ -12,7 +12,6 @@ import logging
 import uuid
 
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 
 from services.common import clock
 from services.common.db import Database
@@ -20,7 +19,7 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, NotFound, ValidationFailed
 from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable, TimedRpc
+from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.timer import timer
 from services.common.validation import load
 from services.notifications import delivery, domain, emails, store

@@ -10,7 +10,9 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
+import eventlet
 from nameko.exceptions import RemoteError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -391,29 +393,42 @@ def _order_details(order):
     return {key: order.get(key) for key in ("code", "status", "amount_cents", "decline_reason")}
 
 
-def run_renewals(db, context_for, batch_size):
+def run_renewals(db, context_for, batch_size, concurrency=1):
     """One pass of the renewal job over every subscription due now.
 
     Due subscriptions are read in batches and each is then claimed and renewed in its
-    own transaction (a SQLite write lock must not wait on billing). One that another
-    replica holds is skipped; one billing does not answer for, or that changed under
-    the job, stays due for the next pass.
+    own transaction, up to `concurrency` at once (each spends its time waiting on
+    billing and the database; the caller passes 1 on SQLite, whose write lock must not
+    wait on billing). One that another replica holds is skipped; one billing does not
+    answer for, or that changed under the job, stays due for the next pass. A
+    subscription is visited at most once per pass.
     """
     summary = Counter()
-    seen = []
+    seen = set()
+    after = None
+    pool = eventlet.GreenPool(concurrency)
     while True:
         with db.transaction() as session:
-            batch = store.due_subscription_ids(session, context_for(session).now, batch_size, seen)
-        for subscription_id in batch:
-            seen.append(subscription_id)
-            try:
-                with db.transaction() as session:
-                    ctx = context_for(session)
-                    subscription = store.claim_due(session, subscription_id, ctx.now)
-                    if subscription is not None:
-                        summary[renewal_step(ctx, subscription)] += 1
-            except (PortalError, RemoteError, StaleDataError) as error:
-                log.warning("renewal of subscription %s left for the next pass: %r", subscription_id, error)
-                summary["left_for_next_pass"] += 1
+            batch = store.due_subscriptions(session, context_for(session).now, batch_size, after)
+        if batch:
+            after = batch[-1]
+        fresh = [subscription_id for _, subscription_id in batch if subscription_id not in seen]
+        seen.update(fresh)
+        for step in pool.imap(partial(_renewal_visit, db, context_for), fresh):
+            if step is not None:
+                summary[step] += 1
         if len(batch) < batch_size:
             return dict(summary)
+
+
+def _renewal_visit(db, context_for, subscription_id):
+    """One due subscription claimed and stepped in its own transaction: what happened,
+    or None if another replica holds it or it is no longer due."""
+    try:
+        with db.transaction() as session:
+            ctx = context_for(session)
+            subscription = store.claim_due(session, subscription_id, ctx.now)
+            return renewal_step(ctx, subscription) if subscription is not None else None
+    except (PortalError, RemoteError, StaleDataError) as error:
+        log.warning("renewal of subscription %s left for the next pass: %r", subscription_id, error)
+        return "left_for_next_pass"

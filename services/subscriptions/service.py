@@ -4,15 +4,14 @@ from datetime import timedelta
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from services.common import clock
-from services.common.db import Database
+from services.common.db import Database, is_postgres
 from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, ValidationFailed
 from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable, TimedRpc
+from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load
@@ -318,5 +317,6 @@ class SubscriptionsService(Pingable):
 
     def _run_renewals(self):
         batch_size = int(self.config.get("RENEWAL_BATCH_SIZE", 50))
+        concurrency = int(self.config.get("RENEWAL_CONCURRENCY", 10)) if is_postgres(self.db.engine) else 1
         with self.renewal_pass:
-            return lifecycle.run_renewals(self.db, self._context, batch_size)
+            return lifecycle.run_renewals(self.db, self._context, batch_size, concurrency)

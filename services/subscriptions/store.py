@@ -5,7 +5,7 @@ session's identity owns; a row outside it is indistinguishable from one that doe
 """
 import uuid
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, tuple_, update
 
 from services.common import clock
 from services.common.db import is_postgres
@@ -187,12 +187,15 @@ def _due(now):
     )
 
 
-def due_subscription_ids(session, now, limit, skip_ids=()):
-    """A batch of subscriptions the renewal job should visit now, oldest first."""
-    return session.scalars(
-        select(Subscription.id).where(*_due(now), Subscription.id.not_in(skip_ids))
-        .order_by(Subscription.renewal_run_at, Subscription.id).limit(limit)
-    ).all()
+def due_subscriptions(session, now, limit, after=None):
+    """A batch of the subscriptions the renewal job should visit now, oldest first, as
+    (renewal_run_at, id) pairs; `after`, the last pair of the previous batch, continues
+    from there (an index range, however many were visited before)."""
+    query = select(Subscription.renewal_run_at, Subscription.id).where(*_due(now))
+    if after is not None:
+        query = query.where(tuple_(Subscription.renewal_run_at, Subscription.id) > tuple_(*after))
+    return [tuple(row) for row in session.execute(
+        query.order_by(Subscription.renewal_run_at, Subscription.id).limit(limit))]
 
 
 def claim_due(session, subscription_id, now):

@@ -86,6 +86,13 @@ class TestSessionTimeouts:
         assert self.active(end - timedelta(microseconds=1), last_seen_at=end - timedelta(seconds=5))
         assert not self.active(end, last_seen_at=end - timedelta(seconds=5))
 
+    def test_use_is_written_down_at_most_once_per_hundredth_of_the_idle_timeout(self):
+        resolution = timedelta(seconds=IDLE / 100)
+        assert not domain.activity_worth_recording(ISSUED_AT, ISSUED_AT + resolution - timedelta(microseconds=1), IDLE)
+        assert domain.activity_worth_recording(ISSUED_AT, ISSUED_AT + resolution, IDLE)
+        # So a session in use never lives past its idle timeout counted from a real use.
+        assert not self.active(ISSUED_AT + resolution + timedelta(seconds=IDLE), last_seen_at=ISSUED_AT + resolution)
+
     def test_ended_session_is_not_active(self):
         now = ISSUED_AT + timedelta(seconds=10)
         assert not self.active(now, last_seen_at=now, ended_at=ISSUED_AT + timedelta(seconds=5))

@@ -27,6 +27,7 @@ def test_percentile_refuses_what_it_cannot_answer():
 
 def test_summary_is_in_milliseconds():
     assert stats.summary_ms([0.001, 0.002, 0.010]) == {"count": 3, "p50_ms": 2.0, "p99_ms": 10.0, "max_ms": 10.0}
+    assert stats.summary_ms([]) == {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
     assert stats.ratio(3.0, 2.0) == 1.5
     assert stats.ratio(1.0, 0) is None
 
@@ -100,6 +101,9 @@ def test_targets_are_judged_from_the_measurements():
     assert not missed["orders list: p99 at 100 pages/s (ms)"]
     assert not missed["largest RSS of a service process (MB)"]
     assert missed["renewals per second, 1 replica(s)"]
+    nothing_answered = results()
+    nothing_answered["pages"]["orders_list"]["open_loop"].update(p99_ms=None, failures=2000)
+    assert not {what: ok for what, _, _, ok in report.targets(nothing_answered)}["orders list: p99 at 100 pages/s (ms)"]
 
 
 def test_report_shows_the_run_and_the_kept_runs(tmp_path):
@@ -117,3 +121,26 @@ def test_report_shows_the_run_and_the_kept_runs(tmp_path):
     assert "| RPC round trip p50, project ÷ raw pika | 4.1 |" in markdown  # the kept run's column
     assert "Why the numbers are what they are." in markdown
     assert "## How to reproduce" in markdown
+
+
+def test_profile_summary_counts_each_function_once_per_sample():
+    from bench import profile
+
+    collapsed = "\n".join([
+        "main (a.py:1);handle (web.py:10);publish (rpc.py:5) 3",
+        "main (a.py:1);handle (web.py:10);handle (web.py:12) 1",
+        "main (a.py:1);poll (hub.py:3) 4",
+    ])
+    top, samples = profile.summary(collapsed)
+    assert samples == 8
+    assert dict((function, percent) for percent, function in top) == {
+        "main (a.py)": 100.0, "poll (hub.py)": 50.0, "handle (web.py)": 50.0, "publish (rpc.py)": 37.5,
+    }
+
+
+def test_report_shows_the_profiles_a_run_took(tmp_path):
+    run = {**results(), "profiles": {"pages-orders_list": {"gateway": {
+        "samples": 8, "top": [[100.0, "main (a.py)"], [37.5, "publish (rpc.py)"]]}}}}
+    markdown = report.render(run, [], "")
+    assert "**gateway** during `pages-orders_list` (8 samples)" in markdown
+    assert "| 37.5 | `publish (rpc.py)` |" in markdown
