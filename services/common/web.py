@@ -7,9 +7,13 @@ of frames and stop content sniffing.
 """
 import json
 import logging
+import time
 from functools import partial
 
+import eventlet
 from eventlet.event import Event
+from eventlet.greenio import shutdown_safe
+from eventlet.wsgi import STATE_IDLE
 from nameko.exceptions import BadRequest, RemoteError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
@@ -97,8 +101,12 @@ def read_json(request):
     return payload
 
 
-def _with_security_headers(start_response, status, headers, exc_info=None):
+def _with_security_headers(start_response, server, status, headers, exc_info=None):
     present = {name.lower() for name, _ in headers}
+    if server.draining:
+        # The process is stopping: this connection is not to be used again.
+        headers = [(name, value) for name, value in headers if name.lower() != "connection"]
+        headers.append(("Connection", "close"))
     # A page that sets its own policy decides who may frame it (billing's card form
     # names the portal in frame-ancestors); X-Frame-Options: DENY would contradict it.
     if any(name.lower() == "content-security-policy" and "frame-ancestors" in value for name, value in headers):
@@ -124,12 +132,82 @@ class _PortalWsgiApp(WsgiApp):
         else:
             request.path_values = values
             response = provider.handle_request(request)
-        return response(environ, partial(_with_security_headers, start_response))
+        return response(environ, partial(_with_security_headers, start_response, self.server))
 
 
 class PortalWebServer(WebServer):
+    """nameko's web server, draining on stop instead of dropping what it serves.
+
+    nameko stops accepting only after every worker has finished, keeps its listening
+    socket open until the process exits (connections waiting there are then reset),
+    and kills the connections it is still answering. Here, as soon as the service
+    stops, the socket is closed, so new connections go to the other processes sharing
+    the port (SO_REUSEPORT); requests under way, and those already sent on open
+    connections, are answered with `Connection: close`; idle connections are closed
+    after a moment in which their clients may still send one.
+    """
+
+    IDLE_GRACE_SECONDS = 0.5
+
+    def __init__(self):
+        super().__init__()
+        self.draining = False
+        self._connections = {}
+        self._drained = None
+
     def get_wsgi_app(self):
         return _PortalWsgiApp(self)
+
+    def process_request(self, sock, address):
+        connection = [address, sock, STATE_IDLE]  # eventlet keeps its state in [2]
+        self._connections[id(connection)] = connection
+        try:
+            self._serv.process_request(connection)
+        except OSError as error:
+            # A client gone very early, as nameko's own server tolerates (eventlet#353).
+            if "raw readinto() returned invalid length" not in str(error):
+                raise
+        finally:
+            self._connections.pop(id(connection), None)
+
+    def unregister_provider(self, provider):
+        # The first route to stop drains the server; the others wait for it.
+        if self._drained is None:
+            self._drained = Event()
+            self._drain()
+            self._drained.send(None)
+        self._drained.wait()
+        super().unregister_provider(provider)
+
+    def _drain(self):
+        self.draining = True
+        self._is_accepting = False
+        if self._gt is not None:
+            self._gt.kill()
+        if self._sock is not None:
+            self._accept_waiting()
+            self._sock.close()
+        started = time.monotonic()
+        # As long as a caller may wait for the slowest answer (two RPC deadlines).
+        limit = 2 * float(self.container.config.get("RPC_TIMEOUT", 5)) + 1
+        while self._connections and time.monotonic() - started < limit:
+            if time.monotonic() - started >= self.IDLE_GRACE_SECONDS:
+                for address, sock, state in list(self._connections.values()):
+                    if state == STATE_IDLE:
+                        shutdown_safe(sock)
+            eventlet.sleep(0.05)
+
+    def _accept_waiting(self):
+        """Take the connections the kernel already queued here, so they are answered."""
+        self._sock.setblocking(False)
+        while True:
+            try:
+                sock, address = self._sock.accept()
+            except OSError:  # none left (EAGAIN)
+                return
+            sock.setblocking(True)
+            sock.settimeout(self._serv.socket_timeout)
+            self.container.spawn_managed_thread(partial(self.process_request, sock, address))
 
     def context_data_from_headers(self, request):
         # The caller's request id when it sends a usable one, else a new one; nameko

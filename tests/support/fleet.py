@@ -74,11 +74,13 @@ class Fleet(RunningSystem):
             key, value = words.pop(0).split("=", 1)
             assignments[key] = value
         self._started += 1
-        with (self.folder / f"{self._started:02d}-{name}.log").open("ab") as log:
+        log_path = self.folder / f"{self._started:02d}-{name}.log"
+        with log_path.open("ab") as log:
             process = subprocess.Popen(
                 PROGRAMS[words[0]] + words[1:], cwd=REPO_ROOT, env={**self.env, **assignments},
                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=terminate_with_parent,
             )
+        process.log_path = log_path
         self.processes[name].append(process)
         return process
 
