@@ -32,7 +32,7 @@ def fleet(rabbit_node, tmp_path_factory):
     try:
         running.start()
         with ClusterRpcProxy({"AMQP_URI": running.amqp_uri}, timeout=30) as rpc:
-            load_demo(rpc)
+            load_demo(rpc, running.gateway_url)
         yield running
     finally:
         running.stop()

@@ -8,11 +8,13 @@ from kombu import Connection, Exchange, Producer
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import func, select
 
+from gateway.service import GatewayService
 from services.common import clock
 from services.common.db import make_engine
 from services.subscriptions.domain import add_months
 from services.subscriptions.models import Activity, Subscription, inbox
 from services.subscriptions.service import SubscriptionsService
+from support.system import free_port
 from support.subscriptions_testkit import ANA, ANA_CARD, LEDGER, NOW, FakeBilling, Ledger
 
 @pytest.fixture
@@ -172,3 +174,14 @@ def db_rows(config):
     engine.dispose()
 
 
+@pytest.fixture
+def start_gateway(runner_factory):
+    """`start_gateway(config)` runs the gateway on a free port (the merchant API that
+    the demo loader goes through) and returns its URL."""
+
+    def start(config):
+        address = f"127.0.0.1:{free_port()}"
+        runner_factory({**config, "WEB_SERVER_ADDRESS": address}, GatewayService).start()
+        return f"http://{address}"
+
+    return start

@@ -9,7 +9,6 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import func, select, text
 
 from portalctl.demo import ANA, BRUNO, load_demo
-from gateway.service import GatewayService
 from services.auth.service import AuthService
 from services.billing.service import BillingService
 from services.common import clock
@@ -49,13 +48,11 @@ def config(service_config):
 
 
 @pytest.fixture
-def portal_url(config, runner_factory):
+def portal_url(config, runner_factory, start_gateway):
     """The gateway's URL; billing's own HTTP listens on another port."""
-    gateway_address = f"127.0.0.1:{free_port()}"
-    runner_factory({**config, "WEB_SERVER_ADDRESS": gateway_address}, GatewayService).start()
     runner_factory({**config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}, BillingService).start()
     runner_factory(config, SubscriptionsService, AuthService).start()
-    return f"http://{gateway_address}"
+    return start_gateway(config)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from portalctl.demo import ANA, BRUNO, load_demo
+from services.auth.service import AuthService
 from services.billing.service import BillingService
 from services.common.errors import Forbidden, RuleRefused
 from services.subscriptions.service import SubscriptionsService
@@ -24,16 +25,17 @@ APPROVE, DECLINE, NETWORK_ERROR = "5555555555554444", "4000000000000002", "40000
 def config(service_config, web_config):
     # Timers out of the way: tests run the reconciler themselves.
     return service_config(
-        "subscriptions", "billing", **web_config, BILLING_PUBLIC_URL=f"http://{web_config['WEB_SERVER_ADDRESS']}",
+        "subscriptions", "billing", "auth", **web_config, BILLING_PUBLIC_URL=f"http://{web_config['WEB_SERVER_ADDRESS']}",
         RECONCILE_INTERVAL=3600, RENEWAL_INTERVAL=3600, RPC_TIMEOUT=10,
     )
 
 
 @pytest.fixture
-def rpc(config, runner_factory):
-    runner_factory(config, SubscriptionsService, BillingService).start()
+def rpc(config, runner_factory, start_gateway):
+    runner_factory(config, SubscriptionsService, BillingService, AuthService).start()
+    portal_url = start_gateway(config)
     with ClusterRpcProxy(config, timeout=30) as proxy:
-        load_demo(proxy)
+        load_demo(proxy, portal_url)
         yield proxy
 
 
