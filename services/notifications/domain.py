@@ -83,7 +83,7 @@ def subscription_url(portal_base_url, subscription_id):
 
 def payment_method_url(portal_base_url, subscription_id):
     # The portal asks for a login first when needed, then comes back here.
-    return f"{subscription_url(portal_base_url, subscription_id)}/pagamento"
+    return f"{subscription_url(portal_base_url, subscription_id)}/forma-de-pagamento"
 
 
 def order_url(portal_base_url, code):

@@ -13,7 +13,7 @@ from support.notifications import (
     publish, wait_until,
 )
 
-PAYMENT_PAGE = f"{PORTAL}/assinaturas/sub-ana/pagamento"
+PAYMENT_PAGE = f"{PORTAL}/assinaturas/sub-ana/forma-de-pagamento"
 
 
 def subscription_event(event_type, subscription_id="sub-ana", email=ANA, **data):
@@ -134,12 +134,12 @@ ENGLISH_CASES = [
         "subscription_past_due", "sub-bob", BOB, cycle_number=2, attempts=1,
         next_retry_at="2026-06-05T15:00:00+00:00", decline_reason="insufficient_funds",
     ), "subscriptions", BOB, "Payment overdue: Python Course subscription", [
-        "To keep your access, change the payment method and pay now:", f"{BOB_PAGE}/pagamento",
+        "To keep your access, change the payment method and pay now:", f"{BOB_PAGE}/forma-de-pagamento",
     ], id="en-subscription_past_due"),
     pytest.param(order_event("charge_failed", "PED-BOBFAILD", "refused", "credit_card", "sub-bob", "renewal",
                              decline_reason="insufficient_funds", email=BOB),
                  "billing", BOB, "We could not charge your Python Course subscription", [
-        "was not approved (insufficient funds or limit)", f"{BOB_PAGE}/pagamento",
+        "was not approved (insufficient funds or limit)", f"{BOB_PAGE}/forma-de-pagamento",
     ], id="en-charge_failed"),
 ]
 # Events no buyer needs an e-mail about (a card order waiting for the processor, the

@@ -121,7 +121,7 @@ def test_english_only_when_the_buyer_data_says_so():
 
 def test_the_payment_link_goes_to_the_portal_page_of_that_subscription():
     assert (domain.payment_method_url("https://portal.example.com/", "sub-1")
-            == "https://portal.example.com/assinaturas/sub-1/pagamento")
+            == "https://portal.example.com/assinaturas/sub-1/forma-de-pagamento")
 
 
 def test_facts_prefer_what_the_event_says_and_fill_in_from_the_owning_services():
@@ -141,7 +141,7 @@ def test_facts_prefer_what_the_event_says_and_fill_in_from_the_owning_services()
     assert facts["cycle_end"] == "2026-06-04T12:00:00+00:00"
     assert facts["merchant"]["name"] == "Acme"
     assert facts["order_url"] == "https://portal.example.com/pedidos/PED-AAAAAAAA"
-    assert facts["payment_method_url"] == "https://portal.example.com/assinaturas/sub-1/pagamento"
+    assert facts["payment_method_url"] == "https://portal.example.com/assinaturas/sub-1/forma-de-pagamento"
 
 
 # -- webhooks

@@ -127,7 +127,7 @@ def test_english_e_mail_for_an_english_speaking_buyer():
 def test_charge_failed_links_to_the_payment_method_page_and_carries_no_login_secret():
     rendered = emails.render("charge_failed", "pt_BR", facts(decline_reason="insufficient_funds"))
 
-    link = f"{PORTAL}/assinaturas/sub-1/pagamento"
+    link = f"{PORTAL}/assinaturas/sub-1/forma-de-pagamento"
     assert link in rendered.text
     assert f'href="{link}"' in rendered.html
     assert "Alterar forma de pagamento" in rendered.html
