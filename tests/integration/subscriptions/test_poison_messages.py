@@ -1,6 +1,6 @@
-"""A malformed message on one of the project's own queues (subscriptions' handler of
-billing's `order_paid`) ends in the dead-letter queue within the delivery limit, and
-the good message after it is processed: the renewal it pays is settled."""
+"""Malformed messages on one of the project's own queues (subscriptions' handler of
+billing's `order_paid`) end in the dead-letter queue within the delivery limit, and
+the good message after them is processed: the renewal it pays is settled."""
 import time
 import uuid
 from datetime import timedelta
@@ -21,13 +21,13 @@ def publish_raw(amqp_uri, body, content_type="application/json"):
                          content_encoding="utf-8")
 
 
-def dead_letters(amqp_uri, timeout=30):
-    """Every message now in portal.dead-letters, once at least one is."""
+def dead_letters(amqp_uri, expected, timeout=30):
+    """The messages in portal.dead-letters, once `expected` of them are (or the time is up)."""
     found = []
     deadline = time.monotonic() + timeout
     with Connection(amqp_uri) as connection:
         queue = DEAD_LETTER_QUEUE(connection.channel())
-        while not found and time.monotonic() < deadline:
+        while len(found) < expected and time.monotonic() < deadline:
             while (message := queue.get(no_ack=True)) is not None:
                 found.append(message)
             time.sleep(0.2)
@@ -42,16 +42,20 @@ def test_a_poison_order_paid_is_dead_lettered_and_the_next_one_settles_its_renew
     assert rpc.run_renewals() == {"waiting": 1}
     [charge] = ledger.requests
 
-    # An envelope whose data is not an object: the handler fails on every delivery.
+    # An envelope whose data is not an object (the handler fails on every delivery),
+    # and a body that is not even JSON.
     poison_id = str(uuid.uuid4())
-    publish_raw(rabbit_config["AMQP_URI"], f'{{"event_id": "{poison_id}", "type": "order_paid", "data": "PED-X"}}')
+    failing = f'{{"event_id": "{poison_id}", "type": "order_paid", "data": "PED-X"}}'
+    garbage = f"not json {{{poison_id}"
+    publish_raw(rabbit_config["AMQP_URI"], failing)
+    publish_raw(rabbit_config["AMQP_URI"], garbage)
     billing_event("order_paid", ledger.orders[charge["idempotency_key"]])
 
     owner = identity()
     wait_until(lambda: rpc.get_subscription(owner, subscription["id"])["cycle"]["number"] == 2)
-    dead = dead_letters(rabbit_config["AMQP_URI"])
-    assert [message.payload["event_id"] for message in dead] == [poison_id]
-    # The broker gave up on it in that very queue when the delivery limit was reached:
-    # not looping, not lost, and `portalctl events dead-letters --send-back` can return it there.
-    death = dead[0].headers["x-first-death-queue"], dead[0].headers["x-first-death-reason"]
-    assert death == (QUEUE, "delivery_limit")
+    dead = dead_letters(rabbit_config["AMQP_URI"], expected=2)
+    # Given up on in that very queue (so `portalctl events dead-letters --send-back` can
+    # return it there): the failing one when the broker's delivery limit was reached,
+    # the undecodable one at once. Not looping, not lost.
+    assert {message.body: (message.headers["x-first-death-queue"], message.headers["x-first-death-reason"])
+            for message in dead} == {failing: (QUEUE, "delivery_limit"), garbage: (QUEUE, "rejected")}
