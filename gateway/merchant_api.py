@@ -7,14 +7,6 @@ repeat of the merchant's own `external_id` answers what the first call created.
 Bodies are checked here for their shape; the owning service checks them again, with
 its rules, and an object of another merchant answers 404 like one that does not exist.
 """
-
-# Who the buyer is, as billing keeps it on an order (the address travels beside it).
-ORDER_BUYER_FIELDS = ("email", "name", "document", "phone")
-
-
-def _sale(body, merchant_id):
-    """`body` without its customer, for the merchant's id."""
-    return {**{key: value for key, value in body.items() if key != "customer"}, "merchant_id": merchant_id}
 from gateway import cookies
 from gateway.schemas import (
     MerchantSettingsRequest, OrderIntakeRequest, PlanChangeOptionsRequest, SsoTicketRequest,
@@ -23,6 +15,14 @@ from gateway.schemas import (
 from services.common.errors import Unauthorized
 from services.common.validation import load
 from services.common.web import http, json_response, read_json
+
+# Who the buyer is, as billing keeps it on an order (the address travels beside it).
+ORDER_BUYER_FIELDS = ("email", "name", "document", "phone")
+
+
+def _sale(body, merchant_id):
+    """`body` without its customer, for the merchant's id."""
+    return {**{key: value for key, value in body.items() if key != "customer"}, "merchant_id": merchant_id}
 
 
 class MerchantRoutes:

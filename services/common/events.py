@@ -3,14 +3,17 @@
 `event_handler("billing", "order_paid")` is nameko's service-pool handler with three
 changes: its queue is a quorum queue with a delivery limit and a dead-letter exchange;
 a handler that raises returns the message to the queue instead of dropping it (nameko's
-default); and after the limit the broker moves it to the dead-letter queue, where
+default); a body that cannot be decoded is dead-lettered at once; and after the limit
+the broker moves a failing message to the dead-letter queue, where
 `portalctl events dead-letters` shows it, while the next messages keep flowing.
 Handlers stay idempotent by `event_id` (see `Inbox`), since delivery is at least once.
 """
+import logging
+
 from kombu import Exchange, Queue
 from nameko.amqp.publish import get_connection
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.messaging import Consumer
+from nameko.messaging import Consumer, QueueConsumer
 from sqlalchemy import Column, String, Table, select
 
 from services.common import clock
@@ -23,6 +26,8 @@ DEAD_LETTER_QUEUE = Queue(
 )
 DEFAULT_DELIVERY_LIMIT = 5
 
+log = logging.getLogger(__name__)
+
 
 def consumer_queue_arguments(delivery_limit):
     return {
@@ -32,7 +37,27 @@ def consumer_queue_arguments(delivery_limit):
     }
 
 
+class DeadLetteringQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, except that a message it cannot even decode (a body
+    that is not JSON) goes straight to the dead-letter queue: left to kombu, the error
+    would break the connection on every redelivery instead."""
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for consumer in consumers:
+            consumer.on_decode_error = self._dead_letter
+        return consumers
+
+    @staticmethod
+    def _dead_letter(message, error):
+        log.warning("dead-lettering an undecodable message from %s: %s",
+                    message.delivery_info.get("routing_key"), type(error).__name__)
+        message.reject(requeue=False)
+
+
 class ReliableEventHandler(EventHandler):
+    queue_consumer = DeadLetteringQueueConsumer()
+
     def __init__(self, source_service, event_type, **kwargs):
         kwargs.setdefault("requeue_on_error", True)
         super().__init__(source_service, event_type, handler_type=SERVICE_POOL, reliable_delivery=True, **kwargs)
@@ -48,11 +73,13 @@ class ReliableEventHandler(EventHandler):
             queue_arguments=consumer_queue_arguments(limit),
         )
         # The dead-letter exchange must exist before the first message dies, or the
-        # broker drops that message silently.
+        # broker drops that message silently; and the handler's queue is bound before
+        # the service answers anything, so no event published from then on misses it.
         with get_connection(config["AMQP_URI"]) as connection:
             channel = connection.channel()
             DEAD_LETTER_EXCHANGE(channel).declare()
             DEAD_LETTER_QUEUE(channel).declare()
+            self.queue(channel).declare()
         Consumer.setup(self)
 
 

@@ -3,7 +3,6 @@ exactly the envelope and the data fields docs/events.md documents, with the
 documented exchange, routing key and version. Each action is driven as the product
 drives it: a checkout's intake and the merchant API, a buyer's requests over HTTP
 (logged in by SSO), billing's card form, the sandbox's "pay", the renewal job."""
-import uuid
 from datetime import timedelta
 
 import pytest
