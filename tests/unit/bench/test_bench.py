@@ -79,7 +79,7 @@ def results(rpc_ratio=1.2, p99=80.0, renewals_per_second=250.0, rss=90.0):
     summary = {"count": 100, "p50_ms": 10.0, "p99_ms": p99, "max_ms": p99 + 1}
     page = {
         "route": "/api/v1/me/orders", "gateway": {"pages_per_second": 120.0}, "baseline": {"pages_per_second": 200.0},
-        "throughput_ratio": 0.6, "open_loop": {"rate": 100, "duration_s": 20, **summary, "failures": 0},
+        "throughput_ratio": 0.6, "cpu_ratio": 1.6, "open_loop": {"rate": 100, "duration_s": 20, **summary, "failures": 0},
     }
     return {
         "label": "example", "generated_at": "2026-12-02T00:00:00+00:00", "quick": False,
@@ -100,6 +100,7 @@ def test_targets_are_judged_from_the_measurements():
     assert not missed["RPC round trip p50, project ÷ raw pika"]
     assert not missed["orders list: p99 at 100 pages/s (ms)"]
     assert not missed["largest RSS of a service process (MB)"]
+    assert met["orders list: baseline CPU per page ÷ services' CPU per page"]  # 1 / 1.6 = 0.625
     assert missed["renewals per second, 1 replica(s)"]
     nothing_answered = results()
     nothing_answered["pages"]["orders_list"]["open_loop"].update(p99_ms=None, failures=2000)
