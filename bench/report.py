@@ -124,6 +124,7 @@ def history_table(runs):
         by_name = {what: measured for what, measured, _, _ in targets(run)}
         for row in rows:
             row.append(by_name.get(row[0], "–"))
+    rows.append(["load average of the machine when the run began"] + [run["machine"]["load_average"] for run in runs])
     return _table(["", *names], rows)
 
 
@@ -153,7 +154,8 @@ def render(results, runs, findings):
         "```sh\nmake bench                 # ≲ 10 minutes; writes docs/performance.json and docs/performance.md\n"
         "BENCH_QUICK=1 make bench   # a minute or two, smaller counts; writes var/bench/ instead\n"
         "BENCH_LABEL=03-my-change make bench   # also keeps the run in docs/performance-runs/\n"
-        "BENCH_PROFILE=1 make bench # also samples the busy processes with py-spy (summaries below)\n```",
+        "BENCH_PROFILE=1 make bench # also samples the busy processes with py-spy (summaries below)\n"
+        ".venv/bin/python -m bench.report   # renders this file again from docs/performance.json\n```",
         "The run starts its own system exactly as `make run DATABASE=postgresql` does, on free "
         "ports, in its own RabbitMQ vhost and with its own uniquely named PostgreSQL databases "
         "(dropped afterwards), so it never meets a running `make run` or a test run. "
@@ -171,3 +173,11 @@ def write(results, out_dir, runs_dir, findings_path):
     (out_dir / "performance.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     findings = Path(findings_path).read_text() if Path(findings_path).exists() else ""
     (out_dir / "performance.md").write_text(render(results, kept_runs(runs_dir), findings))
+
+
+if __name__ == "__main__":
+    # `python -m bench.report`: render docs/performance.md again from docs/performance.json
+    # (after editing bench/findings.md), without measuring anything.
+    root = Path(__file__).resolve().parents[1]
+    write(json.loads((root / "docs" / "performance.json").read_text()), root / "docs",
+          root / "docs" / "performance-runs", root / "bench" / "findings.md")
