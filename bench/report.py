@@ -94,6 +94,10 @@ def details(results):
              ", ".join(f"{name} {seconds}" for name, seconds in batch.get("cpu_seconds", {}).items()) or "–")
             for batch in results["renewals"].values()
         ]),
+        "Each batch: the buyers' first subscriptions through the services' own intake, the rest "
+        "copied from them by the database; the shared clock then moves past their cycle end and "
+        "the renewal job (its timer, each second, in every replica) is timed until all are "
+        "renewed or the time bound passes. What a batch left is then taken out of the job's way.",
         "### Resident memory (MB, largest process of each service)",
         _table(("phase", *SERVICES), [
             (phase.replace("_", " "), *(values.get(name, "–") for name in SERVICES))
