@@ -12,6 +12,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -52,7 +53,7 @@ BUYER = "ana@example.com"
 REQUEST_TIMEOUT = 10
 # BENCH_PROFILE=1: py-spy samples these processes while a phase runs (it costs them some
 # CPU, so a profiled run's numbers are a little worse than an unprofiled one's).
-PROFILED = {"pages": ("gateway", "auth", "billing", "subscriptions"), "renewals": ("subscriptions", "billing")}
+PROFILED = {"pages": ("gateway", "auth", "billing", "subscriptions"), "renewals": ("subscriptions", "billing", "notifications")}
 
 
 class Profiles:
@@ -256,6 +257,9 @@ def measure_system(folder, settings, quick, load_average):
 
 
 def main():
+    # SIGTERM stops the run like Ctrl-C: the system, the databases and the private
+    # PostgreSQL are taken down on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     quick = os.environ.get("BENCH_QUICK") == "1"
     results = run(QUICK if quick else FULL, quick)
     label = os.environ.get("BENCH_LABEL")

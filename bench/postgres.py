@@ -18,8 +18,14 @@ MAX_CONNECTIONS = 300
 
 
 def _binaries():
-    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
-    return Path(bindir)
+    """PostgreSQL's server programs: where pg_config says, else Debian's layout."""
+    if shutil.which("pg_config"):
+        return Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise SystemExit("make bench needs the PostgreSQL server programs (initdb, pg_ctl), "
+                         "or BENCH_POSTGRES_URL=<admin URL> of a running server")
+    return found[-1].parent
 
 
 def _as_owner(command, owner):
