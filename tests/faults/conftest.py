@@ -3,6 +3,10 @@ machine's shared broker is never touched), and on it every service as its own
 process on PostgreSQL — two processes each of the gateway, subscriptions and billing
 — stopped at the end whatever happened. Each scenario's counts are printed at the
 end of the run."""
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -13,18 +17,31 @@ from support.workload import COUNTS
 
 # config.yaml's default: what a production caller waits, on a machine that may be busy.
 RPC_TIMEOUT = 5
+KEPT = []
 
 
 @pytest.fixture(scope="session")
-def rabbit_node(tmp_path_factory):
-    with private_rabbit_node(tmp_path_factory.mktemp("rabbit")) as node:
+def fault_folder(request):
+    """Every process's log and the node's data, kept (and named in the summary) when
+    a scenario failed; pytest's own temporary folders are reused by later runs."""
+    folder = Path(tempfile.mkdtemp(prefix="portal-faults-"))
+    yield folder
+    if request.session.testsfailed:
+        KEPT.append(folder)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rabbit_node(fault_folder):
+    with private_rabbit_node(fault_folder / "rabbit") as node:
         yield node
 
 
 @pytest.fixture(scope="session")
-def fleet(rabbit_node, tmp_path_factory):
+def fleet(rabbit_node, fault_folder):
     running = Fleet(
-        tmp_path_factory.mktemp("fleet"), rabbit_node.amqp_uri,
+        fault_folder / "fleet", rabbit_node.amqp_uri,
         replicas={"gateway": 2, "subscriptions": 2, "billing": 2}, rpc_timeout=RPC_TIMEOUT,
         # The reconciler settles at once what a killed process left unknown.
         extra_env={"RECONCILE_INTERVAL": "1", "DELIVERY_POLL_INTERVAL": "0.2"},
@@ -38,6 +55,13 @@ def fleet(rabbit_node, tmp_path_factory):
         running.stop()
 
 
+@pytest.fixture(autouse=True)
+def empty_mailbox(fleet):
+    """Each scenario starts with an empty mail sink: the hundreds of e-mails of the
+    one before would make every look for a login e-mail slow."""
+    fleet.sink.clear()
+
+
 @pytest.fixture
 def rpc(fleet):
     with ClusterRpcProxy({"AMQP_URI": fleet.amqp_uri}, timeout=30) as proxy:
@@ -49,3 +73,5 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("fault scenarios: counts")
         for line in COUNTS:
             terminalreporter.write_line(line)
+    for folder in KEPT:
+        terminalreporter.write_line(f"logs of the failed fault run: {folder}")

@@ -66,9 +66,11 @@ class Fleet(RunningSystem):
         self.wait_until_serving(timeout)
         return self
 
-    def start_process(self, name):
-        """One more process of `name`, as the Procfile starts it."""
-        words = shlex.split(string.Template(procfile_commands()[name]).substitute(self.env))
+    def start_process(self, name, **overrides):
+        """One more process of `name`, as the Procfile starts it (`overrides`: its own
+        settings, e.g. another AMQP_URI)."""
+        env = {**self.env, **overrides}
+        words = shlex.split(string.Template(procfile_commands()[name]).substitute(env))
         assignments = {}
         while "=" in words[0]:
             key, value = words.pop(0).split("=", 1)
@@ -77,7 +79,7 @@ class Fleet(RunningSystem):
         log_path = self.folder / f"{self._started:02d}-{name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                PROGRAMS[words[0]] + words[1:], cwd=REPO_ROOT, env={**self.env, **assignments},
+                PROGRAMS[words[0]] + words[1:], cwd=REPO_ROOT, env={**env, **assignments},
                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=terminate_with_parent,
             )
         process.log_path = log_path

@@ -104,6 +104,16 @@ class RabbitNode:
         while _accepts(self.port) and time.monotonic() < deadline:
             time.sleep(0.1)
 
+    def queues(self):
+        """{queue name: consumer count} of every queue, from rabbitmqctl."""
+        listed = subprocess.run(
+            [str(Path(server_script()).with_name("rabbitmqctl")), "-n", self.name, "list_queues", "name", "consumers",
+             "--no-table-headers", "--quiet"],
+            env=self.environment(), capture_output=True, text=True, timeout=60, check=True,
+        )
+        return {name: int(consumers) for name, consumers in
+                (line.rsplit(None, 1) for line in listed.stdout.splitlines() if line.strip())}
+
     def restart(self):
         self.stop()
         return self.start()

@@ -71,6 +71,7 @@ class TcpProxy:
             except OSError:
                 _close(client)
                 continue
+            upstream.settimeout(None)  # the 5 s were for connecting: a quiet link stays up
             with self._lock:
                 self._connections += [client, upstream]
             threading.Thread(target=_pump, args=(client, upstream, self._flowing), daemon=True).start()

@@ -4,7 +4,7 @@ import pytest
 from nameko.exceptions import RemoteError
 
 from services.common.errors import Conflict, RuleRefused, ValidationFailed
-from support.subscriptions_testkit import ANA, BRUNO, identity, wait_until
+from support.subscriptions_testkit import ANA, BRUNO, FakeBilling, identity, wait_until
 
 ANA_ID = identity(ANA)
 
@@ -81,6 +81,30 @@ def test_a_request_that_failed_midway_can_be_repeated(rpc, upgrade, ledger):
     assert result["subscription"]["offer_id"] == "acme-premium"
     # Both attempts asked billing under the one key of the quote.
     assert {request["idempotency_key"] for request in ledger.requests} == {f"plan_change:{quote_id}"}
+
+
+def test_a_repeat_of_a_confirmation_its_payment_applied_meanwhile_answers_the_change(
+        rpc, upgrade, ledger, billing_event, db_rows):
+    """billing charged, but its answer came too late: the buyer got no answer, and the
+    payment's order_paid applied the change. The buyer's repeat answers that change,
+    with the one order; a new confirmation of the quote is refused as spent."""
+    subscription_id, quote_id = upgrade
+    ledger.card_answer = "error"  # what subscriptions sees of an answer that never came
+    with pytest.raises(RemoteError):
+        rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-6")
+    ledger.card_answer = "paid"
+    order = FakeBilling().charge(ledger.requests[0])  # what billing had done meanwhile
+    billing_event("order_paid", order)
+    wait_until(lambda: rpc.get_subscription(ANA_ID, subscription_id)["offer_id"] == "acme-premium")
+
+    repeat = rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-6")
+    assert repeat["subscription"]["offer_id"] == "acme-premium"
+    assert repeat["order"]["code"] == order["code"]
+    assert len(ledger.orders) == 1
+    assert [action for _, action in db_rows.activity(subscription_id)].count("plan_changed") == 1
+    with pytest.raises(Conflict) as failure:
+        rpc.change_plan(ANA_ID, subscription_id, quote_id, 1)
+    assert failure.value.code == "quote_expired"
 
 
 def test_keys_belong_to_one_buyer(rpc, subscribe):
