@@ -9,42 +9,16 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common import clock
-from services.subscriptions.domain import add_months
+from support.intake import checkout
 from support.portal_client import TIMEOUT, assert_json_error, log_in
-from support.system import BROKER
-
-CARD = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030"}
 
 
 @pytest.fixture(scope="module")
 def intake(system):
     """The checkout's side: registers a subscription (and its paid first order) for a new buyer."""
-    config = {"AMQP_URI": f"{BROKER}/{system.vhost}"}
-    with ClusterRpcProxy(config, timeout=30) as rpc:
-
-        def register(offer_id, periodicity_months, price_cents, started=timedelta(days=10)):
-            email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
-            token = f"tok_e2e_{uuid.uuid4().hex[:12]}"
-            start = clock.now() - started
-            external_id = f"e2e-{uuid.uuid4().hex[:10]}"
-            subscription = rpc.subscriptions.create_subscription({
-                "merchant_id": "acme-cursos", "external_id": external_id, "offer_id": offer_id, "email": email,
-                "status": "active", "cycle_number": 1, "cycle_start": start.isoformat(),
-                "cycle_end": add_months(start, periodicity_months).isoformat(),
-                "payment": {**CARD, "token": token},
-            })
-            rpc.billing.record_order({
-                "merchant_id": "acme-cursos", "external_id": f"{external_id}-c1",
-                "buyer": {"email": email, "name": "Carla Teste"}, "product_name": "Curso Completo",
-                "offer_id": offer_id, "subscription_id": subscription["id"], "cycle_number": 1,
-                "amount_cents": price_cents, "status": "paid", "payment": {**CARD, "token": token},
-                "created_at": start.isoformat(),
-            })
-            return email, subscription["id"]
-
+    with checkout(system) as register:
         yield register
 
 
