@@ -3,7 +3,7 @@ import os
 import pytest
 from playwright.sync_api import sync_playwright
 
-from support.browser import launch
+from support.browser import ARTIFACTS, launch
 from support.system import RunningSystem
 
 
@@ -27,3 +27,7 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"screenshots of every page: {ARTIFACTS}")

@@ -4,12 +4,12 @@ branding; the English pages."""
 import re
 
 import pytest
+import requests
 
-from support.browser import artifacts_folder, blocking_violations, foreign_site
-from support.journey import BRUNO, ana_journey, bruno_journey, new_buyer_page
+from support.browser import BuyerBrowser, artifacts_folder, blocking_violations, foreign_site
+from support.journey import ANA, BRUNO, ana_journey, bruno_journey, new_buyer_page
 from support.login_flow import create_api_key
 from support.portal_client import TIMEOUT
-import requests
 
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -124,4 +124,42 @@ def test_english_by_accept_language_or_the_switch(system, chromium, folder):
     with page.expect_navigation():
         page.get_by_role("link", name="View in English").click()
     assert page.get_by_role("button", name="Send access link").count() == 1
+    context.close()
+
+
+def test_the_login_works_from_the_keyboard_and_explains_a_bad_e_mail_next_to_the_field(system, chromium, folder):
+    buyer = new_buyer_page(chromium, system, folder / "keyboard", DESKTOP)
+    buyer.open("/")
+    page = buyer.page
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Pular para o conteúdo"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "email"
+    page.keyboard.type("ana@")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    field = page.get_by_label("E-mail")
+    assert field.get_attribute("aria-invalid") == "true"
+    error = page.locator(f"#{field.get_attribute('aria-describedby')}")
+    assert error.inner_text() == "Informe um e-mail válido, como nome@exemplo.com." and error.get_attribute("role") == "alert"
+    buyer.check("login-error")
+
+
+def test_the_operations_work_without_javascript(system, chromium, folder):
+    """No page has a script of its own: with JavaScript off, a cancellation is scheduled and undone."""
+    context = chromium.new_context(viewport=DESKTOP, locale="pt-BR", java_script_enabled=False)
+    page = context.new_page()
+    buyer = BuyerBrowser(page, system, folder / "no-javascript")
+    buyer.check = lambda name: page.screenshot(path=str(buyer.folder / f"{name}.png"), full_page=True)  # axe needs scripts
+    buyer.log_in(ANA)
+    buyer.follow("Assinaturas")
+    buyer.page.get_by_role("link", name=re.compile("^Curso Completo — ")).first.click()
+    page.wait_for_load_state("load")
+    buyer.follow("Cancelar assinatura")
+    buyer.submit("Confirmar cancelamento")
+    assert "Cancelamento agendado" in page.inner_text("main")
+    buyer.submit("Desfazer cancelamento")
+    assert "Cancelamento desfeito" in page.inner_text("main")
+    assert page.locator("script").count() == 0
     context.close()

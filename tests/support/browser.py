@@ -23,7 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
 ]
-ARTIFACTS = REPO_ROOT / "var" / "artifacts" / "browser"
+# One folder per run of the suite.
+ARTIFACTS = REPO_ROOT / "var" / "artifacts" / "browser" / time.strftime("%Y%m%d-%H%M%S")
 BLOCKING_IMPACTS = {"serious", "critical"}
 AXE = Axe()
 
@@ -33,7 +34,7 @@ def launch(playwright):
 
 
 def artifacts_folder(name):
-    folder = ARTIFACTS / time.strftime("%Y%m%d-%H%M%S") / name
+    folder = ARTIFACTS / name
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots of the browser tests: {folder}")
     return folder
