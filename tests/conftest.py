@@ -13,6 +13,10 @@ from services.common import migrations  # noqa: E402
 from services.common.config import load_config  # noqa: E402
 from support.databases import create_postgres_database, drop_postgres_databases  # noqa: E402
 
+# The browser tests run in a pytest process of their own, without eventlet's monkey
+# patching, which Playwright's sync API cannot run under: `make test-browser`.
+collect_ignore = ["browser"]
+
 # PORTAL_TEST_DATABASE=postgresql runs the database-backed tests on PostgreSQL.
 DATABASE_BACKEND = os.environ.get("PORTAL_TEST_DATABASE", "sqlite")
 
