@@ -405,12 +405,12 @@ class PortalPages:
 
     # -- payment method
 
-    @http("GET", f"{SUBSCRIPTION_PAGE}/pagamento")
+    @http("GET", f"{SUBSCRIPTION_PAGE}/forma-de-pagamento")
     def payment_method_page(self, request, subscription_id):
         return self._view_page(request, "payment_method.html",
                                lambda identity: views.subscription_detail(self, identity, subscription_id))
 
-    @http("POST", f"{SUBSCRIPTION_PAGE}/pagamento/cartao")
+    @http("POST", f"{SUBSCRIPTION_PAGE}/forma-de-pagamento/cartao")
     def card_entry_page(self, request, subscription_id):
         """The same page with billing's card form in a frame, from a one-time ticket."""
         def show_form(identity):
@@ -421,7 +421,7 @@ class PortalPages:
 
         return self._operation(request, subscription_id, show_form)
 
-    @http("POST", f"{SUBSCRIPTION_PAGE}/pagamento")
+    @http("POST", f"{SUBSCRIPTION_PAGE}/forma-de-pagamento")
     def change_payment_method_page(self, request, subscription_id):
         def change(identity):
             body = load(PaymentMethodChangeRequest(), {"method": request.form.get("method", "")})

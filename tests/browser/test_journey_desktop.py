@@ -46,8 +46,8 @@ def test_a_merchant_with_every_option_off_offers_nothing_and_refuses_the_forms(b
     path = page_url.split(bruno.system.gateway_url, 1)[1]
     token = bruno.csrf_token()
     forms = {
-        f"{path}/pagamento": {"method": "boleto"},
-        f"{path}/pagamento/cartao": {},
+        f"{path}/forma-de-pagamento": {"method": "boleto"},
+        f"{path}/forma-de-pagamento/cartao": {},
         f"{path}/plano/cotacao": {"offer_id": "beta-pro-mensal"},
         f"{path}/cancelar": {"reason": "other"},
         f"{path}/cancelar/desfazer": {},
