@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from werkzeug import exceptions as werkzeug_exceptions
 from werkzeug.security import safe_join
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
@@ -24,7 +25,7 @@ from gateway.schemas import (
 )
 from services.common.errors import NotFound, PortalError, Unauthorized, ValidationFailed
 from services.common.validation import load
-from services.common.web import http, http_status
+from services.common.web import error_response, http, http_status
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -75,7 +76,7 @@ LABELS = {
     "ended_by": {"buyer": N_("por você"), "merchant": N_("pelo vendedor"), "non_payment": N_("por falta de pagamento")},
     "actor": {"buyer": N_("Você"), "merchant": N_("Vendedor"), "system": N_("Sistema")},
     "activity": {
-        "created": N_("Assinatura criada"),
+        "subscription_created": N_("Assinatura criada"),
         "plan_changed": N_("Plano alterado"),
         "plan_change_scheduled": N_("Troca de plano agendada"),
         "plan_change_dropped": N_("Troca de plano desfeita"),
@@ -508,7 +509,14 @@ class PortalPages:
 
         return self._operation(request, subscription_id, undo)
 
-    # -- static files
+    # -- static files, and any other address
+
+    @http("GET", "/<path:unknown>")
+    def unknown_page(self, request, unknown):
+        """An address that is no page: a friendly page for a browser, JSON for the API."""
+        if unknown.startswith("api/"):
+            return error_response(werkzeug_exceptions.NotFound())
+        return not_found_page()
 
     @http("GET", "/static/<path:name>")
     def static(self, request, name):

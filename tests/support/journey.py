@@ -135,8 +135,10 @@ def ana_journey(buyer):
     buyer.follow("Histórico de atividades")
     buyer.check("activity")
     log = buyer.page.inner_text("main")
-    for action in ("Cancelamento desfeito", "Cancelamento agendado", "Troca de plano desfeita", "Troca de plano agendada"):
+    for action in ("Cancelamento desfeito", "Cancelamento agendado", "Troca de plano desfeita", "Troca de plano agendada",
+                   "Assinatura criada"):
         assert action in log, action
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", log), log  # every action in the buyer's words
 
     buyer.follow("Sessões")
     buyer.check("sessions")

@@ -80,3 +80,11 @@ def test_a_page_that_needs_a_login_sends_the_buyer_there_and_then_back(gateway):
     answer = gateway.confirm_login(login)
     assert answer.status_code == 303 and answer.headers["Location"] == "/assinaturas/sub-1?aviso=x"
     assert any(cookie.startswith("return_to=;") for cookie in answer.headers.getlist("Set-Cookie"))
+
+
+def test_an_address_that_is_no_page_gets_a_friendly_page_and_the_api_its_json(gateway):
+    page = gateway.unknown_page(get("/assinatura", signed_in=False), unknown="assinatura")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "Página não encontrada" in page.get_data(as_text=True) and 'href="/"' in page.get_data(as_text=True)
+    api = gateway.unknown_page(get("/api/v1/nada", signed_in=False), unknown="api/v1/nada")
+    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
