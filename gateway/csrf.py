@@ -24,7 +24,6 @@ from contextvars import ContextVar
 
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
-
 from werkzeug.wrappers import Response
 
 from gateway import cookies, security

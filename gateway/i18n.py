@@ -66,14 +66,14 @@ def current_locale():
     return request.locale
 
 
+def translations():
+    """The catalog of the request being answered."""
+    return TRANSLATIONS[current_locale()]
+
+
 def gettext(message, **values):
-    text = TRANSLATIONS[current_locale()].gettext(message)
+    text = translations().gettext(message)
     return text % values if values else text
-
-
-def ngettext(singular, plural, count, **values):
-    text = TRANSLATIONS[current_locale()].ngettext(singular, plural, count)
-    return text % {"num": count, **values}
 
 
 def N_(message):

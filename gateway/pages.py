@@ -135,8 +135,8 @@ templates = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), extensions=["jinja2.ext.i18n"],
 )
 templates.install_gettext_callables(
-    lambda message: i18n.TRANSLATIONS[i18n.current_locale()].gettext(message),
-    lambda singular, plural, count: i18n.TRANSLATIONS[i18n.current_locale()].ngettext(singular, plural, count),
+    lambda message: i18n.translations().gettext(message),
+    lambda singular, plural, count: i18n.translations().ngettext(singular, plural, count),
     newstyle=True,
 )
 templates.filters.update(money=formatting.money, date=formatting.date, date_time=formatting.date_time)
