@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: run test test-unit test-integration test-e2e test-postgres test-deploy test-fuzz test-faults bench lock bootstrap
+.PHONY: run test test-unit test-integration test-e2e test-browser test-postgres test-deploy test-fuzz test-faults bench lock bootstrap messages
 
 bootstrap:
 	@devtools/bootstrap.sh
@@ -13,6 +13,7 @@ run: bootstrap
 test: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	$(PYTEST) tests/unit tests/integration tests/e2e tests/contract tests/deploy tests/fuzz
+	$(BROWSER_PYTEST) tests/browser
 
 test-unit: bootstrap
 	$(PYTEST) tests/unit
@@ -30,6 +31,14 @@ test-e2e: bootstrap
 test-fuzz: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	$(PYTEST) tests/fuzz
+
+# The pages in Debian's chromium (Playwright), in a pytest process of their own: Playwright's
+# sync API cannot run under the eventlet monkey patching of tests/conftest.py, which
+# --confcutdir leaves out. Screenshots land in var/artifacts/browser/.
+BROWSER_PYTEST := $(PYTEST) --confcutdir=tests/browser
+test-browser: bootstrap
+	@devtools/bootstrap.sh --for-tests
+	$(BROWSER_PYTEST) tests/browser
 
 # Integration and end-to-end suites again, each service on its own PostgreSQL database.
 test-postgres: bootstrap
@@ -61,3 +70,10 @@ lock: bootstrap
 bench: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	$(PY) -m bench
+
+# Re-extract the pages' texts into gateway/locale/messages.pot and merge them into each
+# language's catalog (gateway/locale/<lang>/LC_MESSAGES/messages.po); translate the new ones.
+messages: bootstrap
+	.venv/bin/pybabel extract -F gateway/babel.cfg -k N_ --no-location --sort-output \
+		--project "Portal do Cliente" -o gateway/locale/messages.pot .
+	.venv/bin/pybabel update -i gateway/locale/messages.pot -d gateway/locale --no-fuzzy-matching

@@ -76,4 +76,16 @@ if [ "${1:-}" = "--for-tests" ]; then
             sleep 1
         done
     fi
+
+    # The browser tests (tests/browser) drive Debian's chromium through Playwright;
+    # Playwright's own browser download is not used.
+    if [ ! -x /usr/bin/chromium ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "==> installing Chromium (Debian package chromium) for the browser tests"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+        else
+            echo "The browser tests need /usr/bin/chromium (Debian/Ubuntu: sudo apt-get install chromium)." >&2
+            exit 1
+        fi
+    fi
 fi

@@ -2,7 +2,7 @@
 session, list and end sessions — and the steps of the login flow the pages share."""
 import secrets
 
-from gateway import cookies, csrf
+from gateway import cookies, csrf, views
 from gateway.pages import LOGIN_LINK_ACCEPTED
 from gateway.schemas import LoginLinkRequest, SessionCreateRequest
 from services.common.client_address import client_address, trusted_networks
@@ -91,7 +91,7 @@ class AuthRoutes:
     @http("GET", "/api/v1/me/sessions")
     def list_sessions(self, request):
         identity = self._identity(request)
-        return json_response({"sessions": self.auth.list_sessions(identity)})
+        return json_response(views.sessions(self, identity))
 
     @http("DELETE", "/api/v1/me/sessions/<session_id>")
     def end_session_by_id(self, request, session_id):

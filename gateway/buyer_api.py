@@ -5,6 +5,7 @@ everything else (the merchant's settings, the rules) and answers refusals that t
 one status table turns into 403, 404, 409 or 422. POSTs pass their `Idempotency-Key`
 header on, so a repeated request answers what the first one did.
 """
+from gateway import views
 from gateway.schemas import (
     CancelRequest, IdempotencyKeyHeader, PaymentMethodChangeRequest, PlanChangeQuoteRequest, PlanChangeRequest,
 )
@@ -36,29 +37,29 @@ class BuyerRoutes:
     @http("GET", "/api/v1/me/orders")
     def list_orders(self, request):
         identity = self._identity(request)
-        return json_response({"orders": self.billing.list_orders(identity)})
+        return json_response(views.orders(self, identity))
 
     @http("GET", "/api/v1/me/orders/<code>")
     def get_order(self, request, code):
         identity = self._identity(request)
-        return json_response({"order": self.billing.get_order(identity, code)})
+        return json_response(views.order_detail(self, identity, code))
 
     @http("GET", "/api/v1/me/subscriptions")
     def list_subscriptions(self, request):
         identity = self._identity(request)
-        return json_response({"subscriptions": self.subscriptions.list_subscriptions(identity)})
+        return json_response(views.subscriptions(self, identity))
 
     @http("GET", SUBSCRIPTION)
     def get_subscription(self, request, subscription_id):
         identity = self._identity(request)
-        return json_response({"subscription": self.subscriptions.get_subscription(identity, subscription_id)})
+        return json_response(views.subscription_detail(self, identity, subscription_id))
 
     # -- self-service operations
 
     @http("GET", f"{SUBSCRIPTION}/plan-options")
     def subscription_plan_options(self, request, subscription_id):
         identity = self._identity(request)
-        return json_response(self.subscriptions.plan_options(identity, subscription_id))
+        return json_response(views.plan_options(self, identity, subscription_id))
 
     @http("POST", f"{SUBSCRIPTION}/plan-change/quote")
     def quote_plan_change(self, request, subscription_id):
@@ -116,4 +117,4 @@ class BuyerRoutes:
     @http("GET", f"{SUBSCRIPTION}/activity")
     def subscription_activity(self, request, subscription_id):
         identity = self._identity(request)
-        return json_response({"activity": self.subscriptions.activity(identity, subscription_id)})
+        return json_response(views.activity(self, identity, subscription_id))

@@ -4,6 +4,9 @@ from urllib.parse import urlparse
 
 SESSION_COOKIE = "portal_session"
 LOGIN_NONCE_COOKIE = "login_nonce"
+# Where a buyer sent to log in was going, so the login ends there.
+RETURN_PATH_COOKIE = "return_to"
+RETURN_PATH_MAX_AGE = 3600
 
 
 def is_https(base_url):
@@ -47,6 +50,22 @@ def set_login_nonce_cookie(response, base_url, nonce, max_age):
 
 def clear_login_nonce_cookie(response, base_url):
     _clear(response, base_url, LOGIN_NONCE_COOKIE)
+
+
+def set_return_path_cookie(response, base_url, path):
+    _set(response, base_url, RETURN_PATH_COOKIE, path, RETURN_PATH_MAX_AGE)
+
+
+def clear_return_path_cookie(response, base_url):
+    _clear(response, base_url, RETURN_PATH_COOKIE)
+
+
+def return_path_from(request, base_url):
+    """The portal path the cookie names; anything else (another site, `//host`) is None."""
+    path = request.cookies.get(cookie_name(base_url, RETURN_PATH_COOKIE), "")
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return None
 
 
 def login_nonce_from(request, base_url):

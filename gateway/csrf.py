@@ -12,6 +12,9 @@ state-changing method is checked before its route runs, so before any RPC:
 The token needs no storage: it is an HMAC of the session token, so the gateway checks
 it from the cookie alone. Safe methods are not checked; the one state-changing GET,
 SSO redemption, is single-use, short-lived and issued server to server.
+
+The same wrapper gives each request its CSP nonce (`request.csp_nonce`) and each
+answer the security headers of `gateway.security`.
 """
 import functools
 import hashlib
@@ -21,8 +24,9 @@ from contextvars import ContextVar
 
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
 
-from gateway import cookies
+from gateway import cookies, security
 from services.common.errors import Forbidden
 from services.common.urls import origin_of
 
@@ -48,9 +52,12 @@ def current_request():
 def forgery_refusal(request, base_url):
     """The 403 to answer a state-changing request with, or None when it may proceed."""
     origin = request.headers.get("Origin")
-    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site" or (
-        origin is not None and origin_of(origin) != origin_of(base_url)
-    ):
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if origin == "null" and fetch_site == "same-origin":
+        # A form on a `Referrer-Policy: no-referrer` page (the login link's) is sent
+        # with `Origin: null`; the browser's own Sec-Fetch-Site still vouches for it.
+        origin = None
+    if fetch_site == "cross-site" or (origin is not None and origin_of(origin) != origin_of(base_url)):
         return Forbidden(CROSS_SITE, code="cross_site_request")
     session_token = cookies.session_cookie_from(request, base_url)
     if session_token is None or cookies.bearer_token_from(request):
@@ -86,11 +93,15 @@ def _guarded(route, changes_state):
                 raise refusal
         session_token = cookies.session_cookie_from(request, base_url)
         request.csrf_token = csrf_token(session_token) if session_token else None
+        request.csp_nonce = security.new_nonce()
         bound = _current_request.set(request)
         try:
-            return route(self, request, **path_values)
+            response = route(self, request, **path_values)
         finally:
             _current_request.reset(bound)
+        if isinstance(response, Response):
+            response.headers.update(security.headers(request.csp_nonce, self.config))
+        return response
 
     guarded.guarded = True
     guarded.changes_state = changes_state

@@ -16,6 +16,10 @@ from support.databases import create_postgres_database, drop_postgres_databases 
 # At the session's end, every database and log the tests wrote is scanned for card data.
 pytest_plugins = ["support.secret_scan"]
 
+# The browser tests run in a pytest process of their own, without eventlet's monkey
+# patching, which Playwright's sync API cannot run under: `make test-browser`.
+collect_ignore = ["browser"]
+
 # PORTAL_TEST_DATABASE=postgresql runs the database-backed tests on PostgreSQL.
 DATABASE_BACKEND = os.environ.get("PORTAL_TEST_DATABASE", "sqlite")
 

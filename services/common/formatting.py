@@ -4,11 +4,14 @@ from datetime import date as calendar_date
 from datetime import datetime
 from decimal import Decimal
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_timezone
 from babel.numbers import format_currency
 
 DEFAULT_LOCALE = "pt_BR"
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
+# Other locales read dates the way Babel writes them there ("Dec 2, 2026").
+DATE_PATTERNS = {DEFAULT_LOCALE: "dd/MM/yyyy"}
+DATE_TIME_PATTERNS = {DEFAULT_LOCALE: "dd/MM/yyyy HH:mm"}
 
 
 def money(cents, locale=DEFAULT_LOCALE):
@@ -28,11 +31,11 @@ def date(value, locale=DEFAULT_LOCALE, timezone=DEFAULT_TIMEZONE):
         return ""
     moment = _parsed(value)
     if isinstance(moment, datetime):
-        return format_datetime(moment, "dd/MM/yyyy", tzinfo=timezone, locale=locale)
-    return format_date(moment, "dd/MM/yyyy", locale=locale)
+        moment = moment.astimezone(get_timezone(timezone)).date()
+    return format_date(moment, DATE_PATTERNS.get(locale, "medium"), locale=locale)
 
 
 def date_time(value, locale=DEFAULT_LOCALE, timezone=DEFAULT_TIMEZONE):
     if not value:
         return ""
-    return format_datetime(_parsed(value), "dd/MM/yyyy HH:mm", tzinfo=timezone, locale=locale)
+    return format_datetime(_parsed(value), DATE_TIME_PATTERNS.get(locale, "medium"), tzinfo=timezone, locale=locale)

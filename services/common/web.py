@@ -48,7 +48,8 @@ HTTP_STATUS = {
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    # Answers that set no policy of their own (JSON, unknown paths) may load nothing.
+    "Content-Security-Policy": "default-src 'none'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "same-origin",
 }
 

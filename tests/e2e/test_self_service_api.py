@@ -14,6 +14,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.common import clock
 from support.portal_client import TIMEOUT, assert_json_error, log_in, register_subscription
 
+
 @pytest.fixture(scope="module")
 def intake(system):
     """The checkout's side: registers a subscription (and its paid first order) for a new buyer."""

@@ -54,6 +54,8 @@ def test_a_cross_site_request_is_refused_without_a_session_too():
 
 @pytest.mark.parametrize("headers", [
     {}, {"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {"Origin": "http://LOCALHOST:8000"},
+    # a form of a no-referrer page, as Chromium sends it
+    {"Origin": "null", "Sec-Fetch-Site": "same-origin"},
 ])
 def test_a_same_origin_request_with_the_token_passes(headers):
     assert refusal_code(request_with(headers={**headers, "X-CSRF-Token": TOKEN})) is None

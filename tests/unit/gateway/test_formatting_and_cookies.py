@@ -47,3 +47,13 @@ def test_bearer_token_wins_over_the_cookie():
     assert cookies.session_token_from(request, "http://localhost") == "app-token"
     assert cookies.session_token_from(request_with({"Cookie": "portal_session=c"}), "http://localhost") == "c"
     assert cookies.session_token_from(request_with({}), "http://localhost") is None
+
+
+def test_the_return_path_after_login_is_only_ever_a_portal_path():
+    def returned(path):
+        request = Request(EnvironBuilder(headers={"Cookie": f"return_to={path}"}).get_environ())
+        return cookies.return_path_from(request, "http://localhost:8000")
+
+    assert returned("/assinaturas/abc?aviso=x") == "/assinaturas/abc?aviso=x"
+    for foreign in ("//evil.example/", "https://evil.example/", "/\\evil.example", "evil"):
+        assert returned(foreign) is None, foreign

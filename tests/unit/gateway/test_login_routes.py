@@ -63,7 +63,7 @@ def test_trusted_proxies_are_ips_or_networks():
 def gateway():
     config = {
         "PORTAL_BASE_URL": HTTPS_PORTAL, "TRUSTED_PROXIES": "", "LOGIN_LINK_TTL_SECONDS": 600,
-        "SESSION_ABSOLUTE_SECONDS": 43200,
+        "SESSION_ABSOLUTE_SECONDS": 43200, "BILLING_PUBLIC_URL": "https://pay.portal.example.com",
     }
     return worker_factory(GatewayService, config=config, auth=MagicMock(), subscriptions=MagicMock())
 
