@@ -31,6 +31,7 @@ from services.common import clock  # noqa: E402
 from services.common.config import load_config  # noqa: E402
 from services.common.db import make_engine  # noqa: E402
 from bench.postgres import PrivatePostgres  # noqa: E402
+from devtools.lifetime import terminate_with_parent  # noqa: E402
 from support import databases  # noqa: E402
 from support.portal_client import log_in  # noqa: E402
 from support.system import RunningSystem, free_port  # noqa: E402
@@ -107,7 +108,7 @@ def add_replicas(system, services):
         log = (system.folder / f"extra-{service}.log").open("wb")
         started.append(subprocess.Popen(
             [sys.executable, "-m", "nameko", "run", "--config", "config.yaml", commands[service]],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=terminate_with_parent,
         ))
     time.sleep(5)  # nameko connects and declares its queues within a few seconds
     for process in started:

@@ -8,13 +8,14 @@ import eventlet
 
 from bench.memory import cpu_seconds
 from bench.openloop import run_closed_loop, run_open_loop
+from devtools.lifetime import terminate_with_parent
 from services.common.config import REPO_ROOT
 
 
 def start_baseline(env, port):
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.baseline", str(port)], cwd=REPO_ROOT, env=env,
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, preexec_fn=terminate_with_parent,
     )
     if process.stdout.readline().strip() != "ready":
         raise RuntimeError("the baseline server did not start")

@@ -13,6 +13,7 @@ from nameko.containers import get_container_cls
 from nameko.extensions import Entrypoint
 from nameko.testing.services import entrypoint_hook
 
+from devtools.lifetime import terminate_with_parent
 from services.common.config import REPO_ROOT
 from services.common.rpc import TimedRpc
 
@@ -47,7 +48,7 @@ class RawPika:
     def _start(mode, amqp_uri, queue):
         process = subprocess.Popen(
             [sys.executable, "-m", "bench.rawpika", mode, amqp_uri, queue], cwd=REPO_ROOT,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=terminate_with_parent,
         )
         if process.stdout.readline().strip() != "ready":
             raise RuntimeError(f"bench.rawpika {mode} did not start")
