@@ -89,8 +89,11 @@ def _pump(source, destination, flowing=None):
     except (OSError, EOFError):  # eventlet raises EOFError for a socket closed under its reader
         pass
     finally:
+        # Each socket is closed by its own reader only: the other direction's reader is
+        # woken by the shutdown and closes its socket itself, so no green reader is left
+        # listening on a descriptor number the system hands out again.
         _close(source)
-        _close(destination)
+        _shut_down(destination)
 
 
 def _shut_down(sock):
