@@ -31,10 +31,11 @@ def failing_endpoint():
     server.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def system(tmp_path_factory, mail_server):
     """The whole portal as `make run` starts it, sending its e-mail to `mail_server`;
-    webhooks give up after 2 s (instead of 24 h) and renewals run when a test asks."""
+    webhooks give up after 2 s (instead of 24 h) and renewals run when a test asks.
+    Stopped after its module (the e2e suite's own system may be up meanwhile)."""
     running = RunningSystem(
         tmp_path_factory.mktemp("contract-system"),
         database_backend=os.environ.get("PORTAL_TEST_DATABASE", "sqlite"),
