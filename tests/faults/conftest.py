@@ -22,8 +22,8 @@ KEPT = []
 
 # These tests cut sockets under their readers (the TCP proxy, processes killed or
 # stopped mid-conversation); a descriptor the system then reuses, e.g. for the pipe
-# of the next process started, trips eventlet's one-reader guard, meant for
-# application bugs, not for a reader already woken by the cut.
+# of the next process started, trips eventlet's one-reader guard. (It is off for this
+# suite only: make test-faults runs the other tests in a session of their own.)
 eventlet.debug.hub_prevent_multiple_readers(False)
 
 
