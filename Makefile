@@ -51,7 +51,8 @@ test-postgres: bootstrap
 # and the deploy checks (manifests, inventory).
 test-faults: bootstrap
 	@devtools/bootstrap.sh --for-tests
-	PORTAL_TEST_DATABASE=postgresql $(PYTEST) --durations=8 tests/faults tests/deploy \
+	$(PYTEST) --durations=8 tests/faults
+	PORTAL_TEST_DATABASE=postgresql $(PYTEST) -s tests/deploy \
 		tests/integration/notifications/test_delivery_faults.py::test_killed_in_the_middle_of_sending_a_hundred_e_mails_then_restarted
 
 # deploy/ without a Docker engine, a cluster or the network: manifests against the

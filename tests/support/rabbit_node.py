@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -106,13 +107,17 @@ class RabbitNode:
 
     def queues(self):
         """{queue name: consumer count} of every queue, from rabbitmqctl."""
-        listed = subprocess.run(
-            [str(Path(server_script()).with_name("rabbitmqctl")), "-n", self.name, "list_queues", "name", "consumers",
-             "--no-table-headers", "--quiet"],
-            env=self.environment(), capture_output=True, text=True, timeout=60, check=True,
-        )
-        return {name: int(consumers) for name, consumers in
-                (line.rsplit(None, 1) for line in listed.stdout.splitlines() if line.strip())}
+        # Into a file, not a pipe: under eventlet, a pipe's reader can outlive the
+        # command and trip the next user of its descriptor.
+        with tempfile.TemporaryFile("w+") as listed:
+            subprocess.run(
+                [str(Path(server_script()).with_name("rabbitmqctl")), "-n", self.name, "list_queues", "name",
+                 "consumers", "--no-table-headers", "--quiet"],
+                env=self.environment(), stdout=listed, stderr=subprocess.DEVNULL, timeout=60, check=True,
+            )
+            listed.seek(0)
+            lines = listed.read().splitlines()
+        return {name: int(consumers) for name, consumers in (line.rsplit(None, 1) for line in lines if line.strip())}
 
     def restart(self):
         self.stop()

@@ -18,6 +18,7 @@ class TcpProxy:
         self._flowing = threading.Event()
         self._flowing.set()
         self._connections = []
+        self._pumps = []
         self._lock = threading.Lock()
         self._running = True
         # Accept with a short timeout, so close() can end the thread before the socket
@@ -52,6 +53,10 @@ class TcpProxy:
         self._running = False
         self._acceptor.join()
         self.cut()
+        # Every reader gone before its descriptors are reused (by eventlet, a second
+        # reader of one descriptor is an error).
+        for pump in self._pumps:
+            pump.join(timeout=5)
         _close(self._listener)
 
     def _accept_forever(self):
@@ -72,10 +77,13 @@ class TcpProxy:
                 _close(client)
                 continue
             upstream.settimeout(None)  # the 5 s were for connecting: a quiet link stays up
+            pumps = [threading.Thread(target=_pump, args=(client, upstream, self._flowing), daemon=True),
+                     threading.Thread(target=_pump, args=(upstream, client), daemon=True)]
             with self._lock:
                 self._connections += [client, upstream]
-            threading.Thread(target=_pump, args=(client, upstream, self._flowing), daemon=True).start()
-            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+                self._pumps += pumps
+            for pump in pumps:
+                pump.start()
 
 
 def _pump(source, destination, flowing=None):
