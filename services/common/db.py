@@ -12,9 +12,11 @@ from pathlib import Path
 from nameko.extensions import DependencyProvider
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from services.common.errors import ServiceUnavailable
 
 _green_postgres = {"patched": False}
 
@@ -85,11 +87,19 @@ class UnitOfWork:
 
     @contextmanager
     def transaction(self):
-        """A session whose changes commit when the block ends, or roll back on error."""
+        """A session whose changes commit when the block ends, or roll back on error.
+
+        A database that cannot be reached or has no connection left (or a lock or
+        serialization failure) is a passing fault: callers answer 503 and clients retry
+        (with their idempotency keys), rather than an internal error they would not."""
         session = self._session_factory()
         try:
             with session.begin():
                 yield session
+        except OperationalError as error:
+            raise ServiceUnavailable(
+                "The database did not answer; try again shortly.", fields={"database": type(error.orig).__name__},
+            ) from error
         finally:
             session.close()
 
