@@ -27,8 +27,9 @@ class GatewayService(
     name = "gateway"
 
     config = Config()
-    # Non-persistent: calls to auth carry login tokens, codes and session tokens.
-    auth = TimedRpc("auth", delivery_mode=1)
+    # Every call is non-persistent (services.common.rpc): those to auth carry login
+    # tokens, codes and session tokens.
+    auth = TimedRpc("auth")
     subscriptions = TimedRpc("subscriptions")
     billing = TimedRpc("billing")
     notifications = TimedRpc("notifications")

@@ -4,7 +4,7 @@ Entrypoints only: load the input, apply the rules of `domain`, persist with the
 event in one transaction, dump the answer. No token, code, nonce, ticket or key is
 ever stored in clear, logged or put in an event or a persistent message: the login
 e-mail goes to notifications as a non-persistent RPC, sent after the answer so that
-its timing tells nothing, and auth's own replies are non-persistent (services.common.rpc).
+its timing tells nothing; every RPC request and reply is non-persistent (services.common.rpc).
 """
 import logging
 import uuid
@@ -48,9 +48,6 @@ SESSION_EXPIRED = "Sua sessão expirou. Entre novamente para continuar."
 INVALID_SSO_TICKET = "Este acesso expirou ou já foi usado. Volte à loja e entre de novo."
 INVALID_API_KEY = "Invalid or revoked API key."
 
-# Non-persistent delivery: the message carrying the link and code never reaches the
-# broker's disk.
-TRANSIENT = 1
 # Used login requests and SSO tickets are deleted this long after they were made
 # (or after the rate-limit window, if that is longer).
 RETENTION = timedelta(days=1)
@@ -71,7 +68,9 @@ class AuthService(Pingable):
     db = Database("AUTH_DB_URL")
     events = Outbox("AUTH_DB_URL", outbox, EVENTS)
     subscriptions = TimedRpc("subscriptions")
-    notifications = TimedRpc("notifications", delivery_mode=TRANSIENT)
+    # Non-persistent, as every RPC (services.common.rpc): the message carrying the
+    # link and code never reaches the broker's disk.
+    notifications = TimedRpc("notifications")
     background = Background()
 
     # Login links -----------------------------------------------------------------

@@ -6,11 +6,11 @@ import hashlib
 import uuid
 from datetime import datetime, timezone
 
-from nameko.rpc import rpc
 from sqlalchemy import MetaData, select
 
 from services.common.db import make_engine
 from services.common.errors import NotFound
+from services.common.rpc import rpc
 
 PORTAL = "https://portal.example.com"
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)

@@ -11,10 +11,10 @@ from collections import deque
 import eventlet
 import eventlet.wsgi
 from kombu import Connection, Producer
-from nameko.rpc import rpc
 
 from services.common.errors import NotFound
 from services.common.outbox import event_exchange
+from services.common.rpc import rpc
 
 MERCHANT_ID = "acme-cursos"
 SENDER = "Portal do Cliente <portal@example.com>"

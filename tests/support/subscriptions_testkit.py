@@ -11,9 +11,9 @@ import time
 from datetime import datetime, timezone
 
 import eventlet
-from nameko.rpc import rpc
 
 from services.common.errors import EXPECTED_ERRORS, NotFound
+from services.common.rpc import rpc
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
 ANA = "ana@example.com"

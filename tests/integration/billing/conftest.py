@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 from services.billing.service import BillingService
 from services.common.errors import EXPECTED_ERRORS
+from services.common.rpc import rpc
 from support.card_entry import card_form, sandbox_charges
 
 ANA = {"email": "ana@example.com", "merchant_id": "acme-cursos"}

@@ -3,11 +3,10 @@ import socket
 import time
 
 import requests
-from nameko.rpc import rpc
 from prometheus_client import REGISTRY
 
 from services.common.observability import current_correlation_id
-from services.common.rpc import TimedRpc
+from services.common.rpc import TimedRpc, rpc
 from services.common.web import http, json_response
 
 CONTAINER = "services.common.observability.ObservedContainer"
