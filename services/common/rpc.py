@@ -63,6 +63,7 @@ CONNECT_TIMEOUT = 5.0
 # How often the drainer looks up from the socket to send or check heartbeats.
 DRAIN_INTERVAL = 1.0
 CLOSE_TIMEOUT = 1.0
+READ_CHUNK = 65536
 # Waits between reconnection attempts: short at first, a broker restart takes seconds.
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)
 # A reply waits this long at most for the link to come back (see `RpcLink.reply`).
@@ -77,6 +78,10 @@ class LinkDown(AmqpConnectionError):
 
 class ServiceAbsent(Exception):
     """The broker returned a request: no queue takes the service's calls."""
+
+
+class NoAnswerInTime(Exception):
+    """The call's deadline passed before its answer came."""
 
 
 class RpcLink:
@@ -122,8 +127,8 @@ class RpcLink:
             self._drainer.kill()
 
     def wait_until_up(self, timeout):
-        with eventlet.Timeout(timeout, False):
-            self._up.wait()
+        if self._channel is None and timeout > 0:
+            self._up.wait(timeout)
         return self._channel is not None
 
     def call(self, routing_key, body, headers, deadline):
@@ -190,6 +195,11 @@ class RpcLink:
         connection = kombu.Connection(self.amqp_uri, connect_timeout=CONNECT_TIMEOUT, **self._connection_options)
         self._connection = connection
         connection.connect()
+        # Only the drainer may read the socket; py-amqp would otherwise look for a
+        # `connection.blocked` notice on every publish, a second reader racing it.
+        # The drainer still reads such notices.
+        connection.connection.client_properties.get("capabilities", {})["connection.blocked"] = False
+        _read_in_chunks(connection.connection.transport)
         channel = connection.channel()
         # The exchange must exist, or a request to it would close the channel.
         self._exchange(channel).declare()
@@ -241,6 +251,16 @@ class RpcLink:
             answered.send_exception(ServiceAbsent(routing_key))
 
 
+def _read_in_chunks(transport):
+    """py-amqp reads exactly what each part of a frame needs, three to four
+    `recv` calls a frame; reading what the socket has (py-amqp keeps what is
+    beyond the frame for the next one) makes it about one a message."""
+    if getattr(transport, "_quick_recv", None) != getattr(transport.sock, "recv", None):
+        return  # TLS reads through its own buffer
+    recv = transport.sock.recv
+    transport._quick_recv = lambda size: recv(max(size, READ_CHUNK))
+
+
 class PendingCall:
     """An RPC under way; `result()` waits at most until its deadline."""
 
@@ -256,8 +276,9 @@ class PendingCall:
         started = time.perf_counter()
         outcome = "error"
         try:
-            with eventlet.Timeout(max(self._deadline - time.monotonic(), 0)):
-                message = self._answered.wait()
+            message = self._answered.wait(max(self._deadline - time.monotonic(), 0))
+            if message is None:  # what the wait gives when its time ran out
+                raise NoAnswerInTime()
             body = kombu.serialization.loads(
                 message.body, message.properties.get("content_type"), message.properties.get("content_encoding"),
                 accept=ACCEPTED_CONTENT)
@@ -266,7 +287,7 @@ class PendingCall:
                 raise deserialize(error)
             outcome = "ok"
             return body["result"]
-        except eventlet.Timeout:
+        except NoAnswerInTime:
             outcome = "timeout"
             self._link.forget(self._correlation_id)
             raise ServiceUnavailable(
