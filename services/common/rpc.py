@@ -60,7 +60,7 @@ DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 # What publishing raises when the broker is away or the connection broke.
 BROKER_ERRORS = (OSError, OperationalError, AmqpConnectionError)
 CONNECT_TIMEOUT = 5.0
-# How often the drainer looks up from the socket to send or check heartbeats.
+# How often the drainer sends or checks heartbeats (at least twice per interval).
 DRAIN_INTERVAL = 1.0
 CLOSE_TIMEOUT = 1.0
 READ_CHUNK = 65536
@@ -211,13 +211,16 @@ class RpcLink:
 
     def _drain(self):
         connection = self._connection
+        checked = time.monotonic()
         while True:
             try:
                 connection.drain_events(timeout=DRAIN_INTERVAL)
             except socket.timeout:
                 pass
-            with self._send_lock:
-                connection.heartbeat_check()
+            if time.monotonic() - checked >= DRAIN_INTERVAL:
+                checked = time.monotonic()
+                with self._send_lock:
+                    connection.heartbeat_check()
 
     def _drop(self, reason, close=False):
         """Mark the link down and fail every call under way; `close` says goodbye
