@@ -18,13 +18,21 @@ request is published `mandatory`, so a call to a service whose queue does not ex
 comes back from the broker and fails at once; a service whose queue exists but has
 no consumer fails at the deadline.
 
-Every service's entrypoints use this module's `rpc`, whose replies go out through
-the same link, non-persistent, keeping nameko's wire format: any nameko caller
-(`ClusterRpcProxy`, portalctl) still gets its answer on its own reply queue.
+Every service's entrypoints use this module's `rpc`, served through the same link:
+its requests come from nameko's queue (`rpc-<service>`, prefetch `max_workers`),
+each goes straight to a worker, and is answered, non-persistent, and acknowledged
+on the channel it came on, keeping nameko's wire format: any nameko caller
+(`ClusterRpcProxy`, portalctl) still gets its answer on its own reply queue. A stock
+nameko `@rpc` cannot answer `TimedRpc`: it would send to the RPC exchange what must
+go to the default one.
 """
+import collections
+import contextlib
+import functools
 import itertools
 import logging
 import socket
+import sys
 import time
 import uuid
 
@@ -34,18 +42,21 @@ import kombu.serialization
 from amqp import Message
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from eventlet.event import Event
+from eventlet.greenthread import GreenletExit
 from eventlet.semaphore import Semaphore
+from kombu import Queue
 from kombu.exceptions import OperationalError
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, DEFAULT_HEARTBEAT, DEFAULT_SERIALIZER, HEARTBEAT_CONFIG_KEY,
     LOGIN_METHOD_CONFIG_KEY, NON_PERSISTENT, SERIALIZER_CONFIG_KEY,
 )
 from nameko.exceptions import deserialize
-from nameko.extensions import DependencyProvider
+from nameko.extensions import DependencyProvider, ProviderCollector, SharedExtension
 from nameko.messaging import HeaderEncoder
-from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import RPC_QUEUE_TEMPLATE, Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from services.common import clock
+from services.common.broker_link import unless_link_broke
 from services.common.errors import PortalError, ServiceUnavailable
 from services.common.logs import WithoutRpcReplyBodies
 from services.common.observability import RPC_CLIENT_SECONDS
@@ -60,14 +71,14 @@ DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 # What publishing raises when the broker is away or the connection broke.
 BROKER_ERRORS = (OSError, OperationalError, AmqpConnectionError)
 CONNECT_TIMEOUT = 5.0
-# How often the drainer sends or checks heartbeats (at least twice per interval).
-DRAIN_INTERVAL = 1.0
+# How long the drainer waits on the socket before it runs what other green threads
+# asked of it (consuming, cancelling), and how often it sends or checks heartbeats.
+DRAIN_INTERVAL = 0.2
+HEARTBEAT_CHECK_INTERVAL = 1.0
 CLOSE_TIMEOUT = 1.0
 READ_CHUNK = 65536
 # Waits between reconnection attempts: short at first, a broker restart takes seconds.
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)
-# A reply waits this long at most for the link to come back (see `RpcLink.reply`).
-REPLY_LINK_WAIT = 5.0
 # Replies are read as what requests are sent as (never pickle).
 ACCEPTED_CONTENT = {"application/json"}
 
@@ -82,6 +93,30 @@ class ServiceAbsent(Exception):
 
 class NoAnswerInTime(Exception):
     """The call's deadline passed before its answer came."""
+
+
+class Subscription:
+    """A queue this process serves through its link, consumed again after every
+    reconnection; `on_delivery` gets each request as a `Delivery`."""
+
+    def __init__(self, queue, prefetch, on_delivery):
+        self.queue = queue
+        self.prefetch = prefetch
+        self.on_delivery = on_delivery
+        self.consumer_tag = None
+        self.consuming = Event()
+
+
+class Delivery:
+    """A request as nameko's `Rpc` entrypoint and `Responder` read it, with the
+    channel it came on: it can be acknowledged or answered on that channel only."""
+
+    def __init__(self, message, channel):
+        self.body = message.body
+        self.properties = message.properties
+        self.headers = message.properties.get("application_headers") or {}
+        self.delivery_info = message.delivery_info
+        self.channel = channel
 
 
 class RpcLink:
@@ -102,6 +137,9 @@ class RpcLink:
         self._channel = None
         self._connection = None
         self._drainer = None
+        self._subscriptions = []
+        # What other green threads ask of the drainer, the socket's only reader.
+        self._requests = collections.deque()
 
     @classmethod
     def acquire(cls, config):
@@ -125,6 +163,10 @@ class RpcLink:
         if self._users == 0:
             del self._shared[self.amqp_uri]
             self._drainer.kill()
+            try:
+                self._drainer.wait()  # until it has said goodbye to the broker
+            except GreenletExit:
+                pass
 
     def wait_until_up(self, timeout):
         if self._channel is None and timeout > 0:
@@ -156,25 +198,95 @@ class RpcLink:
         """The caller stopped waiting: a reply that comes later is dropped."""
         self._calls.pop(correlation_id, None)
 
-    def reply(self, payload, serializer, routing_key, correlation_id):
-        """Answer a request: through the default exchange to a direct reply-to
-        address, else through the RPC exchange to a nameko reply queue. Not
-        sent while the link is down beyond `REPLY_LINK_WAIT`: the request, not
-        acknowledged, is then delivered again."""
-        if not self.wait_until_up(REPLY_LINK_WAIT):
-            raise LinkDown("no link to the broker")
+    def serve(self, subscription):
+        """Consume `subscription`'s queue, now and after every reconnection; returns
+        once it is consumed (as nameko's consumers, it waits for the broker)."""
+        self._subscriptions.append(subscription)
+        if self._channel is not None:
+            try:
+                self._in_drainer(functools.partial(self._consume, subscription))
+            except BROKER_ERRORS:
+                pass  # consumed when the link is back
+        subscription.consuming.wait()
+
+    def stop_serving(self, subscription):
+        """No more deliveries from `subscription`'s queue once this returns."""
+        if subscription not in self._subscriptions:
+            return
+        self._subscriptions.remove(subscription)
+        if self._channel is not None and subscription.consumer_tag is not None:
+            try:
+                self._in_drainer(functools.partial(self._channel.basic_cancel, subscription.consumer_tag))
+            except BROKER_ERRORS:
+                pass  # the channel is gone, and its consumers with it
+
+    def answer(self, delivery, payload, serializer):
+        """Reply to `delivery` and acknowledge it, both in one write: through the
+        default exchange to a direct reply-to address, else through the RPC
+        exchange to a nameko reply queue. Neither if the channel it came on is
+        gone: the broker then delivers it again."""
         content_type, content_encoding, data = kombu.serialization.dumps(payload, serializer)
         message = Message(data, content_type=content_type, content_encoding=content_encoding,
-                          delivery_mode=NON_PERSISTENT, correlation_id=correlation_id)
+                          delivery_mode=NON_PERSISTENT, correlation_id=delivery.properties.get("correlation_id"))
+        routing_key = delivery.properties["reply_to"]
         exchange = "" if routing_key.startswith(DIRECT_REPLY_TO) else self.exchange_name
-        self._publish(message, exchange, routing_key)
-
-    def _publish(self, message, exchange, routing_key, mandatory=False):
-        channel = self._channel
-        if channel is None:
-            raise LinkDown("no link to the broker")
         with self._send_lock:
+            channel = self._current(delivery.channel)
+            with self._in_one_write():
+                channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
+                channel.basic_ack(delivery.delivery_info["delivery_tag"])
+
+    def requeue(self, delivery):
+        """Give `delivery` back to its queue."""
+        with self._send_lock:
+            self._current(delivery.channel).basic_reject(delivery.delivery_info["delivery_tag"], requeue=True)
+
+    @contextlib.contextmanager
+    def _in_one_write(self):
+        """The frames written meanwhile go to the socket in one `send`, which wakes
+        the broker once."""
+        transport = self._connection.connection.transport
+        send, frames = transport._write, []
+        # Copied: py-amqp packs every frame into one buffer it reuses.
+        transport._write = lambda frame: frames.append(bytes(frame))
+        try:
+            yield
+        finally:
+            transport._write = send
+        send(b"".join(frames))
+
+    def _current(self, channel):
+        if channel is None or channel is not self._channel:
+            raise LinkDown("the broker connection broke; the broker delivers the message again")
+        return channel
+
+    def _publish(self, message, exchange, routing_key, mandatory=False, on=None):
+        with self._send_lock:
+            channel = self._current(on or self._channel)
             channel.basic_publish(message, exchange=exchange, routing_key=routing_key, mandatory=mandatory)
+
+    def _in_drainer(self, request):
+        done = Event()
+        self._requests.append((request, done))
+        return done.wait()
+
+    def _run_requests(self):
+        while self._requests:
+            request, done = self._requests.popleft()
+            try:
+                done.send(request())
+            except Exception as error:  # the asker's to handle; a broken link breaks the next read too
+                done.send_exception(error)
+
+    def _consume(self, subscription):
+        channel = self._channel
+        subscription.queue(channel).declare()
+        channel.basic_qos(0, subscription.prefetch, False)
+        subscription.consumer_tag = channel.basic_consume(
+            subscription.queue.name,
+            callback=lambda message: subscription.on_delivery(Delivery(message, channel)))
+        if not subscription.consuming.ready():
+            subscription.consuming.send()
 
     def _run(self):
         delays = itertools.chain(RECONNECT_DELAYS, itertools.repeat(RECONNECT_DELAYS[-1]))
@@ -206,6 +318,8 @@ class RpcLink:
         channel.events["basic_return"].add(self._on_return)
         channel.basic_consume(DIRECT_REPLY_TO, no_ack=True, callback=self._on_reply)
         self._channel = channel
+        for subscription in self._subscriptions:
+            self._consume(subscription)
         self._up.send()
         log.info("RPC link to the broker up")
 
@@ -217,7 +331,8 @@ class RpcLink:
                 connection.drain_events(timeout=DRAIN_INTERVAL)
             except socket.timeout:
                 pass
-            if time.monotonic() - checked >= DRAIN_INTERVAL:
+            self._run_requests()
+            if time.monotonic() - checked >= HEARTBEAT_CHECK_INTERVAL:
                 checked = time.monotonic()
                 with self._send_lock:
                     connection.heartbeat_check()
@@ -231,6 +346,10 @@ class RpcLink:
         calls, self._calls = self._calls, {}
         for answered in calls.values():
             answered.send_exception(LinkDown(reason))
+        while self._requests:
+            self._requests.popleft()[1].send_exception(LinkDown(reason))
+        for subscription in self._subscriptions:
+            subscription.consumer_tag = None
         connection, self._connection = self._connection, None
         if connection is None:
             return
@@ -390,51 +509,97 @@ class LinkResponder(Responder):
     """nameko's responder (its payload, its serialization check), sending through the
     process's `RpcLink` instead of a producer from a pool."""
 
-    def __init__(self, link, serializer, message):
-        super().__init__(link.amqp_uri, None, serializer, message)
+    def __init__(self, link, serializer, delivery):
+        super().__init__(link.amqp_uri, None, serializer, delivery)
         self._link = link
 
     def publisher_cls(self, *args, **kwargs):
         return self
 
-    def publish(self, payload, serializer, exchange, routing_key, correlation_id):
-        self._link.reply(payload, serializer, routing_key, correlation_id)
+    def publish(self, payload, serializer, **routing):
+        self._link.answer(self.message, payload, serializer)
 
 
-class ReplyConsumer(RpcConsumer):
-    """nameko's RPC consumer, answering through the process's `RpcLink`."""
+class LinkRpcConsumer(SharedExtension, ProviderCollector):
+    """Serves a service's RPC queue (`rpc-<service>`, nameko's) through the process's
+    `RpcLink`: a delivery goes straight to its entrypoint's worker, and is answered
+    and acknowledged on the link's channel."""
 
     link = None
 
+    def __init__(self):
+        super().__init__()
+        self._unregistering = set()
+        self._consumer_stopped = Event()
+        self._handing_over = 0  # deliveries on their way to a worker
+
     def setup(self):
-        if self.link is None:
-            self.link = RpcLink.acquire(self.container.config)
-        super().setup()
+        config = self.container.config
+        service_name = self.container.service_name
+        self.link = RpcLink.acquire(config)
+        queue = Queue(RPC_QUEUE_TEMPLATE.format(service_name), exchange=get_rpc_exchange(config),
+                      routing_key=f"{service_name}.*", durable=True)
+        self._subscription = Subscription(queue, self.container.max_workers, self._on_delivery)
+
+    def start(self):
+        self.link.serve(self._subscription)
+
+    def unregister_provider(self, provider):
+        """As nameko's: every entrypoint waits until the last one asked, so that a
+        request still delivered meanwhile finds its method; then no more deliveries,
+        and those already here reach their workers before the container waits on them."""
+        self._unregistering.add(provider)
+        if not self._providers - self._unregistering:
+            self.link.stop_serving(self._subscription)
+            while self._handing_over:
+                eventlet.sleep(0.01)
+            self._consumer_stopped.send()
+        self._consumer_stopped.wait()
+        super().unregister_provider(provider)
 
     def stop(self):
-        super().stop()
         self._release()
 
     def kill(self):
-        super().kill()
         self._release()
 
     def _release(self):
         if self.link is not None:
+            self.link.stop_serving(self._subscription)
             self.link.release()
             self.link = None
 
-    def handle_result(self, message, result, exc_info):
+    def _on_delivery(self, delivery):
+        # In the drainer: hand over at once, a full worker pool must not stop the link.
+        self._handing_over += 1
+        eventlet.spawn_n(self._hand_over, delivery)
+
+    def _hand_over(self, delivery):
+        try:
+            body = kombu.serialization.loads(
+                delivery.body, delivery.properties.get("content_type"), delivery.properties.get("content_encoding"),
+                accept=ACCEPTED_CONTENT)
+            self._provider_for(delivery.delivery_info["routing_key"]).handle_message(body, delivery)
+        except Exception:  # answered as nameko's consumer answers it: the error to the caller
+            unless_link_broke(self.handle_result)(delivery, None, sys.exc_info())
+        finally:
+            self._handing_over -= 1
+
+    _provider_for = RpcConsumer.get_provider_for_method
+
+    def handle_result(self, delivery, result, exc_info):
         serializer = self.container.config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER)
-        result, exc_info = LinkResponder(self.link, serializer, message).send_response(result, exc_info)
-        self.queue_consumer.ack_message(message)
-        return result, exc_info
+        # Answered and acknowledged together (`RpcLink.answer`).
+        return LinkResponder(self.link, serializer, delivery).send_response(result, exc_info)
+
+    def requeue_message(self, delivery):
+        unless_link_broke(self.link.requeue)(delivery)
 
 
 class PortalRpc(Rpc):
     # One consumer serves a service's whole queue: every RPC entrypoint of a service
     # must be this one, or two consumers would share `rpc-<service>`.
-    rpc_consumer = ReplyConsumer()
+    rpc_consumer = LinkRpcConsumer()
 
 
 rpc = PortalRpc.decorator

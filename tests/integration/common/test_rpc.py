@@ -188,3 +188,17 @@ def test_a_worker_calls_through_its_dependency(start):
     relay = start(Relay)
     with entrypoint_hook(relay, "relay") as call:
         assert call("x") == "x?"
+
+
+def test_a_server_stopping_answers_the_calls_it_took_and_takes_no_more(start):
+    server = start(Echo)
+    echo = proxy_of(start(Caller)).with_timeout(5)
+    Echo.slow_calls.clear()
+    under_way = echo.slow.call_async(0.5)
+    while not Echo.slow_calls:
+        eventlet.sleep(0.01)
+    stopping = eventlet.spawn(server.stop)
+    assert under_way.result() == 0.5
+    stopping.wait()
+    with pytest.raises(ServiceUnavailable, match="did not answer in time"):
+        echo.with_timeout(0.5).echo("anyone?")
