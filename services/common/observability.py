@@ -87,10 +87,8 @@ class ObservedContainer(ServiceContainer):
             elapsed = time.perf_counter() - started
             entrypoint = worker_ctx.entrypoint.method_name
             WORKER_SECONDS.labels(self.service_name, entrypoint, outcome[0]).observe(elapsed)
-            # Names and timing only: arguments may hold secrets. A worker that went well
-            # is in the histogram; its line, a cost on every call, only at DEBUG.
-            log.log(logging.DEBUG if outcome[0] == "ok" else logging.INFO,
-                    "%s.%s %s in %.1f ms", self.service_name, entrypoint, outcome[0], elapsed * 1000)
+            # Names and timing only: arguments may hold secrets.
+            log.info("%s.%s %s in %.1f ms", self.service_name, entrypoint, outcome[0], elapsed * 1000)
             current_correlation_id.reset(token)
 
 
