@@ -188,7 +188,7 @@ class RpcLink:
         )
         answered = self._calls[correlation_id] = Event()
         try:
-            self._publish(message, self.exchange_name, routing_key, mandatory=True)
+            self._publish_request(message, routing_key)
         except BaseException:
             self.forget(correlation_id)
             raise
@@ -257,13 +257,13 @@ class RpcLink:
 
     def _current(self, channel):
         if channel is None or channel is not self._channel:
-            raise LinkDown("the broker connection broke; the broker delivers the message again")
+            raise LinkDown("no link to the broker on that channel")
         return channel
 
-    def _publish(self, message, exchange, routing_key, mandatory=False, on=None):
+    def _publish_request(self, message, routing_key):
         with self._send_lock:
-            channel = self._current(on or self._channel)
-            channel.basic_publish(message, exchange=exchange, routing_key=routing_key, mandatory=mandatory)
+            self._current(self._channel).basic_publish(
+                message, exchange=self.exchange_name, routing_key=routing_key, mandatory=True)
 
     def _in_drainer(self, request):
         done = Event()
