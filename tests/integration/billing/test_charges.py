@@ -211,7 +211,7 @@ def test_a_token_of_another_buyer_charges_nothing(billing, count_rows):
 
 
 def test_the_buyer_snapshot_comes_from_the_subscriptions_last_order(billing):
-    subscription_id = str(uuid.uuid4())
+    subscription_id = billing.subscription_of({"email": "ana@example.com", "merchant_id": "acme-cursos"})
     billing.rpc.record_order({
         "merchant_id": "acme-cursos", "external_id": "checkout-1", "subscription_id": subscription_id,
         "cycle_number": 1, "buyer": {"email": "ana@example.com", "name": "Ana Souza", "document": "123.456.789-09"},
