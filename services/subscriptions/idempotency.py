@@ -5,6 +5,10 @@ transaction marks it done with the response, so both commit together. A business
 refusal is stored too and answered again; a request that failed otherwise (a service
 did not answer, a crash) releases the key, so repeating it runs it again — its
 charges carry their own keys in billing, so running again never charges twice.
+
+A repeat may take over a first attempt that looks abandoned but still runs. The first
+answer stored is the request's answer: a later attempt neither replaces nor releases
+it, and answers it instead of its own.
 """
 from contextlib import contextmanager
 
@@ -58,26 +62,46 @@ def run_once(db, email, idempotency_key, operation, arguments, work):
         with _concurrent_change_refused():
             with db.transaction() as session:
                 response = work(session)
-                store.finish_buyer_request(session, request_id, clock.now(), response=response)
+                if not store.finish_buyer_request(session, request_id, clock.now(), response=response):
+                    raise _AnsweredFirst()
         return response
+    except _AnsweredFirst:
+        return _replay(_stored_answer(db, request_id))
     except tuple(STORED_REFUSALS.values()) as refusal:
+        # A repeat that took over a first attempt still running may find the quote
+        # spent, the subscription changed, by that very first attempt: then the first
+        # attempt's answer is the request's answer, not this refusal.
         if refusal.code == CONCURRENT_CHANGE:
             _forget(db, request_id)
+            stored = _stored_answer(db, request_id)
         else:
             with db.transaction() as session:
-                store.finish_buyer_request(
+                stored = None if store.finish_buyer_request(
                     session, request_id, clock.now(), refusal={"type": type(refusal).__name__, **refusal.to_dict()},
-                )
+                ) else store.buyer_request_by_id(session, request_id)
+        if stored is not None:
+            return _replay(stored)
         raise
     except BaseException:
         _forget(db, request_id)
         raise
 
 
+class _AnsweredFirst(Exception):
+    """Another attempt at the request stored its answer first: this one's work is undone."""
+
+
 def _forget(db, request_id):
     """Release the key: the request did not happen, and may be repeated."""
     with db.transaction() as session:
         store.forget_buyer_request(session, request_id)
+
+
+def _stored_answer(db, request_id):
+    """The request's row if an attempt stored its answer, else None."""
+    with db.transaction() as session:
+        found = store.buyer_request_by_id(session, request_id)
+    return found if found is not None and found.status == "done" else None
 
 
 @contextmanager
