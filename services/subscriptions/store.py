@@ -356,10 +356,11 @@ def finish_buyer_request(session, request_id, now, response=None, refusal=None):
     return finished.rowcount == 1
 
 
-def forget_buyer_request(session, request_id):
-    """Release a request still running; an answer another attempt stored stays."""
+def forget_buyer_request(session, request_id, claimed_at):
+    """Release a request still running as claimed at `claimed_at`; one a repeat took
+    over since, or whose answer another attempt stored, stays."""
     session.execute(BuyerRequest.__table__.delete().where(
-        BuyerRequest.id == request_id, BuyerRequest.status == "running"))
+        BuyerRequest.id == request_id, BuyerRequest.started_at == claimed_at, BuyerRequest.status == "running"))
 
 
 def buyer_request_by_id(session, request_id):
