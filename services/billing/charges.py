@@ -13,7 +13,7 @@ from services.billing import domain, store
 from services.billing.models import Order
 from services.billing.processors import ProcessorUnavailable
 from services.common import clock
-from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,11 @@ def settle_by_key(db, events, processor, idempotency_key):
         order = store.order_by_key(session, idempotency_key)
     if order is None or order.processor != processor.name:
         raise NotFound("No charge of this processor has that key.")
-    answer = processor.find_charge(idempotency_key)
+    try:
+        answer = processor.find_charge(idempotency_key)
+    except ProcessorUnavailable:
+        # The callback is sent again; meanwhile the reconciler asks too.
+        raise ServiceUnavailable("The processor did not answer; try again shortly.") from None
     if answer is None:
         raise NotFound("The processor has no charge under that key.")
     return settle(db, events, order.id, answer)

@@ -45,6 +45,8 @@ TICKET = TicketSchema()
 # The card form's fields; the number and CVV among them are never kept, logged or shown.
 CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
 SIGNATURE_HEADER = "X-Signature"
+# Who asks subscriptions about an order's subscription at intake (no buyer session exists).
+INTAKE_SESSION = "billing-intake"
 DEFAULT_RECONCILE_INTERVAL = 30
 
 
@@ -63,6 +65,8 @@ class BillingService(Pingable):
     def record_order(self, order):
         """Register a checkout's order; a repeat of its external_id returns the first."""
         data = load(ORDER_INPUT, order)
+        if data["subscription_id"] is not None:
+            self._require_own_subscription(data)
 
         def work(session):
             existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
@@ -73,6 +77,18 @@ class BillingService(Pingable):
             return ORDER.dump(created)
 
         return self.db.retry_on_conflict(work)
+
+    def _require_own_subscription(self, order):
+        """The subscription an order names is one of its merchant's, bought by its buyer:
+        subscriptions, which owns them, answers "not found" for any other, as for an
+        id that does not exist."""
+        owner = {"email": order["buyer"]["email"], "merchant_id": order["merchant_id"], "session_id": INTAKE_SESSION}
+        try:
+            self.subscriptions.get_subscription(owner, str(order["subscription_id"]))
+        except NotFound:
+            raise NotFound(
+                "Subscription not found.", fields={"subscription_id": ["No subscription of this merchant's buyer."]},
+            ) from None
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_orders(self, identity):

@@ -13,6 +13,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -90,15 +91,17 @@ class UnitOfWork:
         """A session whose changes commit when the block ends, or roll back on error.
 
         A database that cannot be reached or has no connection left (or a lock or
-        serialization failure) is a passing fault: callers answer 503 and clients retry
-        (with their idempotency keys), rather than an internal error they would not."""
+        serialization failure), like a pool with no connection free in time, is a
+        passing fault: callers answer 503 and clients retry (with their idempotency
+        keys), rather than an internal error they would not."""
         session = self._session_factory()
         try:
             with session.begin():
                 yield session
-        except OperationalError as error:
+        except (OperationalError, PoolTimeout) as error:
+            cause = getattr(error, "orig", error)
             raise ServiceUnavailable(
-                "The database did not answer; try again shortly.", fields={"database": type(error.orig).__name__},
+                "The database did not answer; try again shortly.", fields={"database": type(cause).__name__},
             ) from error
         finally:
             session.close()

@@ -5,6 +5,10 @@ transaction marks it done with the response, so both commit together. A business
 refusal is stored too and answered again; a request that failed otherwise (a service
 did not answer, a crash) releases the key, so repeating it runs it again — its
 charges carry their own keys in billing, so running again never charges twice.
+
+A repeat may take over a first attempt that looks abandoned but still runs. The first
+answer stored is the request's answer: a later attempt neither replaces nor releases
+it, and answers it instead of its own.
 """
 from contextlib import contextmanager
 
@@ -37,7 +41,7 @@ def run_once(db, email, idempotency_key, operation, arguments, work):
         now = clock.now()
         found = store.buyer_request(session, email, idempotency_key)
         if found is None:
-            return store.start_buyer_request(session, email, idempotency_key, operation, fingerprint, now), None
+            return (store.start_buyer_request(session, email, idempotency_key, operation, fingerprint, now), now), None
         decision = domain.repeated_request(found.fingerprint, found.status, found.started_at, fingerprint, now)
         if decision == domain.KEY_REUSED:
             raise RuleRefused(
@@ -46,38 +50,67 @@ def run_once(db, email, idempotency_key, operation, arguments, work):
         if decision == domain.REPLAY:
             return None, found
         if decision == domain.TAKE_OVER and store.take_over_buyer_request(session, found, now):
-            return found.id, None
+            return (found.id, now), None
         raise Conflict(
             "A primeira requisição com esta Idempotency-Key ainda está em andamento.", code="request_in_progress",
         )
 
-    request_id, done = db.retry_on_conflict(claim)
+    claimed, done = db.retry_on_conflict(claim)
     if done is not None:
         return _replay(done)
+    # The attempt is told apart from a repeat that took the request over by when it claimed it.
+    request_id, claimed_at = claimed
     try:
         with _concurrent_change_refused():
             with db.transaction() as session:
                 response = work(session)
-                store.finish_buyer_request(session, request_id, clock.now(), response=response)
+                if not store.finish_buyer_request(session, request_id, clock.now(), response=response):
+                    raise _AnsweredFirst()
         return response
+    except _AnsweredFirst:
+        stored = _stored_answer(db, request_id)
+        if stored is None:
+            # Released by an attempt that failed: this one was undone, and may be repeated.
+            raise _concurrent_change() from None
+        return _replay(stored)
     except tuple(STORED_REFUSALS.values()) as refusal:
+        # A repeat that took over a first attempt still running may find the quote
+        # spent, the subscription changed, by that very first attempt: then the first
+        # attempt's answer is the request's answer, not this refusal.
         if refusal.code == CONCURRENT_CHANGE:
-            _forget(db, request_id)
+            _forget(db, request_id, claimed_at)
         else:
             with db.transaction() as session:
-                store.finish_buyer_request(
-                    session, request_id, clock.now(), refusal={"type": type(refusal).__name__, **refusal.to_dict()},
-                )
+                store.finish_buyer_request(session, request_id, clock.now(), refusal=_stored_refusal(refusal))
+        stored = _stored_answer(db, request_id)
+        if stored is not None and stored.refusal != _stored_refusal(refusal):
+            return _replay(stored)
         raise
     except BaseException:
-        _forget(db, request_id)
+        _forget(db, request_id, claimed_at)
         raise
 
 
-def _forget(db, request_id):
-    """Release the key: the request did not happen, and may be repeated."""
+class _AnsweredFirst(Exception):
+    """Another attempt at the request stored its answer first: this one's work is undone."""
+
+
+def _forget(db, request_id, claimed_at):
+    """Release the key: the request did not happen, and may be repeated (unless a
+    repeat took it over meanwhile: that one still runs it)."""
     with db.transaction() as session:
-        store.forget_buyer_request(session, request_id)
+        store.forget_buyer_request(session, request_id, claimed_at)
+
+
+def _stored_refusal(refusal):
+    return {"type": type(refusal).__name__, **refusal.to_dict()}
+
+
+def _stored_answer(db, request_id):
+    """The request's row if an attempt stored its answer, else None."""
+    with db.transaction() as session:
+        found = store.buyer_request_by_id(session, request_id)
+    return found if found is not None and found.status == "done" else None
 
 
 @contextmanager
@@ -86,9 +119,13 @@ def _concurrent_change_refused():
         yield
     except StaleDataError:
         # SQLite only: another request changed the subscription meanwhile (models.py).
-        raise Conflict(
-            "A assinatura foi alterada por outra operação ao mesmo tempo. Tente novamente.", code=CONCURRENT_CHANGE,
-        ) from None
+        raise _concurrent_change() from None
+
+
+def _concurrent_change():
+    return Conflict(
+        "A assinatura foi alterada por outra operação ao mesmo tempo. Tente novamente.", code=CONCURRENT_CHANGE,
+    )
 
 
 def _replay(done):

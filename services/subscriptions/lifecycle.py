@@ -385,6 +385,7 @@ def renewal_step(ctx, subscription):
     store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_past_due", {
         "cycle_number": subscription.cycle_number + 1, "attempts": subscription.charge_attempts,
         "next_retry_at": step.at, "decline_reason": order.get("decline_reason"),
+        "amount_cents": order["amount_cents"], "order_code": order["code"],
     })
     return "past_due"
 

@@ -385,3 +385,6 @@ class PastDueSchema(SubscriptionEventSchema):
     attempts = fields.Integer(required=True)
     next_retry_at = fields.AwareDateTime(required=True)
     decline_reason = fields.String(required=True, allow_none=True)
+    # The open renewal order: what the buyer owes, and where to see it.
+    amount_cents = fields.Integer(required=True)
+    order_code = fields.String(required=True)

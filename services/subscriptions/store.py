@@ -333,10 +333,12 @@ def start_buyer_request(session, email, idempotency_key, operation, fingerprint,
 
 
 def take_over_buyer_request(session, abandoned, now):
-    """Restart an abandoned request; False if a concurrent repeat took it over first."""
+    """Restart an abandoned request; False if a concurrent repeat took it over first,
+    or the first attempt finished meanwhile."""
     taken = session.execute(
         update(BuyerRequest)
-        .where(BuyerRequest.id == abandoned.id, BuyerRequest.started_at == abandoned.started_at)
+        .where(BuyerRequest.id == abandoned.id, BuyerRequest.started_at == abandoned.started_at,
+               BuyerRequest.status == "running")
         .values(started_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -344,12 +346,22 @@ def take_over_buyer_request(session, abandoned, now):
 
 
 def finish_buyer_request(session, request_id, now, response=None, refusal=None):
-    session.execute(
-        update(BuyerRequest).where(BuyerRequest.id == request_id)
+    """Store the request's answer; False if another attempt at it (the first one, still
+    running when this one took it over) stored its answer first, which stays."""
+    finished = session.execute(
+        update(BuyerRequest).where(BuyerRequest.id == request_id, BuyerRequest.status == "running")
         .values(status="done", response=response, refusal=refusal, completed_at=now)
         .execution_options(synchronize_session=False)
     )
+    return finished.rowcount == 1
 
 
-def forget_buyer_request(session, request_id):
-    session.execute(BuyerRequest.__table__.delete().where(BuyerRequest.id == request_id))
+def forget_buyer_request(session, request_id, claimed_at):
+    """Release a request still running as claimed at `claimed_at`; one a repeat took
+    over since, or whose answer another attempt stored, stays."""
+    session.execute(BuyerRequest.__table__.delete().where(
+        BuyerRequest.id == request_id, BuyerRequest.started_at == claimed_at, BuyerRequest.status == "running"))
+
+
+def buyer_request_by_id(session, request_id):
+    return session.get(BuyerRequest, request_id)

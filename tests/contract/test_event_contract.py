@@ -196,6 +196,8 @@ def test_payment_method_added_charge_failed_and_subscription_past_due(system, sh
     assert failed["data"]["decline_reason"] == "card_declined"
     past_due = assert_as_documented(consumer.expect("subscription_past_due", subscription_id=subscription["id"]))
     assert past_due["data"]["attempts"] == 1
+    assert (past_due["data"]["amount_cents"], past_due["data"]["order_code"]) == (
+        failed["data"]["amount_cents"], failed["data"]["code"])
 
 
 # -- auth and notifications

@@ -274,6 +274,14 @@ def test_billing_is_public_only_on_its_card_form_and_callbacks(base_resources, m
         assert any(public(route) and route.startswith(path["path"]) for route in routes), path["path"]
 
 
+def test_the_card_form_host_leaves_no_access_log_at_the_ingress(base_resources, manifests):
+    # Its URLs carry the one-time card-entry ticket (billing's own log redacts it).
+    billing = manifests.of_kind(base_resources, "Ingress")["billing"]
+    assert billing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/enable-access-log"] == "false"
+    gateway = manifests.of_kind(base_resources, "Ingress")["gateway"]
+    assert "nginx.ingress.kubernetes.io/enable-access-log" not in gateway["metadata"].get("annotations", {})
+
+
 @pytest.mark.parametrize("directory", ["base", "production"])
 def test_ingress_hosts_are_the_configured_public_urls(directory, manifests):
     folder = getattr(manifests, directory)

@@ -115,3 +115,19 @@ def test_the_rules_of_the_owning_service_name_the_field(system, shop):
     assert "offer_id" in assert_json_error(answer, 400)["fields"]
     answer = merchant_call(system, "POST", "/subscriptions", key, {**sale, "payment": CARD})
     assert "payment" in assert_json_error(answer, 400)["fields"]
+
+
+def test_an_order_naming_another_merchants_subscription_is_not_found(system, shop):
+    _merchant_id, key = shop
+    _other_id, other_key = new_merchant(system)
+    email = f"hugo.{uuid.uuid4().hex[:6]}@example.com"
+    theirs = merchant_call(system, "POST", "/subscriptions", other_key, subscription_sale(email))
+    assert theirs.status_code == 201, theirs.text
+    subscription_id = theirs.json()["subscription"]["id"]
+
+    refused = merchant_call(system, "POST", "/orders", key, order_sale(email, subscription_id=subscription_id))
+    assert "subscription_id" in assert_json_error(refused, 404, "not_found")["fields"]
+    # The subscription's own merchant records its order.
+    own = merchant_call(system, "POST", "/orders", other_key, order_sale(email, subscription_id=subscription_id))
+    assert own.status_code == 201, own.text
+    assert own.json()["order"]["subscription_id"] == subscription_id

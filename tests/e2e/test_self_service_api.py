@@ -5,13 +5,17 @@ cancellation at period end undone, and Beta's disabled options refused.
 Each test registers its own buyer through the checkout intake (so the demo buyers
 other modules look at stay as they are), then logs in from the real e-mail.
 """
+import time
 import uuid
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common import clock
+from support.card_entry import card_form
 from support.portal_client import TIMEOUT, assert_json_error, log_in, register_subscription
 
 
@@ -140,3 +144,30 @@ def test_beta_refuses_every_operation_it_turned_off(system):
         assert_json_error(answer, 403, "operation_disabled")
     still = bruno.get(base, timeout=TIMEOUT).json()["subscription"]
     assert (still["status"], still["cancel_at_period_end"]) == ("past_due", False)
+
+
+def test_the_card_entry_ticket_stays_out_of_every_log(system, intake):
+    """The ticket is a one-time secret in the form's URL: no process writes it down,
+    neither the portal that hands it out nor billing that serves the form."""
+    email, subscription_id = intake("acme-basico-mensal", 1, 2990)
+    buyer = buyer_session(system, email)
+    opened = buyer.post(f"{system.gateway_url}/api/v1/me/subscriptions/{subscription_id}/card-entry", timeout=TIMEOUT)
+    assert opened.status_code == 201, opened.text
+    form_url = opened.json()["form_url"]
+    [ticket] = parse_qs(urlsplit(form_url).query)["ticket"]
+
+    form = requests.get(form_url, timeout=TIMEOUT)
+    assert form.status_code == 200, form.text
+    saved = requests.post(form_url.split("?", 1)[0], data=card_form(ticket, "4242424242424242"), timeout=TIMEOUT)
+    assert saved.status_code == 200, saved.text
+
+    wait_for_log_line(system, "POST /card ")
+    assert "GET /card?" in system.log()
+    assert ticket not in system.log()
+
+
+def wait_for_log_line(system, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while text not in system.log():
+        assert time.monotonic() < deadline, f"no {text!r} in the log"
+        time.sleep(0.1)

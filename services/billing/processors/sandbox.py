@@ -10,9 +10,10 @@ are valid BR Codes. Nothing is ever paid for real.
 """
 import hashlib
 import secrets
+from contextlib import contextmanager
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.billing import domain
 from services.billing.models import sandbox as tables
@@ -69,6 +70,17 @@ class SandboxProcessor(Processor):
     def close(self):
         self.engine.dispose()
 
+    @contextmanager
+    def _connection(self, write=False):
+        """A connection to the sandbox's tables (a transaction when `write`). A database
+        that does not answer is this processor not answering: the outcome is unknown,
+        as after a network error, and billing looks the charge up by its key later."""
+        try:
+            with (self.engine.begin() if write else self.engine.connect()) as connection:
+                yield connection
+        except OperationalError as error:
+            raise ProcessorUnavailable(f"sandbox: its database did not answer ({type(error.orig).__name__})") from error
+
     def tokenize(self, card):
         if not domain.luhn_is_valid(card.number):
             raise CardRefused("number", "Número de cartão inválido.")
@@ -79,7 +91,7 @@ class SandboxProcessor(Processor):
             token=f"tok_sbx_{secrets.token_urlsafe(18)}", brand=brand, last4=card.number[-4:],
             exp_month=card.exp_month, exp_year=card.exp_year,
         )
-        with self.engine.begin() as connection:
+        with self._connection(write=True) as connection:
             connection.execute(insert(tables.tokens).values(
                 token=token.token, brand=token.brand, last4=token.last4,
                 exp_month=token.exp_month, exp_year=token.exp_year,
@@ -104,7 +116,7 @@ class SandboxProcessor(Processor):
 
     def _behaviour(self, token):
         """How the token's card answers a charge today (a card past its expiry is declined)."""
-        with self.engine.connect() as connection:
+        with self._connection() as connection:
             row = connection.execute(select(tables.tokens).where(tables.tokens.c.token == token)).one_or_none()
         if row is None:
             return APPROVE
@@ -127,7 +139,7 @@ class SandboxProcessor(Processor):
         return charge
 
     def find_charge(self, key):
-        with self.engine.connect() as connection:
+        with self._connection() as connection:
             row = connection.execute(
                 select(tables.charges).where(tables.charges.c.idempotency_key == key)
             ).one_or_none()
@@ -150,7 +162,7 @@ class SandboxProcessor(Processor):
         there first — (that call's charge, False)."""
         values.setdefault("installments", 1)
         try:
-            with self.engine.begin() as connection:
+            with self._connection(write=True) as connection:
                 connection.execute(insert(tables.charges).values(
                     reference=f"ch_sbx_{secrets.token_urlsafe(18)}", idempotency_key=key,
                     created_at=clock.now(), **values,
@@ -160,7 +172,7 @@ class SandboxProcessor(Processor):
         return self.find_charge(key), True
 
     def _move(self, key, from_status, to_status, **values):
-        with self.engine.begin() as connection:
+        with self._connection(write=True) as connection:
             connection.execute(
                 update(tables.charges)
                 .where(tables.charges.c.idempotency_key == key, tables.charges.c.status == from_status)

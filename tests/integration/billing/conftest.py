@@ -1,6 +1,6 @@
 """Billing under test: the service on a real broker and database, its HTTP on a free
 port, and a stand-in subscriptions service on the same vhost that records the cards
-it is asked to apply."""
+it is asked to apply and knows the subscriptions a test gave a buyer."""
 import uuid
 from types import SimpleNamespace
 
@@ -9,7 +9,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 from services.billing.service import BillingService
-from services.common.errors import EXPECTED_ERRORS
+from services.common.errors import EXPECTED_ERRORS, NotFound
 from services.common.rpc import rpc
 from support.card_entry import card_form, sandbox_charges
 
@@ -18,11 +18,20 @@ ANA = {"email": "ana@example.com", "merchant_id": "acme-cursos"}
 
 class FakeSubscriptions:
     """Answers `change_payment_method` as the contract says, recording each call;
-    `refusal` (an exception) makes it refuse instead."""
+    `refusal` (an exception) makes it refuse instead. `get_subscription` answers for
+    the subscriptions in `owners` (id → buyer e-mail and merchant), to their buyer only."""
 
     name = "subscriptions"
     calls = []
     refusal = None
+    owners = {}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_subscription(self, identity, subscription_id):
+        owner = FakeSubscriptions.owners.get(subscription_id)
+        if owner != {"email": identity["email"], "merchant_id": identity["merchant_id"]}:
+            raise NotFound("Subscription not found.")
+        return {"id": subscription_id, "email": owner["email"], "merchant": {"id": owner["merchant_id"]}}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def change_payment_method(self, identity, subscription_id, payment, actor="buyer", idempotency_key=None):
@@ -51,9 +60,10 @@ def billing(billing_config, runner_factory):
     """The running billing service and what tests do with it: `.rpc`, `.url(path)`,
     `.subscription_calls`, `.add_card(number)` → token, `.sandbox_charges(key)`,
     `.processor` (the adapter the service uses), `.card_form(...)`, `.received(...)`,
-    `.make_subscriptions_refuse(error)`."""
+    `.make_subscriptions_refuse(error)`, `.subscription_of(buyer)` → a new subscription's id."""
     FakeSubscriptions.calls = []
     FakeSubscriptions.refusal = None
+    FakeSubscriptions.owners = {}
     runner = runner_factory(billing_config, BillingService, FakeSubscriptions)
     runner.start()
     base_url = f"http://{billing_config['WEB_SERVER_ADDRESS']}"
@@ -69,6 +79,11 @@ def billing(billing_config, runner_factory):
         assert answer.status_code == 200, answer.text
         return FakeSubscriptions.calls[-1]["payment"]["card_token"]
 
+    def subscription_of(buyer):
+        subscription_id = str(uuid.uuid4())
+        FakeSubscriptions.owners[subscription_id] = {"email": buyer["email"], "merchant_id": buyer["merchant_id"]}
+        return subscription_id
+
     def charges(key):
         return sandbox_charges(billing_config["BILLING_DB_URL"], key)
 
@@ -78,6 +93,7 @@ def billing(billing_config, runner_factory):
             sandbox_charges=charges, config=billing_config, card_form=card_form, received=received,
             processor=_processor(runner),
             make_subscriptions_refuse=lambda error: setattr(FakeSubscriptions, "refusal", error),
+            subscription_of=subscription_of,
         )
 
 

@@ -4,12 +4,10 @@ from datetime import datetime
 from queue import Empty
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import func, select
 
 from services.billing.domain import ORDER_CODE
 from services.billing.models import Order, PaymentMethod
-from services.billing.service import BillingService
 from services.common.db import make_engine
 from services.common.errors import NotFound, ValidationFailed
 
@@ -34,16 +32,13 @@ def order(external_id, merchant_id="acme-cursos", email="ana@example.com", **cha
 
 
 @pytest.fixture
-def config(service_config, web_config):
-    # Billing serves HTTP too (the card form): on a free port of its own.
-    return service_config("billing", **web_config)
+def config(billing_config):
+    return billing_config
 
 
 @pytest.fixture
-def rpc(config, container_factory):
-    container_factory(BillingService, config).start()
-    with ClusterRpcProxy(config, timeout=15) as proxy:
-        yield proxy.billing
+def rpc(billing):
+    return billing.rpc
 
 
 @pytest.fixture
@@ -58,9 +53,9 @@ def count_rows(config):
     engine.dispose()
 
 
-def test_intake_is_idempotent_and_announced_once(rpc, event_queue, count_rows):
+def test_intake_is_idempotent_and_announced_once(billing, rpc, event_queue, count_rows):
     events = event_queue("billing", "order_created", "order_paid")
-    subscription_id = str(uuid.uuid4())
+    subscription_id = billing.subscription_of({"email": "ana@example.com", "merchant_id": "acme-cursos"})
 
     first = rpc.record_order(order("checkout-1", subscription_id=subscription_id, cycle_number=1,
                                    created_at="2026-11-01T12:00:00+00:00"))
@@ -211,3 +206,17 @@ def test_a_card_token_stays_with_the_buyer_it_was_issued_for(rpc, count_rows):
         rpc.record_order(order("bruno-1", email="bruno@example.com"))
     assert failure.value.fields == {"payment": {"token": ["Belongs to another buyer."]}}
     assert count_rows(Order) == 1
+
+
+def test_an_order_names_only_a_subscription_of_its_merchant_and_buyer(billing, rpc, count_rows):
+    anas = billing.subscription_of({"email": "ana@example.com", "merchant_id": "acme-cursos"})
+    for sale in (
+        order("other-merchant", merchant_id="beta-software", subscription_id=anas, payment={**CARD, "token": "tok_b"}),
+        order("other-buyer", email="bruno@example.com", subscription_id=anas, payment={**CARD, "token": "tok_bruno"}),
+        order("unknown", subscription_id=str(uuid.uuid4())),
+    ):
+        with pytest.raises(NotFound) as refused:
+            rpc.record_order({**sale, "cycle_number": 1})
+        assert refused.value.fields == {"subscription_id": ["No subscription of this merchant's buyer."]}
+    assert count_rows(Order) == 0
+    assert rpc.record_order(order("own", subscription_id=anas, cycle_number=1))["subscription_id"] == anas

@@ -16,6 +16,7 @@ from services.billing.processors import ProcessorUnavailable, boleto, brcode
 from services.common import clock
 from services.common.db import make_engine
 from services.common.errors import ValidationFailed
+from support.system import free_port
 
 APPROVE, DECLINE, NETWORK_ERROR, NO_FUNDS = (
     "4242424242424242", "4000000000000002", "4000000000000119", "4000000000009995",
@@ -162,6 +163,20 @@ def test_a_charge_the_processor_never_received_is_sent_again_under_its_key(
     no_more(events)
 
 
+def test_a_sandbox_whose_database_does_not_answer_leaves_the_charge_to_the_reconciler(billing, monkeypatch):
+    token = billing.add_card(APPROVE)
+    request = charge_request(token)
+    # Out of connections, or gone: to billing, a processor that does not answer.
+    unreachable = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
+    with monkeypatch.context() as patch:
+        patch.setattr(billing.processor, "engine", unreachable)
+        assert billing.rpc.charge(request)["status"] == "pending_confirmation"
+    unreachable.dispose()
+
+    assert billing.rpc.reconcile() == {"checked": 1, "settled": 0}
+    assert billing.sandbox_charges(request["idempotency_key"]) == 0
+
+
 def test_one_key_is_one_order_and_one_charge_however_often_it_is_asked(billing, event_queue, count_rows):
     token = billing.add_card(APPROVE)
     events = event_queue("billing", *ORDER_EVENTS)
@@ -211,7 +226,7 @@ def test_a_token_of_another_buyer_charges_nothing(billing, count_rows):
 
 
 def test_the_buyer_snapshot_comes_from_the_subscriptions_last_order(billing):
-    subscription_id = str(uuid.uuid4())
+    subscription_id = billing.subscription_of({"email": "ana@example.com", "merchant_id": "acme-cursos"})
     billing.rpc.record_order({
         "merchant_id": "acme-cursos", "external_id": "checkout-1", "subscription_id": subscription_id,
         "cycle_number": 1, "buyer": {"email": "ana@example.com", "name": "Ana Souza", "document": "123.456.789-09"},

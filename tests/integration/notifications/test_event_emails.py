@@ -69,9 +69,9 @@ CASES = [
     ], id="subscription_renewed"),
     pytest.param(subscription_event(
         "subscription_past_due", cycle_number=2, attempts=1, next_retry_at="2026-06-05T15:00:00+00:00",
-        decline_reason="insufficient_funds",
+        decline_reason="insufficient_funds", amount_cents=123456, order_code="PED-DDDDRECU",
     ), "subscriptions", ANA, "Pagamento pendente: assinatura de Curso de Python", [
-        "Vamos tentar cobrar novamente em 05/06/2026", PAYMENT_PAGE,
+        "Vamos tentar cobrar novamente em 05/06/2026", "Pedido: PED-DDDDRECU", "Valor: R$ 1.234,56", PAYMENT_PAGE,
     ], id="subscription_past_due"),
     pytest.param(order_event("order_paid", "PED-AAAAPAGO", "paid", "credit_card"),
                  "billing", ANA, "Pagamento confirmado: pedido PED-AAAAPAGO", [
@@ -133,8 +133,9 @@ ENGLISH_CASES = [
     pytest.param(subscription_event(
         "subscription_past_due", "sub-bob", BOB, cycle_number=2, attempts=1,
         next_retry_at="2026-06-05T15:00:00+00:00", decline_reason="insufficient_funds",
+        amount_cents=9900, order_code="PED-BOBFAILD",
     ), "subscriptions", BOB, "Payment overdue: Python Course subscription", [
-        "To keep your access, change the payment method and pay now:", f"{BOB_PAGE}/forma-de-pagamento",
+        "Order: PED-BOBFAILD", "Amount: R$99.00", "To keep your access, change the payment method and pay now:", f"{BOB_PAGE}/forma-de-pagamento",
     ], id="en-subscription_past_due"),
     pytest.param(order_event("charge_failed", "PED-BOBFAILD", "refused", "credit_card", "sub-bob", "renewal",
                              decline_reason="insufficient_funds", email=BOB),

@@ -1,10 +1,16 @@
 """Buyer POSTs with an Idempotency-Key: the same request answers the same, once."""
+from datetime import timedelta
+
 import eventlet
 import pytest
 from nameko.exceptions import RemoteError
+from sqlalchemy import select
 
+from services.common.db import make_engine
 from services.common.errors import Conflict, RuleRefused, ValidationFailed
-from support.subscriptions_testkit import ANA, BRUNO, FakeBilling, identity, wait_until
+from services.subscriptions.domain import ABANDONED_AFTER
+from services.subscriptions.models import BuyerRequest
+from support.subscriptions_testkit import ANA, BRUNO, NOW, FakeBilling, identity, wait_until
 
 ANA_ID = identity(ANA)
 
@@ -58,6 +64,40 @@ def test_a_repeat_while_the_first_still_runs_is_told_so(rpc, cluster, upgrade, l
     answer = first.result()
     assert rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-3") == answer
     assert len(ledger.requests) == 1
+
+
+def test_a_repeat_that_took_over_a_first_attempt_still_running_answers_its_success(
+        rpc, cluster, upgrade, ledger, set_clock, config, db_rows):
+    """The first confirmation waits on billing so long that it looks abandoned; the
+    buyer's repeat takes it over, and then the first one succeeds after all. Both, and
+    every later repeat, answer that success, with its one order; nothing is charged
+    twice, and the quote spent by the first is never a 409 to its own repeats."""
+    subscription_id, quote_id = upgrade
+    ledger.hold = eventlet.Event()
+    first = cluster.subscriptions.change_plan.call_async(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-7")
+    wait_until(lambda: len(ledger.requests) == 1)
+
+    taken_over_at = set_clock(NOW + ABANDONED_AFTER + timedelta(seconds=1))
+    repeat = cluster.subscriptions.change_plan.call_async(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-7")
+    engine = make_engine(config["SUBSCRIPTIONS_DB_URL"])
+    try:
+        wait_until(lambda: claimed_at(engine, "key-7") == taken_over_at)
+    finally:
+        engine.dispose()
+    ledger.hold.send()
+
+    answer = first.result()
+    assert answer["subscription"]["offer_id"] == "acme-premium"
+    assert repeat.result() == answer
+    assert rpc.change_plan(ANA_ID, subscription_id, quote_id, 1, idempotency_key="key-7") == answer
+    assert len(ledger.orders) == 1
+    assert [action for _, action in db_rows.activity(subscription_id)].count("plan_changed") == 1
+
+
+def claimed_at(engine, key):
+    with engine.connect() as connection:
+        return connection.execute(
+            select(BuyerRequest.started_at).where(BuyerRequest.idempotency_key == key)).scalar_one_or_none()
 
 
 def test_a_refusal_is_answered_again_without_charging_again(rpc, upgrade, ledger):

@@ -82,6 +82,9 @@ def test_a_refused_renewal_is_retried_after_one_three_and_five_days_then_cancele
         ("subscription_canceled", None),
     ]
     assert published[0]["data"]["decline_reason"] == "insufficient_funds"
+    # Each names the open renewal order the buyer owes: its amount and code.
+    assert [(event["data"]["amount_cents"], event["data"]["order_code"]) for event in published[:3]] == [
+        (2990, ledger.orders[key]["code"]) for key in keys(ledger)[:3]]
     assert published[3]["data"]["reason"] == "non_payment"
 
 

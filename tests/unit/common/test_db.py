@@ -20,3 +20,17 @@ def test_a_database_that_refuses_connections_is_service_unavailable():
 
     assert refused.value.fields == {"database": "OperationalError"}
     assert error_response(refused.value).status_code == 503
+
+
+def test_a_pool_with_no_connection_free_in_time_is_service_unavailable(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'one.db'}", pool_size=1, max_overflow=0, pool_timeout=0.1)
+    unit = UnitOfWork(sessionmaker(bind=engine))
+
+    with engine.connect() as busy:
+        busy.execute(text("SELECT 1"))
+        with pytest.raises(ServiceUnavailable) as refused:
+            with unit.transaction() as session:
+                session.execute(text("SELECT 1"))
+
+    assert refused.value.fields == {"database": "TimeoutError"}
+    assert error_response(refused.value).status_code == 503
