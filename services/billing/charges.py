@@ -48,29 +48,50 @@ def announce_new_order(session, events, order):
         events.record(session, event_type, order.merchant_id, order_event_data(order, event_type))
 
 
-def _claim(session, events, processor, request):
-    """(order, card token, whether this call claimed it): the key's order, inserted now
-    with `order_created` if the key is new."""
-    order = store.order_by_key(session, request["idempotency_key"])
-    if order is not None:
-        return order, None, False
-    card = None
-    if request["payment_token"]:
-        card = store.buyers_card(session, request["merchant_id"], request["email"], request["payment_token"])
-        if card is None:
-            raise ValidationFailed(
+def _claim_all(session, events, processor, requests):
+    """For each request: (order, card token, whether this call claimed it), the order
+    of its key, inserted now with `order_created` if the key is new; or the refusal
+    (`ValidationFailed`) of a card token not issued to that buyer, which writes nothing.
+    A key twice in one list is one charge, claimed by its first request."""
+    known = store.orders_by_keys(session, [request["idempotency_key"] for request in requests])
+    cards = store.cards_by_token(session, [request["payment_token"] for request in requests if request["payment_token"]])
+    now = clock.now()
+    refusals, fresh = {}, {}
+    for position, request in enumerate(requests):
+        key, token = request["idempotency_key"], request["payment_token"]
+        if key in known or key in fresh:
+            continue
+        card = cards.get(token) if token else None
+        if token and (card is None or (card.merchant_id, card.email) != (request["merchant_id"], request["email"])):
+            refusals[position] = ValidationFailed(
                 "The card token was not issued to this buyer.",
                 fields={"payment_token": ["Unknown for this buyer."]},
             )
-    due_date = domain.boleto_due_date(request["due_at"], clock.now()) if request["method"] == "boleto" else None
-    order = store.create_charge_order(session, request, card, processor.name, due_date)
-    announce_new_order(session, events, order)
-    return order, card and card.token, True
+            continue
+        due_date = domain.boleto_due_date(request["due_at"], now) if request["method"] == "boleto" else None
+        fresh[key] = (request, card, due_date)
+    for order in store.create_charge_orders(session, list(fresh.values()), processor.name) if fresh else []:
+        announce_new_order(session, events, order)
+        known[order.idempotency_key] = order
+    claims, claimed = [], set()
+    for position, request in enumerate(requests):
+        key = request["idempotency_key"]
+        if position in refusals:
+            claims.append(refusals[position])
+            continue
+        first = key in fresh and key not in claimed
+        claimed.add(key)
+        card = fresh[key][1] if first else None
+        claims.append((known[key], card and card.token, first))
+    return claims
 
 
 def charge(db, events, processor, request):
     """The order of `request`: charged now if this key is new, else as first charged."""
-    order, token, claimed = db.retry_on_conflict(lambda session: _claim(session, events, processor, request))
+    [claim] = db.retry_on_conflict(lambda session: _claim_all(session, events, processor, [request]))
+    if isinstance(claim, ValidationFailed):
+        raise claim
+    order, token, claimed = claim
     if not claimed or order.status != "pending_confirmation":
         return order
     answer = _answer(processor, order, token)
@@ -85,17 +106,7 @@ def charge_batch(db, events, processor, requests):
     in one more, so a batch costs the database two commits, not two per charge. A
     repeated batch answers each key with its first order, as `charge` does.
     """
-
-    def claim_all(session):
-        claims = []
-        for request in requests:
-            try:
-                claims.append(_claim(session, events, processor, request))
-            except ValidationFailed as refusal:  # refused before it wrote anything
-                claims.append(refusal)
-        return claims
-
-    claims = db.retry_on_conflict(claim_all)
+    claims = db.retry_on_conflict(lambda session: _claim_all(session, events, processor, requests))
     answers = {}
     for claim in claims:
         if isinstance(claim, tuple) and claim[2] and claim[0].status == "pending_confirmation":

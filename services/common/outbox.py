@@ -183,7 +183,11 @@ class OutboxRelay:
 
 
 class Recorder:
-    """What a worker uses to add an event to the current transaction."""
+    """What a worker uses to add an event to the current transaction.
+
+    The transaction's events are inserted together, in the order they were recorded,
+    just before it commits: one statement for all of them instead of one (and an
+    autoflush of the session) for each."""
 
     def __init__(self, table, catalog, wake):
         self._table = table
@@ -192,17 +196,30 @@ class Recorder:
 
     def record(self, session, event_type, merchant_id, data):
         envelope = self._catalog[event_type].envelope(merchant_id, data)
-        session.execute(
-            self._table.insert().values(
-                event_id=envelope["event_id"],
-                event_type=event_type,
-                payload=json.dumps(envelope),
-                created_at=clock.now(),
-            )
-        )
-        # Publish as soon as the change is committed instead of at the next poll.
-        event.listen(session, "after_commit", lambda _session: self._wake.set(), once=True)
+        self._pending(session).append({
+            "event_id": envelope["event_id"],
+            "event_type": event_type,
+            "payload": json.dumps(envelope),
+            "created_at": clock.now(),
+        })
         return envelope
+
+    def _pending(self, session):
+        key = ("outbox", self._table.name)
+        pending = session.info.get(key)
+        if pending is None:
+            pending = session.info[key] = []
+
+            def insert(_session):
+                rows = session.info.pop(key, None)
+                if rows:
+                    session.execute(self._table.insert(), rows)
+
+            event.listen(session, "before_commit", insert, once=True)
+            # Publish as soon as the change is committed instead of at the next poll.
+            event.listen(session, "after_commit", lambda _session: self._wake.set(), once=True)
+            event.listen(session, "after_rollback", lambda _session: session.info.pop(key, None), once=True)
+        return pending
 
 
 class Outbox(DependencyProvider):
