@@ -9,6 +9,8 @@ key, and never charges under another one.
 """
 import logging
 
+import eventlet
+
 from services.billing import domain, store
 from services.billing.models import Order
 from services.billing.processors import ProcessorUnavailable
@@ -18,6 +20,8 @@ from services.common.errors import Conflict, NotFound, ValidationFailed
 log = logging.getLogger(__name__)
 
 RECONCILE_BATCH = 100
+# Charges of one batch sent to the processor at once.
+PROCESSOR_CALLS_AT_ONCE = 8
 # Payment data a processor's answer fills in on the order.
 ANSWER_FIELDS = ("boleto_line", "boleto_due_date", "pix_code", "decline_reason")
 
@@ -107,13 +111,12 @@ def charge_batch(db, events, processor, requests):
     repeated batch answers each key with its first order, as `charge` does.
     """
     claims = db.retry_on_conflict(lambda session: _claim_all(session, events, processor, requests))
-    answers = {}
-    for claim in claims:
-        if isinstance(claim, tuple) and claim[2] and claim[0].status == "pending_confirmation":
-            order, token, _ = claim
-            answer = _answer(processor, order, token)
-            if answer is not None:
-                answers[order.id] = answer
+    to_send = [(order, token) for order, token, claimed in (claim for claim in claims if isinstance(claim, tuple))
+               if claimed and order.status == "pending_confirmation"]
+    # The processor is a network call away: several charges are under way at once.
+    pool = eventlet.GreenPool(PROCESSOR_CALLS_AT_ONCE)
+    sent = pool.imap(lambda item: (item[0].id, _answer(processor, *item)), to_send)
+    answers = {order_id: answer for order_id, answer in sent if answer is not None}
     settled = {}
     if answers:
         with db.transaction() as session:

@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import eventlet
+import eventlet.semaphore
 from nameko.exceptions import RemoteError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -414,24 +416,45 @@ def _order_details(order):
     return {key: order.get(key) for key in ("code", "status", "amount_cents", "decline_reason")}
 
 
-def run_renewals(db, context_for, batch_size, billing_timeout):
+def run_renewals(db, context_for, batch_size, billing_timeout, batches_at_once=1):
     """One pass of the renewal job over every subscription due now, `batch_size` at a
-    time (see `renew_batch`); what happened, counted. A subscription is visited at most
-    once per pass: batches follow one another by (renewal_run_at, id)."""
+    time (see `renew_batch`), up to `batches_at_once` batches under way at once (each
+    spends most of its time waiting on billing; on SQLite, whose write lock must not
+    wait on billing, the caller passes 1); what happened, counted.
+
+    Batches follow one another by (renewal_run_at, id), each claimed after the last
+    one claimed before it, so a subscription is visited at most once per pass."""
     summary = Counter()
-    after = None
-    while True:
-        steps, after = renew_batch(db, context_for, batch_size, billing_timeout, after)
-        if after is None:
-            return dict(summary)
-        summary.update(steps)
+    position = {"after": None}
+    claiming = eventlet.semaphore.Semaphore()
+
+    def claim_next(session, now):
+        with claiming:
+            claimed = store.claim_due_batch(session, now, batch_size, position["after"])
+            if claimed:
+                position["after"] = (claimed[-1].renewal_run_at, claimed[-1].id)
+            return claimed
+
+    def batches():
+        while (steps := renew_batch(db, context_for, claim_next, billing_timeout)) is not None:
+            summary.update(steps)
+
+    workers = [eventlet.spawn(batches) for _ in range(batches_at_once)]
+    failures = []
+    for worker in workers:
+        try:
+            worker.wait()
+        except Exception as error:  # the pass stops; the others still finish their batch
+            failures.append(error)
+    if failures:
+        raise failures[0]
+    return dict(summary)
 
 
-def renew_batch(db, context_for, batch_size, billing_timeout, after=None):
-    """Claim the next due subscriptions after position `after` (skipping those another
-    replica holds), charge them with one billing call, and step each, all in one
-    transaction: (what happened, counted; the position of the last one claimed), or
-    (nothing, None) when none is left.
+def renew_batch(db, context_for, claim_next, billing_timeout):
+    """Claim the next due subscriptions with `claim_next(session, now)` (skipping those
+    another replica holds), charge them with one billing call, and step each, all in
+    one transaction: what happened, counted, or None when none is left.
 
     Nothing is written before billing answers (on SQLite the write lock must not wait
     on billing), and each charge keeps the key of its renewal, so a batch that fails
@@ -439,14 +462,13 @@ def renew_batch(db, context_for, batch_size, billing_timeout, after=None):
     pass asks again about the same charges; one charge that billing refused leaves
     only its subscription due for the next pass.
     """
-    last = None
+    claimed = None
     try:
         with db.transaction() as session:
             ctx = context_for(session)
-            claimed = store.claim_due_batch(session, ctx.now, batch_size, after)
+            claimed = claim_next(session, ctx.now)
             if not claimed:
-                return Counter(), None
-            last = (claimed[-1].renewal_run_at, claimed[-1].id)
+                return None
             requests = [open_renewal_request(ctx, subscription)[0]
                         for subscription in claimed if not subscription.cancel_at_period_end]
             answers = ctx.billing.with_timeout(billing_timeout).charge_batch(requests) if requests else []
@@ -458,12 +480,12 @@ def renew_batch(db, context_for, batch_size, billing_timeout, after=None):
                 except ChargeNotMade as error:
                     log.warning("renewal of subscription %s left for the next pass: %s", subscription.id, error)
                     steps["left_for_next_pass"] += 1
-            return steps, last
+            return steps
     except (PortalError, RemoteError, StaleDataError) as error:
-        if last is None:
+        if not claimed:
             raise  # not even claimed: the pass cannot go on
-        log.warning("a batch of renewals left for the next pass: %r", error)
-        return Counter(left_for_next_pass=len(claimed)), last
+        log.warning("a batch of %s renewals left for the next pass: %r", len(claimed), error)
+        return Counter(left_for_next_pass=len(claimed))
 
 
 class ChargeNotMade(PortalError):

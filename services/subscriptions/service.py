@@ -6,7 +6,7 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 
 from services.common import clock
-from services.common.db import Database
+from services.common.db import Database, is_postgres
 from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, ValidationFailed
 from services.common.events import event_handler, first_delivery
@@ -322,5 +322,6 @@ class SubscriptionsService(Pingable):
         batch_size = int(self.config.get("RENEWAL_BATCH_SIZE", 50))
         # One call charges a whole batch, so it may take longer than a single RPC.
         billing_timeout = float(self.config.get("RENEWAL_BILLING_TIMEOUT", 30))
+        batches_at_once = int(self.config.get("RENEWAL_CONCURRENCY", 2)) if is_postgres(self.db.engine) else 1
         with self.renewal_pass:
-            return lifecycle.run_renewals(self.db, self._context, batch_size, billing_timeout)
+            return lifecycle.run_renewals(self.db, self._context, batch_size, billing_timeout, batches_at_once)
