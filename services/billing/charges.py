@@ -120,6 +120,7 @@ def charge_batch(db, events, processor, requests):
     settled = {}
     if answers:
         with db.transaction() as session:
+            store.orders_by_ids(session, list(answers))  # one read for all, then `_settle_in` finds them loaded
             settled = {order_id: _settle_in(session, events, order_id, answer) for order_id, answer in answers.items()}
     return [claim if not isinstance(claim, tuple) else settled.get(claim[0].id, claim[0]) for claim in claims]
 

@@ -113,6 +113,10 @@ def orders_by_keys(session, idempotency_keys):
     return {order.idempotency_key: order for order in orders}
 
 
+def orders_by_ids(session, order_ids):
+    return session.scalars(select(Order).where(Order.id.in_(set(order_ids)))).all() if order_ids else []
+
+
 def order_by_code(session, code):
     return session.scalars(select(Order).filter_by(code=code)).one_or_none()
 
@@ -202,11 +206,12 @@ def create_charge_orders(session, claims, processor_name):
 def move_order(session, order, to_status, **values):
     """Move `order` from the status it was read with to `to_status`; False (and no
     change) if someone else moved it first."""
+    # The ORM applies the new values to `order` itself (synchronize_session), so it
+    # needs no reading back.
     moved = session.execute(
         update(Order).where(Order.id == order.id, Order.status == order.status).values(status=to_status, **values)
+        .execution_options(synchronize_session="evaluate")
     ).rowcount
-    if moved:
-        session.refresh(order)
     return bool(moved)
 
 
