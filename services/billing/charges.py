@@ -120,8 +120,8 @@ def charge_batch(db, events, processor, requests):
     settled = {}
     if answers:
         with db.transaction() as session:
-            store.orders_by_ids(session, list(answers))  # one read for all, then `_settle_in` finds them loaded
-            settled = {order_id: _settle_in(session, events, order_id, answer) for order_id, answer in answers.items()}
+            settled = {order.id: _settle_in(session, events, order, answers[order.id])
+                       for order in store.orders_by_ids(session, list(answers))}
     return [claim if not isinstance(claim, tuple) else settled.get(claim[0].id, claim[0]) for claim in claims]
 
 
@@ -151,11 +151,10 @@ def settle(db, events, order_id, answer):
     and records the event; later ones (a repeat, the reconciler, a callback) change
     nothing."""
     with db.transaction() as session:
-        return _settle_in(session, events, order_id, answer)
+        return _settle_in(session, events, session.get(Order, order_id), answer)
 
 
-def _settle_in(session, events, order_id, answer):
-    order = session.get(Order, order_id)
+def _settle_in(session, events, order, answer):
     status = domain.settled_status(order.status, answer.status)
     if status is None:
         return order
