@@ -9,6 +9,8 @@ key, and never charges under another one.
 """
 import logging
 
+import eventlet
+
 from services.billing import domain, store
 from services.billing.models import Order
 from services.billing.processors import ProcessorUnavailable
@@ -18,6 +20,8 @@ from services.common.errors import Conflict, NotFound, ServiceUnavailable, Valid
 log = logging.getLogger(__name__)
 
 RECONCILE_BATCH = 100
+# Charges of one batch sent to the processor at once.
+PROCESSOR_CALLS_AT_ONCE = 8
 # Payment data a processor's answer fills in on the order.
 ANSWER_FIELDS = ("boleto_line", "boleto_due_date", "pix_code", "decline_reason")
 
@@ -48,36 +52,88 @@ def announce_new_order(session, events, order):
         events.record(session, event_type, order.merchant_id, order_event_data(order, event_type))
 
 
+def _claim_all(session, events, processor, requests):
+    """For each request: (order, card token, whether this call claimed it), the order
+    of its key, inserted now with `order_created` if the key is new; or the refusal
+    (`ValidationFailed`) of a card token not issued to that buyer, which writes nothing.
+    A key twice in one list is one charge, claimed by its first request."""
+    known = store.orders_by_keys(session, [request["idempotency_key"] for request in requests])
+    cards = store.cards_by_token(session, [request["payment_token"] for request in requests if request["payment_token"]])
+    now = clock.now()
+    refusals, fresh = {}, {}
+    for position, request in enumerate(requests):
+        key, token = request["idempotency_key"], request["payment_token"]
+        if key in known or key in fresh:
+            continue
+        card = cards.get(token) if token else None
+        if token and (card is None or (card.merchant_id, card.email) != (request["merchant_id"], request["email"])):
+            refusals[position] = ValidationFailed(
+                "The card token was not issued to this buyer.",
+                fields={"payment_token": ["Unknown for this buyer."]},
+            )
+            continue
+        due_date = domain.boleto_due_date(request["due_at"], now) if request["method"] == "boleto" else None
+        fresh[key] = (request, card, due_date)
+    for order in store.create_charge_orders(session, list(fresh.values()), processor.name) if fresh else []:
+        announce_new_order(session, events, order)
+        known[order.idempotency_key] = order
+    claims, claimed = [], set()
+    for position, request in enumerate(requests):
+        key = request["idempotency_key"]
+        if position in refusals:
+            claims.append(refusals[position])
+            continue
+        first = key in fresh and key not in claimed
+        claimed.add(key)
+        card = fresh[key][1] if first else None
+        claims.append((known[key], card and card.token, first))
+    return claims
+
+
 def charge(db, events, processor, request):
     """The order of `request`: charged now if this key is new, else as first charged."""
-
-    def claim(session):
-        order = store.order_by_key(session, request["idempotency_key"])
-        if order is not None:
-            return order, None, False
-        card = None
-        if request["payment_token"]:
-            card = store.buyers_card(session, request["merchant_id"], request["email"], request["payment_token"])
-            if card is None:
-                raise ValidationFailed(
-                    "The card token was not issued to this buyer.",
-                    fields={"payment_token": ["Unknown for this buyer."]},
-                )
-        due_date = domain.boleto_due_date(request["due_at"], clock.now()) if request["method"] == "boleto" else None
-        order = store.create_charge_order(session, request, card, processor.name, due_date)
-        announce_new_order(session, events, order)
-        return order, card and card.token, True
-
-    order, token, claimed = db.retry_on_conflict(claim)
+    [claim] = db.retry_on_conflict(lambda session: _claim_all(session, events, processor, [request]))
+    if isinstance(claim, ValidationFailed):
+        raise claim
+    order, token, claimed = claim
     if not claimed or order.status != "pending_confirmation":
         return order
+    answer = _answer(processor, order, token)
+    return order if answer is None else settle(db, events, order.id, answer)
+
+
+def charge_batch(db, events, processor, requests):
+    """What `charge` answers for each request, in order: its order, or the refusal
+    (`PortalError`) of a request that cannot be charged, which leaves the others be.
+
+    The new keys are claimed in one transaction and the processor's answers settled
+    in one more, so a batch costs the database two commits, not two per charge. A
+    repeated batch answers each key with its first order, as `charge` does.
+    """
+    claims = db.retry_on_conflict(lambda session: _claim_all(session, events, processor, requests))
+    to_send = [(order, token) for order, token, claimed in (claim for claim in claims if isinstance(claim, tuple))
+               if claimed and order.status == "pending_confirmation"]
+    # The processor is a network call away: several charges are under way at once.
+    pool = eventlet.GreenPool(PROCESSOR_CALLS_AT_ONCE)
+    sent = pool.imap(lambda item: (item[0].id, _answer(processor, *item)), to_send)
+    answers = {order_id: answer for order_id, answer in sent if answer is not None}
+    settled = {}
+    if answers:
+        with db.transaction() as session:
+            settled = {order.id: _settle_in(session, events, order, answers[order.id])
+                       for order in store.orders_by_ids(session, list(answers))}
+    return [claim if not isinstance(claim, tuple) else settled.get(claim[0].id, claim[0]) for claim in claims]
+
+
+def _answer(processor, order, token):
+    """The processor's answer to the order's charge, or None if it was lost (the order
+    stays pending_confirmation for the reconciler)."""
     try:
-        answer = _send(processor, order, token)
+        return _send(processor, order, token)
     except ProcessorUnavailable as error:
         log.warning("order %s: the processor's answer was lost (%s); the reconciler will look it up",
                     order.code, error)
-        return order
-    return settle(db, events, order.id, answer)
+        return None
 
 
 def _send(processor, order, token):
@@ -95,18 +151,21 @@ def settle(db, events, order_id, answer):
     and records the event; later ones (a repeat, the reconciler, a callback) change
     nothing."""
     with db.transaction() as session:
-        order = session.get(Order, order_id)
-        status = domain.settled_status(order.status, answer.status)
-        if status is None:
-            return order
-        values = {field: getattr(answer, field) for field in ANSWER_FIELDS if getattr(answer, field) is not None}
-        if status == "paid":
-            values["paid_at"] = clock.now()
-        if store.move_order(session, order, status, processor_reference=answer.reference, **values):
-            event_type = domain.EVENT_OF_STATUS.get(status)
-            if event_type:
-                events.record(session, event_type, order.merchant_id, order_event_data(order, event_type))
+        return _settle_in(session, events, session.get(Order, order_id), answer)
+
+
+def _settle_in(session, events, order, answer):
+    status = domain.settled_status(order.status, answer.status)
+    if status is None:
         return order
+    values = {field: getattr(answer, field) for field in ANSWER_FIELDS if getattr(answer, field) is not None}
+    if status == "paid":
+        values["paid_at"] = clock.now()
+    if store.move_order(session, order, status, processor_reference=answer.reference, **values):
+        event_type = domain.EVENT_OF_STATUS.get(status)
+        if event_type:
+            events.record(session, event_type, order.merchant_id, order_event_data(order, event_type))
+    return order
 
 
 def reconcile(db, events, processor):

@@ -48,6 +48,8 @@ SIGNATURE_HEADER = "X-Signature"
 # Who asks subscriptions about an order's subscription at intake (no buyer session exists).
 INTAKE_SESSION = "billing-intake"
 DEFAULT_RECONCILE_INTERVAL = 30
+# The most charges one `charge_batch` call takes (the renewal job sends its batches).
+MAX_CHARGE_BATCH = 500
 
 
 class BillingService(Pingable):
@@ -110,6 +112,32 @@ class BillingService(Pingable):
         """Charge once per idempotency key; a repeat answers the first order as it stands."""
         request = load(CHARGE_REQUEST, request)
         return ORDER.dump(charges.charge(self.db, self.events, self.processor, request))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("requests",))
+    def charge_batch(self, requests):
+        """`charge` for each request of a list, in one call: a list of answers in the
+        same order, each `{"order": ..., "error": None}` or, for a request refused
+        (invalid, or a card not this buyer's), `{"order": None, "error": {code, message,
+        fields}}`; one refusal leaves the other charges be."""
+        if not isinstance(requests, list) or len(requests) > MAX_CHARGE_BATCH:
+            raise ValidationFailed(
+                f"A list of at most {MAX_CHARGE_BATCH} charge requests.",
+                fields={"requests": ["Not a list or too long."]},
+            )
+        loaded = []
+        for request in requests:
+            try:
+                loaded.append(load(CHARGE_REQUEST, request))
+            except ValidationFailed as refusal:
+                loaded.append(refusal)
+        valid = [request for request in loaded if not isinstance(request, ValidationFailed)]
+        charged = iter(charges.charge_batch(self.db, self.events, self.processor, valid))
+        answers = [request if isinstance(request, ValidationFailed) else next(charged) for request in loaded]
+        return [
+            {"order": None, "error": answer.to_dict()} if isinstance(answer, PortalError)
+            else {"order": ORDER.dump(answer), "error": None}
+            for answer in answers
+        ]
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def reconcile(self):

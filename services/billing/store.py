@@ -6,7 +6,7 @@ session's identity owns; a row outside it is indistinguishable from one that doe
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from services.billing import domain
 from services.billing.models import CardEntryTicket, CardEntryWindow, Order, PaymentMethod
@@ -105,76 +105,113 @@ def order_by_key(session, idempotency_key):
     return session.scalars(select(Order).filter_by(idempotency_key=idempotency_key)).one_or_none()
 
 
+def orders_by_keys(session, idempotency_keys):
+    """Key → order, of those keys that have one."""
+    if not idempotency_keys:
+        return {}
+    orders = session.scalars(select(Order).where(Order.idempotency_key.in_(set(idempotency_keys))))
+    return {order.idempotency_key: order for order in orders}
+
+
+def orders_by_ids(session, order_ids):
+    return session.scalars(select(Order).where(Order.id.in_(set(order_ids)))).all() if order_ids else []
+
+
 def order_by_code(session, code):
     return session.scalars(select(Order).filter_by(code=code)).one_or_none()
 
 
-def buyers_card(session, merchant_id, email, token):
-    """The payment method of `token` if it was issued to this buyer, else None."""
-    return session.scalars(
-        select(PaymentMethod).filter_by(token=token, merchant_id=merchant_id, email=email)
-    ).one_or_none()
+def cards_by_token(session, tokens):
+    """Token → payment method, of those tokens billing knows (whoever they belong to)."""
+    if not tokens:
+        return {}
+    return {card.token: card for card in session.scalars(select(PaymentMethod).where(PaymentMethod.token.in_(set(tokens))))}
 
 
 def card_token(session, payment_method_id):
     return session.scalars(select(PaymentMethod.token).filter_by(id=payment_method_id)).one()
 
 
-def _buyer_snapshot(session, subscription_id):
-    """Who the buyer was and where, as the subscription's latest order recorded it."""
-    latest = session.scalars(
-        select(Order).filter_by(subscription_id=subscription_id).order_by(Order.created_at.desc()).limit(1)
-    ).first()
-    if latest is None:
+def _buyer_snapshots(session, subscription_ids):
+    """Subscription id → who the buyer was and where, as its latest order recorded it."""
+    if not subscription_ids:
         return {}
+    newest_first = func.row_number().over(
+        partition_by=Order.subscription_id, order_by=Order.created_at.desc()).label("newest_first")
+    latest = (
+        select(Order.subscription_id, Order.buyer_name, Order.buyer_document, Order.buyer_phone, Order.address,
+               Order.offer_id, newest_first)
+        .where(Order.subscription_id.in_(set(subscription_ids)))
+        .subquery()
+    )
+    rows = session.execute(select(latest).where(latest.c.newest_first == 1))
     return {
-        "buyer_name": latest.buyer_name, "buyer_document": latest.buyer_document,
-        "buyer_phone": latest.buyer_phone, "address": latest.address, "offer_id": latest.offer_id,
+        row.subscription_id: {
+            "buyer_name": row.buyer_name, "buyer_document": row.buyer_document, "buyer_phone": row.buyer_phone,
+            "address": row.address, "offer_id": row.offer_id,
+        }
+        for row in rows
     }
 
 
-def create_charge_order(session, request, card, processor_name, boleto_due_date):
-    """The order of a charge, claimed under its idempotency key before the processor
-    is asked (a concurrent claim of the same key fails on the unique column)."""
+def _unused_order_codes(session, count):
+    """`count` distinct order codes that no order has yet."""
+    codes = set()
+    while len(codes) < count:
+        drawn = {domain.new_order_code() for _ in range(count - len(codes))} - codes
+        codes |= drawn - set(session.scalars(select(Order.code).where(Order.code.in_(drawn))))
+    return list(codes)
+
+
+def create_charge_orders(session, claims, processor_name):
+    """The orders of new charges, each claimed under its idempotency key before the
+    processor is asked (a concurrent claim of the same key fails on the unique column).
+
+    `claims`: (request, card or None, boleto due date or None) triples. Each order
+    copies the buyer snapshot of its subscription's latest order."""
     now = clock.now()
-    status = domain.claimed_status(request["amount_cents"])
-    subscription_id = str(request["subscription_id"])
-    order = Order(
-        id=str(uuid.uuid4()),
-        code=_unused_order_code(session),
-        merchant_id=request["merchant_id"],
-        email=request["email"],
-        product_name=request["product_name"],
-        subscription_id=subscription_id,
-        cycle_number=request["cycle_number"],
-        amount_cents=request["amount_cents"],
-        installments=request["installments"],
-        status=status,
-        payment_method=request["method"],
-        payment_method_id=card.id if card else None,
-        card_brand=card.brand if card else None,
-        card_last4=card.last4 if card else None,
-        boleto_due_date=boleto_due_date if status != "paid" else None,
-        idempotency_key=request["idempotency_key"],
-        kind=request["kind"],
-        processor=processor_name if status != "paid" else None,
-        created_at=now,
-        paid_at=now if status == "paid" else None,
-        **_buyer_snapshot(session, subscription_id),
-    )
-    session.add(order)
+    snapshots = _buyer_snapshots(session, [str(request["subscription_id"]) for request, _, _ in claims])
+    orders = []
+    for (request, card, boleto_due_date), code in zip(claims, _unused_order_codes(session, len(claims))):
+        status = domain.claimed_status(request["amount_cents"])
+        subscription_id = str(request["subscription_id"])
+        orders.append(Order(
+            id=str(uuid.uuid4()),
+            code=code,
+            merchant_id=request["merchant_id"],
+            email=request["email"],
+            product_name=request["product_name"],
+            subscription_id=subscription_id,
+            cycle_number=request["cycle_number"],
+            amount_cents=request["amount_cents"],
+            installments=request["installments"],
+            status=status,
+            payment_method=request["method"],
+            payment_method_id=card.id if card else None,
+            card_brand=card.brand if card else None,
+            card_last4=card.last4 if card else None,
+            boleto_due_date=boleto_due_date if status != "paid" else None,
+            idempotency_key=request["idempotency_key"],
+            kind=request["kind"],
+            processor=processor_name if status != "paid" else None,
+            created_at=now,
+            paid_at=now if status == "paid" else None,
+            **snapshots.get(subscription_id, {}),
+        ))
+    session.add_all(orders)
     session.flush()
-    return order
+    return orders
 
 
 def move_order(session, order, to_status, **values):
     """Move `order` from the status it was read with to `to_status`; False (and no
     change) if someone else moved it first."""
+    # The ORM applies the new values to `order` itself (synchronize_session), so it
+    # needs no reading back.
     moved = session.execute(
         update(Order).where(Order.id == order.id, Order.status == order.status).values(status=to_status, **values)
+        .execution_options(synchronize_session="evaluate")
     ).rowcount
-    if moved:
-        session.refresh(order)
     return bool(moved)
 
 

@@ -2,8 +2,9 @@
 
 A service writes the envelope into its own `outbox` table inside the same
 transaction as the change (`Outbox.record`). A relay running in every process of the
-service publishes unsent rows to `<service>.events` with publisher confirms, and marks
-them sent only after the broker confirmed. A crash between commit and publish, or a
+service publishes unsent rows to `<service>.events` in batches with publisher confirms,
+and marks a batch sent only after the broker confirmed every message of it (one wait
+per batch, not one per message: the broker confirms in the order it was sent). A crash between commit and publish, or a
 broker that is away, delays events; it never loses them. Delivery is at least once,
 so consumers deduplicate by `event_id`.
 """
@@ -48,6 +49,12 @@ def event_exchange(service_name):
 UNROUTED_EXCHANGE = Exchange("portal.unrouted", type="fanout", durable=True)
 UNROUTED_QUEUE = Queue("portal.unrouted", exchange=UNROUTED_EXCHANGE, durable=True)
 ORIGIN_HEADER = "x-portal-exchange"
+# How long a batch waits for the broker's confirms before it is tried again.
+CONFIRM_TIMEOUT_SECONDS = 10
+
+
+class PublishNotConfirmed(Exception):
+    """The broker refused (nacked) a message, or did not confirm it in time."""
 
 
 class OutboxRelay:
@@ -62,19 +69,25 @@ class OutboxRelay:
         self._connection = None
         self._producer = None
         self._returned = set()
+        # Publisher confirms of the channel: messages sent, confirmed, and refused.
+        self._sent = 0
+        self._confirmed = 0
+        self._nacked = False
 
     def _get_producer(self):
         if self._producer is None:
-            connection = Connection(
-                self.amqp_uri, connect_timeout=5,
-                transport_options={"confirm_publish": True},
-            )
+            connection = Connection(self.amqp_uri, connect_timeout=5)
             channel = connection.channel()
             self.exchange(channel).declare()
             UNROUTED_QUEUE(channel).declare()
-            # With publisher confirms the broker returns an unroutable mandatory
-            # message before it confirms it, so the return is known when publish ends.
+            # The broker returns an unroutable mandatory message before it confirms
+            # it, so once a batch is confirmed its returns are known.
             channel.events["basic_return"].add(self._on_return)
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
+            channel.confirm_select()
+            self._sent = self._confirmed = 0
+            self._nacked = False
             self._connection = connection
             self._producer = Producer(channel, exchange=self.exchange, serializer="json")
         return self._producer
@@ -82,16 +95,48 @@ class OutboxRelay:
     def _on_return(self, exc, exchange, routing_key, message):
         self._returned.add(message.properties.get("message_id"))
 
-    def _publish(self, producer, envelope, event_type):
+    def _on_ack(self, delivery_tag, multiple):
+        # Tags count the channel's messages from 1; `multiple` confirms all up to it.
+        self._confirmed = max(self._confirmed, delivery_tag)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._nacked = True
+        self._confirmed = max(self._confirmed, delivery_tag)
+
+    def _send(self, producer, envelope, event_type, exchange=None):
         properties = {
             "delivery_mode": 2, "message_id": envelope["event_id"], "type": event_type, "retry": False,
             # Where the event belongs, so a dead-lettered or unrouted copy can be sent back.
             "headers": {ORIGIN_HEADER: self.exchange.name},
         }
-        producer.publish(envelope, routing_key=event_type, mandatory=True, **properties)
-        if envelope["event_id"] in self._returned:
+        if exchange is None:
+            producer.publish(envelope, routing_key=event_type, mandatory=True, **properties)
+        else:
+            producer.publish(envelope, exchange=exchange, routing_key=event_type, **properties)
+        self._sent += 1
+
+    def _wait_for_confirms(self):
+        """Until the broker has confirmed every message sent so far; raises if it
+        refused one or took too long (the batch is then sent again: at least once)."""
+        with eventlet.Timeout(CONFIRM_TIMEOUT_SECONDS, PublishNotConfirmed("no confirm in time")):
+            while self._confirmed < self._sent:
+                self._connection.drain_events()
+        if self._nacked:
+            raise PublishNotConfirmed("the broker refused a message")
+
+    def _publish_batch(self, producer, events):
+        """Publish (envelope, event_type) pairs in order; each one no queue was bound
+        for goes again to the unrouted exchange. Returns once all are confirmed."""
+        for envelope, event_type in events:
+            self._send(producer, envelope, event_type)
+        self._wait_for_confirms()
+        unrouted = [(envelope, event_type) for envelope, event_type in events
+                    if envelope["event_id"] in self._returned]
+        for envelope, event_type in unrouted:
             self._returned.discard(envelope["event_id"])
-            producer.publish(envelope, exchange=UNROUTED_EXCHANGE, routing_key=event_type, **properties)
+            self._send(producer, envelope, event_type, exchange=UNROUTED_EXCHANGE)
+        if unrouted:
+            self._wait_for_confirms()
 
     def close(self):
         if self._connection is not None:
@@ -120,9 +165,8 @@ class OutboxRelay:
                 return 0
             try:
                 producer = self._get_producer()
-                for row in rows:
-                    self._publish(producer, json.loads(row.payload), row.event_type)
-            except Exception:
+                self._publish_batch(producer, [(json.loads(row.payload), row.event_type) for row in rows])
+            except (Exception, eventlet.Timeout):
                 self.close()
                 raise
             connection.execute(
@@ -139,7 +183,11 @@ class OutboxRelay:
 
 
 class Recorder:
-    """What a worker uses to add an event to the current transaction."""
+    """What a worker uses to add an event to the current transaction.
+
+    The transaction's events are inserted together, in the order they were recorded,
+    just before it commits: one statement for all of them instead of one (and an
+    autoflush of the session) for each."""
 
     def __init__(self, table, catalog, wake):
         self._table = table
@@ -148,17 +196,30 @@ class Recorder:
 
     def record(self, session, event_type, merchant_id, data):
         envelope = self._catalog[event_type].envelope(merchant_id, data)
-        session.execute(
-            self._table.insert().values(
-                event_id=envelope["event_id"],
-                event_type=event_type,
-                payload=json.dumps(envelope),
-                created_at=clock.now(),
-            )
-        )
-        # Publish as soon as the change is committed instead of at the next poll.
-        event.listen(session, "after_commit", lambda _session: self._wake.set(), once=True)
+        self._pending(session).append({
+            "event_id": envelope["event_id"],
+            "event_type": event_type,
+            "payload": json.dumps(envelope),
+            "created_at": clock.now(),
+        })
         return envelope
+
+    def _pending(self, session):
+        key = ("outbox", self._table.name)
+        pending = session.info.get(key)
+        if pending is None:
+            pending = session.info[key] = []
+
+            def insert(_session):
+                rows = session.info.pop(key, None)
+                if rows:
+                    session.execute(self._table.insert(), rows)
+
+            event.listen(session, "before_commit", insert, once=True)
+            # Publish as soon as the change is committed instead of at the next poll.
+            event.listen(session, "after_commit", lambda _session: self._wake.set(), once=True)
+            event.listen(session, "after_rollback", lambda _session: session.info.pop(key, None), once=True)
+        return pending
 
 
 class Outbox(DependencyProvider):

@@ -132,7 +132,7 @@ class _PortalWsgiApp(WsgiApp):
             response = error_response(exc)
         else:
             request.path_values = values
-            response = provider.handle_request(request)
+            response = self.server.answer_within_bound(provider, request)
         return response(environ, partial(_with_security_headers, start_response, self.server))
 
 
@@ -155,6 +155,27 @@ class PortalWebServer(WebServer):
         self.draining = False
         self._connections = {}
         self._drained = None
+        self._in_flight = 0
+        self._max_in_flight = None
+
+    def setup(self):
+        super().setup()
+        self._max_in_flight = int(self.container.config.get("HTTP_MAX_REQUESTS_IN_FLIGHT", 100))
+
+    def answer_within_bound(self, provider, request):
+        """The provider's answer, or at once a 503 to retry when the process already
+        has `HTTP_MAX_REQUESTS_IN_FLIGHT` requests under way: beyond what its workers
+        can serve, each waiting request only holds memory and adds to every wait."""
+        if self._in_flight >= self._max_in_flight:
+            response = error_response(ServiceUnavailable(
+                "Muitas requisições ao mesmo tempo; tente novamente em instantes.", code="overloaded"))
+            response.headers["Retry-After"] = "1"
+            return response
+        self._in_flight += 1
+        try:
+            return provider.handle_request(request)
+        finally:
+            self._in_flight -= 1
 
     def get_wsgi_app(self):
         return _PortalWsgiApp(self)

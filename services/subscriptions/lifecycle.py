@@ -8,11 +8,11 @@ after a crash or a rollback asks billing about the same charge instead of chargi
 """
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 
 import eventlet
+import eventlet.semaphore
 from nameko.exceptions import RemoteError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -49,9 +49,17 @@ def charge(ctx, subscription, key, kind, amount_cents, cycle_number, product_nam
     Called before the transaction writes anything: on SQLite a worker holding the
     write lock must not wait on another service.
     """
+    return ctx.billing.charge(charge_request(
+        subscription, key, kind, amount_cents, cycle_number, product_name, installments, due_at, payment,
+    ))
+
+
+def charge_request(subscription, key, kind, amount_cents, cycle_number, product_name, installments=1, due_at=None,
+                   payment=None):
+    """What `charge` asks billing (see there)."""
     method, token = payment or (subscription.payment_method, subscription.payment_token)
     card = method == "credit_card"
-    return ctx.billing.charge({
+    return {
         "idempotency_key": key,
         "merchant_id": subscription.merchant_id,
         "email": subscription.email,
@@ -64,7 +72,7 @@ def charge(ctx, subscription, key, kind, amount_cents, cycle_number, product_nam
         "method": method,
         "payment_token": token if card else None,
         "due_at": None if card or due_at is None else due_at.isoformat(),
-    })
+    }
 
 
 def restart_renewals(ctx, subscription):
@@ -273,19 +281,27 @@ def charge_open_renewal(ctx, subscription, payment=None):
     boleto/pix stays payable, so it is never issued twice), with `payment` (method,
     card token) or the subscription's own. Changes nothing but the attempt count; the
     caller acts on the order."""
+    request, attempt = open_renewal_request(ctx, subscription, payment)
+    order = ctx.billing.charge(request)
+    subscription.charge_attempts = attempt
+    return order
+
+
+def open_renewal_request(ctx, subscription, payment=None):
+    """The charge request of the renewal still unpaid and its attempt number, changing
+    nothing (see `charge_open_renewal`)."""
     method = payment[0] if payment else subscription.payment_method
     offer = next_cycle_offer(ctx, subscription)
     amount_cents, _ = domain.apply_balance(offer.price_cents, subscription.balance_cents)
     ask_again = subscription.waiting_charge_method == method
     attempt = subscription.charge_attempts if ask_again else subscription.charge_attempts + 1
     cycle_number = subscription.cycle_number + 1
-    order = charge(
-        ctx, subscription, domain.charge_key(subscription.id, cycle_number, attempt),
+    request = charge_request(
+        subscription, domain.charge_key(subscription.id, cycle_number, attempt),
         "renewal" if attempt == 1 else "retry", amount_cents, cycle_number, offer.product_name,
         installments=subscription.installments, due_at=subscription.cycle_end, payment=payment,
     )
-    subscription.charge_attempts = attempt
-    return order
+    return request, attempt
 
 
 def settle_retry(ctx, subscription, order, actor):
@@ -350,6 +366,13 @@ def settle_renewal_payment(ctx, subscription_id, cycle_number, order):
         })
 
 
+def renewal_already_applied(session, subscription_id, cycle_number):
+    """Whether the subscription is already in cycle `cycle_number` or later, so that a
+    payment of that cycle's renewal changes nothing (cycles only move forward)."""
+    current = store.current_cycle_number(session, subscription_id)
+    return current is not None and cycle_number is not None and cycle_number <= current
+
+
 def renewal_step(ctx, subscription):
     """One visit of the renewal job to a due subscription; returns what happened.
 
@@ -394,42 +417,91 @@ def _order_details(order):
     return {key: order.get(key) for key in ("code", "status", "amount_cents", "decline_reason")}
 
 
-def run_renewals(db, context_for, batch_size, concurrency=1):
-    """One pass of the renewal job over every subscription due now.
+def run_renewals(db, context_for, batch_size, billing_timeout, batches_at_once=1):
+    """One pass of the renewal job over every subscription due now, `batch_size` at a
+    time (see `renew_batch`), up to `batches_at_once` batches under way at once (each
+    spends most of its time waiting on billing; on SQLite, whose write lock must not
+    wait on billing, the caller passes 1); what happened, counted.
 
-    Due subscriptions are read in batches and each is then claimed and renewed in its
-    own transaction, up to `concurrency` at once (each spends its time waiting on
-    billing and the database; the caller passes 1 on SQLite, whose write lock must not
-    wait on billing). One that another replica holds is skipped; one billing does not
-    answer for, or that changed under the job, stays due for the next pass. A
-    subscription is visited at most once per pass.
-    """
+    Batches follow one another by (renewal_run_at, id), each claimed after the last
+    one claimed before it, so a subscription is visited at most once per pass."""
     summary = Counter()
-    seen = set()
-    after = None
-    pool = eventlet.GreenPool(concurrency)
-    while True:
-        with db.transaction() as session:
-            batch = store.due_subscriptions(session, context_for(session).now, batch_size, after)
-        if batch:
-            after = batch[-1]
-        fresh = [subscription_id for _, subscription_id in batch if subscription_id not in seen]
-        seen.update(fresh)
-        for step in pool.imap(partial(_renewal_visit, db, context_for), fresh):
-            if step is not None:
-                summary[step] += 1
-        if len(batch) < batch_size:
-            return dict(summary)
+    position = {"after": None}
+    claiming = eventlet.semaphore.Semaphore()
+
+    def claim_next(session, now):
+        with claiming:
+            claimed = store.claim_due_batch(session, now, batch_size, position["after"])
+            if claimed:
+                position["after"] = (claimed[-1].renewal_run_at, claimed[-1].id)
+            return claimed
+
+    def batches():
+        while (steps := renew_batch(db, context_for, claim_next, billing_timeout)) is not None:
+            summary.update(steps)
+
+    workers = [eventlet.spawn(batches) for _ in range(batches_at_once)]
+    failures = []
+    for worker in workers:
+        try:
+            worker.wait()
+        except Exception as error:  # the pass stops; the others still finish their batch
+            failures.append(error)
+    if failures:
+        raise failures[0]
+    return dict(summary)
 
 
-def _renewal_visit(db, context_for, subscription_id):
-    """One due subscription claimed and stepped in its own transaction: what happened,
-    or None if another replica holds it or it is no longer due."""
+def renew_batch(db, context_for, claim_next, billing_timeout):
+    """Claim the next due subscriptions with `claim_next(session, now)` (skipping those
+    another replica holds), charge them with one billing call, and step each, all in
+    one transaction: what happened, counted, or None when none is left.
+
+    Nothing is written before billing answers (on SQLite the write lock must not wait
+    on billing), and each charge keeps the key of its renewal, so a batch that fails
+    (billing did not answer, a row changed under it) rolls back whole and the next
+    pass asks again about the same charges; one charge that billing refused leaves
+    only its subscription due for the next pass.
+    """
+    claimed = None
     try:
         with db.transaction() as session:
             ctx = context_for(session)
-            subscription = store.claim_due(session, subscription_id, ctx.now)
-            return renewal_step(ctx, subscription) if subscription is not None else None
+            claimed = claim_next(session, ctx.now)
+            if not claimed:
+                return None
+            requests = [open_renewal_request(ctx, subscription)[0]
+                        for subscription in claimed if not subscription.cancel_at_period_end]
+            answers = ctx.billing.with_timeout(billing_timeout).charge_batch(requests) if requests else []
+            charged = replace(ctx, billing=AnsweredCharges(requests, answers))
+            steps = Counter()
+            for subscription in claimed:
+                try:
+                    steps[renewal_step(charged, subscription)] += 1
+                except ChargeNotMade as error:
+                    log.warning("renewal of subscription %s left for the next pass: %s", subscription.id, error)
+                    steps["left_for_next_pass"] += 1
+            return steps
     except (PortalError, RemoteError, StaleDataError) as error:
-        log.warning("renewal of subscription %s left for the next pass: %r", subscription_id, error)
-        return "left_for_next_pass"
+        if not claimed:
+            raise  # not even claimed: the pass cannot go on
+        log.warning("a batch of %s renewals left for the next pass: %r", len(claimed), error)
+        return Counter(left_for_next_pass=len(claimed))
+
+
+class ChargeNotMade(PortalError):
+    """billing refused one charge of a batch (its answer's `error`)."""
+
+
+class AnsweredCharges:
+    """billing as a renewal step sees it within a batch: each charge request answered
+    with what one `charge_batch` call already said about its key."""
+
+    def __init__(self, requests, answers):
+        self._answers = {request["idempotency_key"]: answer for request, answer in zip(requests, answers)}
+
+    def charge(self, request):
+        answer = self._answers[request["idempotency_key"]]
+        if answer["error"] is not None:
+            raise ChargeNotMade(answer["error"]["message"], code=answer["error"]["code"])
+        return answer["order"]

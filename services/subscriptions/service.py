@@ -74,7 +74,7 @@ def changed(subscription, order=None):
 
 class OnePassAtATime(DependencyProvider):
     """The process's lock around a renewal pass: its timer and `run_renewals` never run
-    two passes at once (other replicas are kept apart by the database, see store.claim_due)."""
+    two passes at once (other replicas are kept apart by the database, see store.claim_due_batch)."""
 
     def setup(self):
         self.lock = threading.Lock()
@@ -290,6 +290,9 @@ class SubscriptionsService(Pingable):
         if kind is None or order.get("subscription_id") is None:
             return  # a checkout's order, not a charge of ours
         with self.db.transaction() as session:
+            if event_type == "order_paid" and kind != "plan_change" and lifecycle.renewal_already_applied(
+                    session, order["subscription_id"], order["cycle_number"]):
+                return  # most often the renewal job's own charge: nothing to apply or to remember
             if not first_delivery(session, inbox, envelope["event_id"], event_type):
                 return
             ctx = self._context(session)
@@ -317,6 +320,8 @@ class SubscriptionsService(Pingable):
 
     def _run_renewals(self):
         batch_size = int(self.config.get("RENEWAL_BATCH_SIZE", 50))
-        concurrency = int(self.config.get("RENEWAL_CONCURRENCY", 10)) if is_postgres(self.db.engine) else 1
+        # One call charges a whole batch, so it may take longer than a single RPC.
+        billing_timeout = float(self.config.get("RENEWAL_BILLING_TIMEOUT", 30))
+        batches_at_once = int(self.config.get("RENEWAL_CONCURRENCY", 2)) if is_postgres(self.db.engine) else 1
         with self.renewal_pass:
-            return lifecycle.run_renewals(self.db, self._context, batch_size, concurrency)
+            return lifecycle.run_renewals(self.db, self._context, batch_size, billing_timeout, batches_at_once)

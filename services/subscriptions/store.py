@@ -187,25 +187,24 @@ def _due(now):
     )
 
 
-def due_subscriptions(session, now, limit, after=None):
-    """A batch of the subscriptions the renewal job should visit now, oldest first, as
-    (renewal_run_at, id) pairs; `after`, the last pair of the previous batch, continues
-    from there (an index range, however many were visited before)."""
-    query = select(Subscription.renewal_run_at, Subscription.id).where(*_due(now))
+def claim_due_batch(session, now, limit, after=None):
+    """Up to `limit` of the subscriptions the renewal job should visit now, oldest first,
+    locked for this transaction; on PostgreSQL those another replica holds are skipped
+    (`FOR UPDATE SKIP LOCKED`), so two replicas never take the same one. `after`, the
+    (renewal_run_at, id) of the last one of the previous batch, continues from there."""
+    query = select(Subscription).where(*_due(now))
     if after is not None:
         query = query.where(tuple_(Subscription.renewal_run_at, Subscription.id) > tuple_(*after))
-    return [tuple(row) for row in session.execute(
-        query.order_by(Subscription.renewal_run_at, Subscription.id).limit(limit))]
-
-
-def claim_due(session, subscription_id, now):
-    """The subscription, locked for this transaction, if it is still due and no other
-    replica holds it (PostgreSQL `FOR UPDATE SKIP LOCKED`); else None."""
     query = (
-        select(Subscription).where(Subscription.id == subscription_id, *_due(now))
+        query.order_by(Subscription.renewal_run_at, Subscription.id).limit(limit)
         .execution_options(populate_existing=True)
     )
-    return session.scalars(_for_update(session, query, skip_locked=True)).one_or_none()
+    return session.scalars(_for_update(session, query, skip_locked=True)).all()
+
+
+def current_cycle_number(session, subscription_id):
+    """The subscription's cycle number as committed (no lock), or None if unknown."""
+    return session.scalar(select(Subscription.cycle_number).where(Subscription.id == subscription_id))
 
 
 def offer(session, merchant_id, offer_id):

@@ -2,7 +2,7 @@
 moment they happen at, and small waiting helpers.
 
 `FakeBilling` is a real nameko service named "billing" answering the issue-4 contract
-(`charge`, `get_payment_method`, `issue_card_entry_ticket`) the way each test tells it
+(`charge`, `charge_batch`, `get_payment_method`, `issue_card_entry_ticket`) the way each test tells it
 to through `LEDGER["current"]`: cards approved, refused or left unknown, boleto/pix
 pending. It keeps every charge request it receives, so tests can count them.
 """
@@ -85,6 +85,18 @@ class FakeBilling:
         }
         ledger.orders[key] = order
         return order
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def charge_batch(self, requests):
+        """`charge` for each request, as billing answers a batch: a charge that fails
+        is that answer's error, and the others are charged."""
+        answers = []
+        for request in requests:
+            try:
+                answers.append({"order": self.charge(request), "error": None})
+            except RuntimeError as error:
+                answers.append({"order": None, "error": {"code": "error", "message": str(error), "fields": {}}})
+        return answers
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_payment_method(self, identity, token):

@@ -163,13 +163,13 @@ class SandboxProcessor(Processor):
         values.setdefault("installments", 1)
         try:
             with self._connection(write=True) as connection:
-                connection.execute(insert(tables.charges).values(
+                row = connection.execute(insert(tables.charges).values(
                     reference=f"ch_sbx_{secrets.token_urlsafe(18)}", idempotency_key=key,
                     created_at=clock.now(), **values,
-                ))
+                ).returning(*tables.charges.c)).one()
         except IntegrityError:
             return self.find_charge(key), False
-        return self.find_charge(key), True
+        return _as_charge(row), True
 
     def _move(self, key, from_status, to_status, **values):
         with self._connection(write=True) as connection:

@@ -200,6 +200,43 @@ def test_one_key_is_one_order_and_one_charge_however_often_it_is_asked(billing, 
     no_more(events)
 
 
+def test_a_batch_charges_each_key_once_and_one_refusal_leaves_the_others_be(billing, event_queue, count_rows):
+    approved, declined, lost = billing.add_card(APPROVE), billing.add_card(DECLINE), billing.add_card(NETWORK_ERROR)
+    strangers = billing.add_card(APPROVE, buyer={"email": "bruno@example.com", "merchant_id": "acme-cursos"})
+    events = event_queue("billing", *ORDER_EVENTS)
+    batch = [
+        charge_request(token, idempotency_key=f"renewal:{uuid.uuid4()}:2", kind="renewal", cycle_number=2)
+        for token in (approved, declined, strangers, lost)
+    ] + [charge_request(None, amount_cents=-1)]
+
+    answers = billing.rpc.charge_batch(batch)
+
+    orders = [answer["order"] for answer in answers]
+    assert [order and order["status"] for order in orders] == [
+        "paid", "refused", None, "pending_confirmation", None]
+    assert [order["idempotency_key"] for order in orders if order] == [
+        batch[0]["idempotency_key"], batch[1]["idempotency_key"], batch[3]["idempotency_key"]]
+    assert [answer["error"] and answer["error"]["code"] for answer in answers] == [
+        None, None, "validation_error", None, "validation_error"]
+    assert set(answers[2]["error"]["fields"]) == {"payment_token"}
+    assert count_rows(Order) == 3
+    types = sorted(envelope["type"] for envelope in billing.received(events, 5))
+    assert types == ["charge_failed", "order_created", "order_created", "order_created", "order_paid"]
+    no_more(events)
+
+    # A redelivered batch answers each key with its first order and charges nothing more;
+    # the lost answer stays pending_confirmation for the reconciler, under its key.
+    assert billing.rpc.charge_batch(batch) == answers
+    assert [billing.sandbox_charges(request["idempotency_key"]) for request in batch] == [1, 1, 0, 1, 0]
+    assert count_rows(Order) == 3
+    no_more(events)
+    assert billing.rpc.reconcile() == {"checked": 1, "settled": 1}
+    assert billing.rpc.charge_batch([batch[3]])[0]["order"]["status"] == "paid"
+    assert billing.rpc.charge_batch([]) == []
+    with pytest.raises(ValidationFailed):
+        billing.rpc.charge_batch({"not": "a list"})
+
+
 def test_nothing_to_charge_is_paid_without_the_processor(billing, event_queue, count_rows):
     token = billing.add_card(DECLINE)  # would be declined, were it charged
     events = event_queue("billing", *ORDER_EVENTS)
