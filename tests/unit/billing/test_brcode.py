@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.billing.processors import brcode
+from services.billing.processors import brcode, sandbox
+from support.secret_scan import card_numbers_in
 
 # The Central Bank's BR Code manual example (a static code).
 BCB_EXAMPLE = (
@@ -63,3 +64,14 @@ def test_broken_codes_are_refused(code):
 def test_a_txid_is_letters_and_digits():
     with pytest.raises(ValueError):
         brcode.pix_code(KEY, 100, "Acme", "Sao Paulo", "no-dashes")
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_no_sandbox_pix_code_passes_for_a_card_number(key):
+    """A txid of hex digits could hold a Luhn-valid 13-digit run that the suite's
+    secret scan takes for a card number; the sandbox's txid is letters only."""
+    txid = sandbox.txid(key)
+    code = brcode.pix_code(sandbox.SANDBOX_PIX_KEY, 123456, "acme-cursos", sandbox.SANDBOX_CITY, txid)
+    assert txid.isalpha() and len(txid) == brcode.MAX_TXID
+    assert brcode.parse_pix_code(code)["62"]["05"] == txid
+    assert card_numbers_in(code) == []
