@@ -21,6 +21,8 @@ from services.common.config import REPO_ROOT, load_config  # noqa: E402
 
 SERVICE_PROCESSES = ["auth", "subscriptions", "billing", "notifications", "gateway"]
 STARTUP_SECONDS = 90
+# What a process needs past its stop grace to kill what is left and exit.
+EXIT_MARGIN_SECONDS = 5
 
 
 def process_environment(config):
@@ -120,8 +122,10 @@ def main():
     processes = (["mailsink"] if runs_mail_sink else []) + SERVICE_PROCESSES
     # SIGTERM (a supervisor, or a test run ending) stops everything like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    kill_after = float(config["STOP_GRACE_SECONDS"]) + EXIT_MARGIN_SECONDS
     honcho = subprocess.Popen(
-        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-c", concurrency, *processes],
+        [sys.executable, "-m", "devtools.procfile_runner", str(kill_after),
+         "start", "-f", "Procfile", "-c", concurrency, *processes],
         env=process_environment(config), preexec_fn=terminate_with_parent,
     )
     try:

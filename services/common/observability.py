@@ -12,10 +12,11 @@ import logging
 import time
 import uuid
 
+import eventlet
 from nameko.containers import ServiceContainer
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from services.common.broker_link import tolerate_broken_links, unless_link_broke
+from services.common.broker_link import stop_without_broker, tolerate_broken_links, unless_link_broke
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ OUTBOX_BACKLOG = Gauge(
 )
 
 _metrics_server = {"port": None}
+# Seconds a stopping container lets its running work finish before killing it.
+DEFAULT_STOP_GRACE_SECONDS = 20
 
 
 def new_correlation_id():
@@ -55,6 +58,7 @@ class ObservedContainer(ServiceContainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         tolerate_broken_links()
+        stop_without_broker()
 
     def start(self):
         port = int(self.config.get("METRICS_PORT") or 0)
@@ -62,6 +66,17 @@ class ObservedContainer(ServiceContainer):
             start_http_server(port)
             _metrics_server["port"] = port
         super().start()
+
+    def stop(self):
+        """nameko's graceful stop, within STOP_GRACE_SECONDS: past it, what still runs is
+        killed (a killed worker's transaction rolls back and its unacknowledged message
+        goes back to the queue), so a process stops in bounded time whatever it waits on."""
+        grace = float(self.config.get("STOP_GRACE_SECONDS", DEFAULT_STOP_GRACE_SECONDS))
+        with eventlet.Timeout(grace, False):
+            super().stop()
+        if not self._died.ready():
+            log.warning("%s did not stop within %.0f s; killing what still runs", self.service_name, grace)
+            self.kill()
 
     def _run_worker(self, worker_ctx, handle_result):
         correlation_id = worker_ctx.context_data.get(CORRELATION_KEY) or new_correlation_id()

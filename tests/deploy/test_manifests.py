@@ -10,7 +10,7 @@ import pytest
 from kubernetes_validate.utils import schema_contents
 from referencing import Registry, Resource
 
-from services.common.config import REPO_ROOT
+from services.common.config import REPO_ROOT, load_config
 from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
 
 RABBITMQ = ("rabbitmq.com/v1beta1", "RabbitmqCluster")
@@ -148,11 +148,18 @@ def test_deployment_exposes_its_prometheus_metrics(deployment, base_resources, m
     assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": metrics_port}
 
 
-def test_deployment_stops_gracefully(deployment):
+# What a process needs past its stop grace to kill what is left and exit.
+EXIT_MARGIN_SECONDS = 5
+
+
+def test_deployment_stops_gracefully(deployment, base_resources, manifests):
     spec = pod_spec(deployment)
     drain = container(deployment).get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", ["sleep", "0"])
     assert drain[0] == "sleep"
-    assert spec["terminationGracePeriodSeconds"] >= int(drain[1]) + 20
+    # The kubelet's SIGKILL comes only after the process's own stop grace has run out.
+    settings = manifests.of_kind(base_resources, "ConfigMap")["portal-config"]["data"]
+    grace = float(settings.get("STOP_GRACE_SECONDS", load_config()["STOP_GRACE_SECONDS"]))
+    assert spec["terminationGracePeriodSeconds"] >= int(drain[1]) + grace + EXIT_MARGIN_SECONDS
 
 
 def test_deployment_runs_as_the_images_user_on_a_read_only_root(deployment):

@@ -3,20 +3,10 @@ same folder (databases, mail, demo data already there) comes up the same."""
 import os
 import signal
 import time
-from pathlib import Path
 
 import requests
 
-from support.system import RunningSystem
-
-
-def running(pid):
-    """Alive and not a zombie (a container's init may be slow to reap exited children)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "State:\tZ" not in status
+from support.system import RunningSystem, running
 
 
 def test_ctrl_c_stops_everything_and_a_second_run_works(tmp_path):

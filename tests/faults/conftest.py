@@ -7,7 +7,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import eventlet.debug
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -19,12 +18,6 @@ from support.workload import COUNTS
 # config.yaml's default: what a production caller waits, on a machine that may be busy.
 RPC_TIMEOUT = 5
 KEPT = []
-
-# These tests cut sockets under their readers (the TCP proxy, processes killed or
-# stopped mid-conversation); a descriptor the system then reuses, e.g. for the pipe
-# of the next process started, trips eventlet's one-reader guard. (It is off for this
-# suite only: make test-faults runs the other tests in a session of their own.)
-eventlet.debug.hub_prevent_multiple_readers(False)
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def running(pid):
+    """Alive and not a zombie (a container's init may be slow to reap exited children)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
 class RunningSystem:
     def __init__(self, folder, database_backend="sqlite", rpc_timeout=2, extra_env=None, amqp_uri=None):
         self.folder = Path(folder)

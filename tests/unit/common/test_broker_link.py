@@ -2,7 +2,7 @@ import pytest
 from kombu.exceptions import OperationalError
 from nameko.messaging import QueueConsumer
 
-from services.common.broker_link import tolerate_broken_links, unless_link_broke
+from services.common.broker_link import stop_without_broker, tolerate_broken_links, unless_link_broke
 
 
 @pytest.mark.parametrize("error", [ConnectionResetError(104, "reset"), BrokenPipeError(), OperationalError("gone")])
@@ -30,3 +30,11 @@ def test_nameko_acknowledgements_are_wrapped_once():
     tolerate_broken_links()
     assert QueueConsumer.ack_message is wrapped and wrapped.tolerates_broken_link
     assert QueueConsumer.requeue_message.tolerates_broken_link
+
+
+def test_nameko_queue_consumer_is_made_stoppable_without_a_broker_once():
+    stop_without_broker()
+    stop, kill = QueueConsumer.stop, QueueConsumer.kill
+    stop_without_broker()
+    assert (QueueConsumer.stop, QueueConsumer.kill) == (stop, kill)
+    assert QueueConsumer.stops_without_broker and QueueConsumer.linked is False
