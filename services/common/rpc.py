@@ -477,20 +477,13 @@ class TimedServiceProxy:
         return TimedServiceProxy(self._link, self._worker_ctx, self._service_name, timeout)
 
 
-class TimedRpc(DependencyProvider):
-    """A worker's proxy to `target_service`, whose calls time out (see above)."""
+class HoldsLink:
+    """An extension holding the process's `RpcLink` from setup on, let go when its
+    container stops (after its workers ended: none of their calls is under way) or dies."""
 
     link = None
 
-    def __init__(self, target_service):
-        self.target_service = target_service
-
-    def setup(self):
-        self.timeout = float(self.container.config.get("RPC_TIMEOUT", DEFAULT_TIMEOUT))
-        self.link = RpcLink.acquire(self.container.config)
-
     def stop(self):
-        # After the container's workers ended: no call of theirs is left under way.
         self._release()
 
     def kill(self):
@@ -498,8 +491,23 @@ class TimedRpc(DependencyProvider):
 
     def _release(self):
         if self.link is not None:
+            self._let_go()
             self.link.release()
             self.link = None
+
+    def _let_go(self):
+        """What to undo on the link before letting it go."""
+
+
+class TimedRpc(HoldsLink, DependencyProvider):
+    """A worker's proxy to `target_service`, whose calls time out (see above)."""
+
+    def __init__(self, target_service):
+        self.target_service = target_service
+
+    def setup(self):
+        self.timeout = float(self.container.config.get("RPC_TIMEOUT", DEFAULT_TIMEOUT))
+        self.link = RpcLink.acquire(self.container.config)
 
     def get_dependency(self, worker_ctx):
         return TimedServiceProxy(self.link, worker_ctx, self.target_service, self.timeout)
@@ -520,12 +528,10 @@ class LinkResponder(Responder):
         self._link.answer(self.message, payload, serializer)
 
 
-class LinkRpcConsumer(SharedExtension, ProviderCollector):
+class LinkRpcConsumer(HoldsLink, SharedExtension, ProviderCollector):
     """Serves a service's RPC queue (`rpc-<service>`, nameko's) through the process's
     `RpcLink`: a delivery goes straight to its entrypoint's worker, and is answered
     and acknowledged on the link's channel."""
-
-    link = None
 
     def __init__(self):
         super().__init__()
@@ -557,17 +563,8 @@ class LinkRpcConsumer(SharedExtension, ProviderCollector):
         self._consumer_stopped.wait()
         super().unregister_provider(provider)
 
-    def stop(self):
-        self._release()
-
-    def kill(self):
-        self._release()
-
-    def _release(self):
-        if self.link is not None:
-            self.link.stop_serving(self._subscription)
-            self.link.release()
-            self.link = None
+    def _let_go(self):
+        self.link.stop_serving(self._subscription)
 
     def _on_delivery(self, delivery):
         # In the drainer: hand over at once, a full worker pool must not stop the link.

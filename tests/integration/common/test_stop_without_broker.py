@@ -6,6 +6,7 @@ import logging
 import eventlet
 import pytest
 from eventlet.event import Event
+from nameko.events import event_handler
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.rpc import TimedRpc, rpc
@@ -17,8 +18,13 @@ HANG_GUARD_SECONDS = 60
 
 class Slow:
     name = "slow_service"
-    # A caller as well: its reply listener shares the process's queue consumer.
+    # A caller as well: callers and the server share the process's RPC link.
     other = TimedRpc("nobody")
+
+    @event_handler("nobody", "nothing_happened")
+    def on_nothing(self, payload):
+        """An event handler: nameko's queue consumer, reconnecting without end, is in
+        the container too."""
     release = None
     outcomes = []
 
@@ -53,8 +59,17 @@ def cut_off(proxy, caplog):
     """The broker gone for the container, which is retrying its connection by now."""
     proxy.cut()
     with eventlet.Timeout(HANG_GUARD_SECONDS):
-        while "Error connecting to broker" not in caplog.text:
+        while not all(sign in caplog.text for sign in ("RPC link to the broker down", "Error connecting to broker")):
             eventlet.sleep(0.05)
+
+
+def start_a_slow_worker(container, rabbit_config):
+    """A call that keeps its worker running until `Slow.release` is sent."""
+    with ClusterRpcProxy(rabbit_config) as caller:
+        caller.slow_service.wait_for_release.call_async()
+        with eventlet.Timeout(HANG_GUARD_SECONDS):
+            while not container._worker_threads:
+                eventlet.sleep(0.05)
 
 
 def test_an_idle_container_stops_without_waiting_for_the_broker(slow_service, caplog):
@@ -72,11 +87,7 @@ def test_an_idle_container_stops_without_waiting_for_the_broker(slow_service, ca
 def test_a_running_worker_finishes_then_the_container_stops(slow_service, rabbit_config, caplog):
     start, proxy = slow_service
     container = start(STOP_GRACE_SECONDS=HANG_GUARD_SECONDS * 10)
-    with ClusterRpcProxy(rabbit_config) as caller:
-        caller.slow_service.wait_for_release.call_async()
-        with eventlet.Timeout(HANG_GUARD_SECONDS):
-            while not container._worker_threads:
-                eventlet.sleep(0.05)
+    start_a_slow_worker(container, rabbit_config)
     cut_off(proxy, caplog)
 
     stopping = eventlet.spawn(container.stop)
@@ -93,11 +104,7 @@ def test_a_running_worker_finishes_then_the_container_stops(slow_service, rabbit
 def test_past_the_grace_window_what_still_runs_is_killed(slow_service, rabbit_config, caplog):
     start, proxy = slow_service
     container = start(STOP_GRACE_SECONDS=1)
-    with ClusterRpcProxy(rabbit_config) as caller:
-        caller.slow_service.wait_for_release.call_async()
-        with eventlet.Timeout(HANG_GUARD_SECONDS):
-            while not container._worker_threads:
-                eventlet.sleep(0.05)
+    start_a_slow_worker(container, rabbit_config)
     cut_off(proxy, caplog)
 
     with eventlet.Timeout(HANG_GUARD_SECONDS):
