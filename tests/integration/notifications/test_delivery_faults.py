@@ -253,11 +253,8 @@ def test_killed_in_the_middle_of_sending_a_hundred_e_mails_then_restarted(
 
         process = notifications_process(config, log_path)
         wait_for_ping(cluster, process)
-        try:
-            wait_until(lambda: len(cluster.notifications.list_outbox(status="sent", limit=500)) == 100, timeout=90,
-                       message="100 e-mails sent")
-        except AssertionError as timed_out:
-            raise AssertionError(f"{timed_out}; {outbox_summary(cluster)}; log: {log_path}") from None
+        wait_until(lambda: len(cluster.notifications.list_outbox(status="sent", limit=500)) == 100, timeout=90,
+                   message=lambda: f"100 e-mails sent; {outbox_summary(cluster)}; log: {log_path}")
         rows = cluster.notifications.list_outbox(limit=500)
     finally:
         rpc.stop()
