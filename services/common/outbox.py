@@ -231,7 +231,8 @@ class Outbox(DependencyProvider):
         self.catalog = catalog
         self.wake = threading.Event()
         self.relay = None
-        self._running = False
+        self._stopping = threading.Event()
+        self._relay_thread = None
 
     def setup(self):
         config = self.container.config
@@ -242,23 +243,30 @@ class Outbox(DependencyProvider):
         )
 
     def start(self):
-        self._running = True
-        self.container.spawn_managed_thread(self._relay_forever)
+        self._stopping.clear()
+        self._relay_thread = self.container.spawn_managed_thread(self._relay_forever)
 
     def stop(self):
-        self._running = False
+        # The pass in flight is bounded (its own timeout, the broker's connect and confirm
+        # timeouts): let it mark its rows published rather than have nameko kill it and
+        # the next process send them again.
+        self._stopping.set()
         self.wake.set()
+        if self._relay_thread is not None:
+            self._relay_thread.wait()
+        self.kill()
+
+    def kill(self):
+        self._stopping.set()
         self.relay.close()
         self.relay.engine.dispose()
-
-    kill = stop
 
     def get_dependency(self, worker_ctx):
         return Recorder(self.table, self.catalog, self.wake)
 
     def _relay_forever(self):
         failures = 0
-        while self._running:
+        while not self._stopping.is_set():
             self.wake.clear()
             try:
                 with eventlet.Timeout(30):
@@ -268,8 +276,8 @@ class Outbox(DependencyProvider):
                 failures += 1
                 self.relay.close()
                 log.warning("outbox relay cannot publish (attempt %s): %s", failures, exc)
-                eventlet.sleep(min(2 ** failures, 30) * 0.25)
+                self._stopping.wait(min(2 ** failures, 30) * 0.25)
                 continue
-            if sent < self.relay.batch_size:
+            if sent < self.relay.batch_size and not self._stopping.is_set():
                 OUTBOX_BACKLOG.labels(self.container.service_name).set(self.relay.backlog())
                 self.wake.wait(self.poll_interval)

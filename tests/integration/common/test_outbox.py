@@ -1,6 +1,8 @@
 """The outbox keeps events through a broker outage and never half-commits."""
 import time
 
+import eventlet
+import eventlet.event
 import pytest
 from kombu import Connection, Queue
 from marshmallow import Schema, fields
@@ -132,6 +134,31 @@ def test_events_committed_while_the_broker_is_away_arrive_after_it_returns(
             if first_delivery(connection, downstream_inbox, message.payload["event_id"], "noted"):
                 connection.execute(noted.insert().values(text=message.payload["data"]["text"]))
     assert count(engine, select(func.count()).select_from(noted)) == 100
+
+
+def test_a_stop_lets_the_relay_finish_the_batch_it_is_publishing(container_factory, rabbit_config, notes_db, caplog):
+    url, engine = notes_db
+    container = container_factory(NotesService, {"AMQP_URI": rabbit_config["AMQP_URI"], "NOTES_DB_URL": url})
+    container.start()
+    [dependency] = [extension for extension in container.dependencies if isinstance(extension, Outbox)]
+    publish_batch, publishing = dependency.relay._publish_batch, eventlet.event.Event()
+
+    def slow_publish_batch(producer, events):
+        if not publishing.ready():
+            publishing.send()
+        eventlet.sleep(0.5)  # still publishing when the stop begins
+        publish_batch(producer, events)
+
+    dependency.relay._publish_batch = slow_publish_batch
+    with entrypoint_hook(container, "add") as add:
+        add("published while stopping")
+    publishing.wait()
+    container.stop()
+
+    unpublished = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+    assert count(engine, select(func.count()).select_from(outbox)) == 1
+    assert count(engine, unpublished) == 0
+    assert "killing" not in caplog.text
 
 
 def test_an_error_leaves_neither_the_change_nor_its_event(container_factory, rabbit_config, notes_db):
