@@ -1,6 +1,7 @@
 """The single-process baseline of the page benchmark: the same two views the gateway
-serves (orders list, subscription detail), from the same databases and through the
-same service methods, but called in-process instead of over the bus.
+serves (orders list, subscription detail), from the same databases, through the same
+view functions (`gateway.views`) and service methods, but called in-process instead
+of over the bus.
 
 `python -m bench.baseline PORT` serves them on 127.0.0.1:PORT with eventlet's WSGI
 server (the one nameko's web entrypoint runs on); the databases and settings come from
@@ -19,6 +20,7 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 from werkzeug.routing import Map, Rule  # noqa: E402
 from werkzeug.wrappers import Request  # noqa: E402
 
+from gateway import views  # noqa: E402
 from gateway.cookies import bearer_token_from  # noqa: E402
 from services.auth.service import AuthService  # noqa: E402
 from services.billing.service import BillingService  # noqa: E402
@@ -31,6 +33,51 @@ ROUTES = Map([
     Rule("/api/v1/me/orders", endpoint="orders"),
     Rule("/api/v1/me/subscriptions/<subscription_id>", endpoint="subscription"),
 ])
+
+
+class InProcess:
+    """Stands in for the gateway's RPC proxies in `gateway.views`: `rpc.<service>.<method>`
+    calls that service's worker directly, and `call_async` answers at once."""
+
+    def __init__(self, **workers):
+        self._workers = workers
+
+    def __getattr__(self, service):
+        return _Methods(self._workers[service])
+
+
+class _Methods:
+    def __init__(self, worker):
+        self._worker = worker
+
+    def __getattr__(self, method):
+        return _Method(getattr(self._worker, method))
+
+
+class _Method:
+    def __init__(self, function):
+        self._function = function
+
+    def __call__(self, *args, **kwargs):
+        return self._function(*args, **kwargs)
+
+    def call_async(self, *args, **kwargs):
+        return _Answered(self._function, args, kwargs)
+
+
+class _Answered:
+    """A call made already; its result (or its error) comes out of `result()`, as an RPC's does."""
+
+    def __init__(self, function, args, kwargs):
+        try:
+            self._result, self._error = function(*args, **kwargs), None
+        except Exception as error:  # noqa: B902 - raised by result(), where the view expects it
+            self._result, self._error = None, error
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def unit_of_work(config, key):
@@ -48,6 +95,8 @@ def make_app(config):
                                    db=unit_of_work(config, "SUBSCRIPTIONS_DB_URL"),
                                    events=None, billing=None, renewal_pass=None)
 
+    services = InProcess(billing=billing, subscriptions=subscriptions)
+
     # As many requests at once as a gateway process has workers (config max_workers);
     # connections, as with nameko's server, are not limited.
     workers = eventlet.semaphore.Semaphore(int(config["max_workers"]))
@@ -62,10 +111,9 @@ def make_app(config):
             endpoint, values = ROUTES.bind_to_environ(environ).match()
             identity = auth.get_session(bearer_token_from(request))
             if endpoint == "orders":
-                response = json_response({"orders": billing.list_orders(identity)})
+                response = json_response(views.orders(services, identity))
             else:
-                response = json_response({"subscription": subscriptions.get_subscription(
-                    identity, values["subscription_id"])})
+                response = json_response(views.subscription_detail(services, identity, values["subscription_id"]))
         except Exception as error:  # noqa: B902 - answered (and logged) as the gateway answers it
             response = error_response(error)
         return response(environ, start_response)

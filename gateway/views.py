@@ -42,10 +42,8 @@ def subscriptions(rpc, identity):
 def subscription_detail(rpc, identity, subscription_id):
     """The subscription and its invoice history: the orders of its cycles and changes, newest first."""
     subscription_call = rpc.subscriptions.get_subscription.call_async(identity, subscription_id)
-    orders_call = rpc.billing.list_orders.call_async(identity)
-    subscription = subscription_call.result()
-    invoices = [order for order in orders_call.result() if order.get("subscription_id") == subscription["id"]]
-    invoices.sort(key=lambda order: order["created_at"], reverse=True)
+    invoices_call = rpc.billing.list_orders.call_async(identity, subscription_id)
+    subscription, invoices = subscription_call.result(), invoices_call.result()
     return {"subscription": subscription, "next_charge": next_charge(subscription), "invoices": invoices}
 
 

@@ -93,10 +93,13 @@ class BillingService(Pingable):
             ) from None
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_orders(self, identity):
+    def list_orders(self, identity, subscription_id=None):
+        """The buyer's orders, newest first; a subscription's invoice history with `subscription_id`."""
         identity = load(IDENTITY, identity)
+        if subscription_id is not None and not isinstance(subscription_id, str):
+            return []  # no subscription has such an id
         with self.db.transaction() as session:
-            return ORDER.dump(store.buyer_orders(session, identity), many=True)
+            return ORDER.dump(store.buyer_orders(session, identity, subscription_id), many=True)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_order(self, identity, code):

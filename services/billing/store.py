@@ -91,8 +91,10 @@ def create_order(session, data):
     return order
 
 
-def buyer_orders(session, identity):
-    return owned_rows(session, Order, identity, Order.created_at.desc(), Order.code)
+def buyer_orders(session, identity, subscription_id=None):
+    """The buyer's orders, newest first; only one subscription's if `subscription_id` is given."""
+    key = {} if subscription_id is None else {"subscription_id": subscription_id}
+    return owned_rows(session, Order, identity, Order.created_at.desc(), Order.code, **key)
 
 
 def buyer_order(session, identity, code):

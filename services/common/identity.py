@@ -64,9 +64,9 @@ def owner_filters(identity):
     return filters
 
 
-def owned_rows(session, model, identity, *order_by):
-    """Every row of `model` the buyer owns, in `order_by` order."""
-    query = select(model).filter_by(**owner_filters(identity)).order_by(*order_by)
+def owned_rows(session, model, identity, *order_by, **key):
+    """Every row of `model` the buyer owns (those with `key`, if given), in `order_by` order."""
+    query = select(model).filter_by(**key, **owner_filters(identity)).order_by(*order_by)
     return session.scalars(query).all()
 
 

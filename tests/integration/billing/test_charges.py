@@ -177,6 +177,25 @@ def test_a_sandbox_whose_database_does_not_answer_leaves_the_charge_to_the_recon
     assert billing.sandbox_charges(request["idempotency_key"]) == 0
 
 
+def test_a_subscriptions_invoice_history_is_that_buyers_orders_of_it(billing):
+    token = billing.add_card(APPROVE)
+    subscription = str(uuid.uuid4())
+    first = billing.rpc.charge(charge_request(token, subscription_id=subscription, cycle_number=1))
+    second = billing.rpc.charge(charge_request(token, subscription_id=subscription, cycle_number=2))
+    billing.rpc.charge(charge_request(token))  # another of Ana's subscriptions
+    ana = {"email": "ana@example.com", "merchant_id": None, "session_id": "s"}
+    everything = billing.rpc.list_orders(ana)
+
+    history = billing.rpc.list_orders(ana, subscription)
+    assert sorted(order["code"] for order in history) == sorted([first["code"], second["code"]])
+    # In the order of the whole list: newest first.
+    assert history == [order for order in everything if order["subscription_id"] == subscription]
+    assert len(everything) == 3
+    assert billing.rpc.list_orders({**ana, "email": "bruno@example.com"}, subscription) == []
+    assert billing.rpc.list_orders(ana, str(uuid.uuid4())) == []
+    assert billing.rpc.list_orders(ana, 42) == []
+
+
 def test_one_key_is_one_order_and_one_charge_however_often_it_is_asked(billing, event_queue, count_rows):
     token = billing.add_card(APPROVE)
     events = event_queue("billing", *ORDER_EVENTS)
