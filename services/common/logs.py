@@ -1,6 +1,7 @@
 """Logging plumbing referenced by config.yaml's LOGGING section, and by the HTTP servers."""
 import logging
 import re
+import threading
 
 
 class ExpectedErrorsWithoutTraceback(logging.Filter):
@@ -40,3 +41,44 @@ class WithoutRpcReplyBodies(logging.Filter):
         if record.msg == self.REPLY_LINE and isinstance(record.args, tuple) and len(record.args) == 2:
             record.args = (record.args[0], "[body not logged]")
         return True
+
+
+class BatchedStreamHandler(logging.StreamHandler):
+    """A StreamHandler that writes the lines logged within `flush_seconds` with one write.
+
+    A busy process logs a line per worker; a write per line, and the reader at the
+    other end of the pipe (`make run`'s honcho) woken for each, cost about 0.16 ms of
+    the 1.1 ms of CPU of a `ping` round trip. A WARNING or worse is written at once with
+    everything before it, and so is what is pending when the process exits (logging
+    flushes every handler then); a SIGKILL loses at most the last `flush_seconds`."""
+
+    def __init__(self, stream=None, flush_seconds=0.1, max_lines=500):
+        super().__init__(stream)
+        self.flush_seconds = float(flush_seconds)
+        self.max_lines = max_lines
+        self._lines = []
+        self._flush_pending = False
+
+    def emit(self, record):
+        try:
+            self._lines.append(self.format(record) + self.terminator)
+        except Exception:  # noqa: B902 - as StreamHandler: a record that cannot be formatted is reported
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING or len(self._lines) >= self.max_lines:
+            self.flush()
+        elif not self._flush_pending:
+            self._flush_pending = True
+            timer = threading.Timer(self.flush_seconds, self.flush)
+            timer.daemon = True
+            timer.start()
+
+    def flush(self):
+        with self.lock:
+            lines, self._lines, self._flush_pending = self._lines, [], False
+            try:
+                if lines:
+                    self.stream.write("".join(lines))
+                super().flush()
+            except (OSError, ValueError):
+                pass  # the stream is closed (a pipe whose reader is gone): nowhere left to write
