@@ -6,10 +6,16 @@ a handler that raises returns the message to the queue instead of dropping it (n
 default); a body that cannot be decoded is dead-lettered at once; and after the limit
 the broker moves a failing message to the dead-letter queue, where
 `portalctl events dead-letters` shows it, while the next messages keep flowing.
+A handler that failed because a dependency did not answer (`ServiceUnavailable`: a
+service, the database) gives its message back only after a pause that doubles with
+each delivery (1, 2, 4, 8 s, at most `EVENT_RETRY_MAX_DELAY_SECONDS`), so the limit
+spans an outage of half a minute instead of five redeliveries within a second; the
+broker counts a delivery to a consumer that died without acknowledging it too.
 Handlers stay idempotent by `event_id` (see `Inbox`), since delivery is at least once.
 """
 import logging
 
+import eventlet
 from kombu import Exchange, Queue
 from nameko.amqp.publish import get_connection
 from nameko.events import SERVICE_POOL, EventHandler
@@ -18,6 +24,7 @@ from sqlalchemy import Column, String, Table, select
 
 from services.common import clock
 from services.common.db import UTCDateTime
+from services.common.errors import ServiceUnavailable
 from services.common.outbox import event_exchange
 
 DEAD_LETTER_EXCHANGE = Exchange("portal.dead-letters", type="topic", durable=True)
@@ -25,6 +32,7 @@ DEAD_LETTER_QUEUE = Queue(
     "portal.dead-letters", exchange=DEAD_LETTER_EXCHANGE, routing_key="#", durable=True,
 )
 DEFAULT_DELIVERY_LIMIT = 5
+DEFAULT_RETRY_MAX_DELAY_SECONDS = 10
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +88,19 @@ class ReliableEventHandler(EventHandler):
             DEAD_LETTER_EXCHANGE(channel).declare()
             DEAD_LETTER_QUEUE(channel).declare()
             self.queue(channel).declare()
+        self.retry_max_delay = float(config.get("EVENT_RETRY_MAX_DELAY_SECONDS", DEFAULT_RETRY_MAX_DELAY_SECONDS))
         Consumer.setup(self)
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is not None and isinstance(exc_info[1], ServiceUnavailable):
+            eventlet.sleep(retry_delay(message.headers.get("x-delivery-count", 0), self.retry_max_delay))
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+def retry_delay(deliveries_before, max_delay):
+    """Seconds to wait before giving back a message whose handler's dependency did not
+    answer, after `deliveries_before` earlier deliveries (the queue's x-delivery-count)."""
+    return min(2 ** deliveries_before, max_delay)
 
 
 event_handler = ReliableEventHandler.decorator

@@ -9,6 +9,7 @@ from nameko.testing.services import entrypoint_waiter
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from services.common.db import Database, make_engine
+from services.common.errors import ServiceUnavailable
 from services.common.events import DEAD_LETTER_QUEUE, event_handler, first_delivery, inbox_table
 from services.common.outbox import event_exchange
 
@@ -16,6 +17,10 @@ metadata = MetaData()
 effects = Table("effects", metadata, Column("id", Integer, primary_key=True), Column("event_id", String(36)))
 inbox = inbox_table(metadata)
 attempts = []
+
+
+# Until when (monotonic) the dependency of `on_thing` does not answer.
+dependency_down_until = [0.0]
 
 
 class ListenerService:
@@ -27,6 +32,8 @@ class ListenerService:
         attempts.append(envelope["event_id"])
         if envelope["data"].get("poison"):
             raise ValueError("cannot process this one")
+        if time.monotonic() < dependency_down_until[0]:
+            raise ServiceUnavailable("subscriptions did not answer in time.")
         with self.db.transaction() as session:
             if first_delivery(session, inbox, envelope["event_id"], "on_thing"):
                 session.execute(effects.insert().values(event_id=envelope["event_id"]))
@@ -40,6 +47,7 @@ def envelope(**data):
 @pytest.fixture
 def listener(container_factory, rabbit_config, make_db_url):
     attempts.clear()
+    dependency_down_until[0] = 0.0
     url = make_db_url("listener")
     engine = make_engine(url)
     metadata.create_all(engine)
@@ -87,3 +95,20 @@ def test_a_redelivered_event_is_acted_on_once(listener, rabbit_config):
             publish(rabbit_config["AMQP_URI"], once)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(effects)).scalar_one() == 1
+
+
+def test_a_dependency_down_for_a_few_seconds_delays_the_event_instead_of_dead_lettering_it(listener, rabbit_config):
+    container, engine = listener  # a delivery limit of 2: three deliveries
+    event = envelope(n=2)
+    # Down for 2 s: three deliveries back to back would all fail; waiting 1 s, then
+    # 2 s, before giving the message back reaches the dependency on the third.
+    dependency_down_until[0] = time.monotonic() + 2
+    with entrypoint_waiter(container, "on_thing", callback=lambda worker_ctx, result, exc_info: (
+            exc_info is None), timeout=30):
+        publish(rabbit_config["AMQP_URI"], event)
+
+    assert 2 <= attempts.count(event["event_id"]) <= 3
+    with engine.connect() as connection:
+        assert connection.execute(select(effects.c.event_id)).scalars().all() == [event["event_id"]]
+    with Connection(rabbit_config["AMQP_URI"]) as connection:
+        assert DEAD_LETTER_QUEUE(connection.channel()).get(no_ack=True) is None

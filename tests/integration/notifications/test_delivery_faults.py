@@ -10,12 +10,14 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 import pytest
+from kombu import Connection
 from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from portalctl import cli
 from services.common import clock
 from services.common.config import REPO_ROOT
+from services.common.events import DEAD_LETTER_QUEUE
 from support.mailsink import free_ports, running_mailsink
 from support.notifications import (
     ANA, FakeBilling, FakeSubscriptions, ScriptedSmtpServer, envelope, publish, wait_until,
@@ -209,12 +211,18 @@ def wait_for_ping(cluster, process):
     wait_until(answered, timeout=60, interval=0.5, message="notifications to answer")
 
 
-def outbox_summary(cluster):
-    """How many e-mails are in each status, and the errors of those not sent."""
+def outbox_summary(cluster, amqp_uri, log_path):
+    """How many e-mails are in each status, the errors of those not sent, the events
+    given up on, and the process's last warnings and errors."""
     rows = cluster.notifications.list_outbox(limit=500)
     statuses = Counter(row["status"] for row in rows)
     errors = Counter(row["last_error"] for row in rows if row["status"] != "sent")
-    return f"outbox by status {dict(statuses)}, errors {dict(errors)}"
+    with Connection(amqp_uri) as connection:
+        dead_letters = DEAD_LETTER_QUEUE(connection.channel()).queue_declare(passive=True).message_count
+    notices = [line for line in log_path.read_text(errors="replace").splitlines()
+               if any(f" {level} " in line for level in ("WARNING", "ERROR", "CRITICAL"))]
+    return (f"outbox by status {dict(statuses)}, errors {dict(errors)}, dead letters {dead_letters}; "
+            f"log {log_path}, its last warnings and errors:\n" + "\n".join(notices[-15:]))
 
 
 def test_killed_in_the_middle_of_sending_a_hundred_e_mails_then_restarted(
@@ -254,7 +262,7 @@ def test_killed_in_the_middle_of_sending_a_hundred_e_mails_then_restarted(
         process = notifications_process(config, log_path)
         wait_for_ping(cluster, process)
         wait_until(lambda: len(cluster.notifications.list_outbox(status="sent", limit=500)) == 100, timeout=90,
-                   message=lambda: f"100 e-mails sent; {outbox_summary(cluster)}; log: {log_path}")
+                   message=lambda: f"100 e-mails sent; {outbox_summary(cluster, config['AMQP_URI'], log_path)}")
         rows = cluster.notifications.list_outbox(limit=500)
     finally:
         rpc.stop()
