@@ -215,6 +215,11 @@ class NotificationsService(Pingable):
         written = self._write_emails(event, kinds) if kinds else []
         now = clock.now()
         with self.db.transaction() as session:
+            endpoints = store.endpoints_wanting(session, envelope)
+            # Most events (a renewal's order_created and order_paid, without webhooks)
+            # call for nothing: no inbox row, no write, nothing that could happen twice.
+            if not written and not endpoints:
+                return
             if not first_delivery(session, inbox, event["event_id"], f"notify:{event['type']}"):
                 return
             for kind, recipient, locale, rendered in written:
@@ -224,7 +229,7 @@ class NotificationsService(Pingable):
                     message_id=emails.new_message_id(self.mailer.sender), now=now,
                     retry_until=self.settings.mail.retry_until(now),
                 )
-            store.queue_deliveries(session, envelope, now, self.settings.webhooks.retry_until(now))
+            store.queue_deliveries(session, envelope, endpoints, now, self.settings.webhooks.retry_until(now))
 
     def _write_emails(self, event, kinds):
         """Render the event's e-mails with what the owning services say about it.

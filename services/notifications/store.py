@@ -210,26 +210,29 @@ def merchant_secret(session, merchant_id):
 
 # -- webhook deliveries
 
-def queue_deliveries(session, envelope, now, retry_until):
-    """One delivery of `envelope` per active endpoint of its merchant that wants it."""
+def endpoints_wanting(session, envelope):
+    """The active endpoints of the envelope's merchant that want its event type."""
     merchant_id = envelope.get("merchant_id")
     if not merchant_id:
         return []
     endpoints = session.scalars(select(WebhookEndpoint).where(
         WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.active.is_(True),
     )).all()
+    return [endpoint for endpoint in endpoints if domain.endpoint_wants(endpoint.event_types.split(), envelope["type"])]
+
+
+def queue_deliveries(session, envelope, endpoints, now, retry_until):
+    """One delivery of `envelope` per endpoint of `endpoints_wanting` that has none yet."""
     body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
     queued = []
     for endpoint in endpoints:
-        if not domain.endpoint_wants(endpoint.event_types.split(), envelope["type"]):
-            continue
         already = session.scalar(select(WebhookDelivery.id).where(
             WebhookDelivery.event_id == envelope["event_id"], WebhookDelivery.endpoint_id == endpoint.id,
         ))
         if already is not None:
             continue
         delivery = WebhookDelivery(
-            id=str(uuid.uuid4()), merchant_id=merchant_id, endpoint_id=endpoint.id,
+            id=str(uuid.uuid4()), merchant_id=endpoint.merchant_id, endpoint_id=endpoint.id,
             event_id=envelope["event_id"], event_type=envelope["type"], body=body, status=PENDING,
             attempts=0, created_at=now, next_attempt_at=now, retry_until=retry_until,
         )

@@ -7,6 +7,10 @@ import re
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
+from sqlalchemy import func, select
+
+from services.common.db import make_engine
+from services.notifications.models import Base
 
 from support.notifications import (
     ANA, BOB, CYCLE_END, CYCLE_START, MERCHANT_ID, PIX_CODE, PORTAL, envelope, identities_seen,
@@ -216,3 +220,12 @@ def test_an_event_no_buyer_needs_sends_nothing(event, source, sink, owning_servi
     with ClusterRpcProxy(config, timeout=15) as cluster:
         assert cluster.notifications.list_outbox() == []
     assert sink.messages() == []
+    # Nothing to send and no webhook wanting it: not even an inbox row is written.
+    engine = make_engine(config["NOTIFICATIONS_DB_URL"])
+    try:
+        with engine.connect() as connection:
+            assert {table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+                    for table in Base.metadata.sorted_tables} == dict.fromkeys(
+                        (table.name for table in Base.metadata.sorted_tables), 0)
+    finally:
+        engine.dispose()
