@@ -12,9 +12,10 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.common import clock
 from services.common.formatting import date
 from services.subscriptions.domain import add_months
-from support.notifications import Receiver, merchant_verifies, wait_until
+from support.notifications import Receiver, merchant_verifies
 from support.portal_client import TIMEOUT, assert_json_error, log_in
 from support.system import BROKER
+from support.waiting import wait_until
 
 MERCHANT_ID = "acme-cursos"
 

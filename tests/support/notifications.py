@@ -143,18 +143,6 @@ def publish(amqp_uri, source, *envelopes):
             producer.publish(body, routing_key=body["type"], delivery_mode=2, message_id=body["event_id"])
 
 
-def wait_until(condition, timeout=20, interval=0.1, message="condition"):
-    """`message` may be a function: it is asked at the timeout, to tell the state then."""
-    deadline = eventlet.hubs.get_hub().clock() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if eventlet.hubs.get_hub().clock() > deadline:
-            raise AssertionError(f"timed out waiting for {message() if callable(message) else message}")
-        eventlet.sleep(interval)
-
-
 class Receiver:
     """A merchant's webhook endpoint: keeps every request, answers from a script."""
 

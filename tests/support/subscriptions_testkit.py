@@ -7,7 +7,6 @@ to through `LEDGER["current"]`: cards approved, refused or left unknown, boleto/
 pending. It keeps every charge request it receives, so tests can count them.
 """
 import json
-import time
 from datetime import datetime, timezone
 
 import eventlet
@@ -110,15 +109,6 @@ class FakeBilling:
         LEDGER["current"].tickets.append(request)
         return {"ticket": "t-1", "form_url": "http://billing.test/card?ticket=t-1",
                 "expires_at": "2026-03-15T12:10:00+00:00"}
-
-
-def wait_until(condition, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        eventlet.sleep(0.05)
-    raise AssertionError("the condition did not become true in time")
 
 
 def envelopes(queue, count, timeout=20):

@@ -20,9 +20,10 @@ from services.common.config import REPO_ROOT
 from services.common.events import DEAD_LETTER_QUEUE
 from support.mailsink import free_ports, running_mailsink
 from support.notifications import (
-    ANA, FakeBilling, FakeSubscriptions, ScriptedSmtpServer, envelope, publish, wait_until,
+    ANA, FakeBilling, FakeSubscriptions, ScriptedSmtpServer, envelope, publish,
 )
 from support.tcp_proxy import TcpProxy
+from support.waiting import wait_until
 from support.workload import report
 
 

@@ -11,11 +11,10 @@ from sqlalchemy import func, select
 
 from services.common.db import make_engine
 from services.notifications.models import Base
-
 from support.notifications import (
-    ANA, BOB, CYCLE_END, CYCLE_START, MERCHANT_ID, PIX_CODE, PORTAL, envelope, identities_seen,
-    publish, wait_until,
+    ANA, BOB, CYCLE_END, CYCLE_START, MERCHANT_ID, PIX_CODE, PORTAL, envelope, identities_seen, publish,
 )
+from support.waiting import wait_until
 
 PAYMENT_PAGE = f"{PORTAL}/assinaturas/sub-ana/forma-de-pagamento"
 

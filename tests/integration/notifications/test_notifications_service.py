@@ -11,7 +11,7 @@ from services.common.clock import write_clock_file
 from services.common.errors import ValidationFailed
 from support.databases import every_stored_value
 from support.mailsink import free_ports, running_mailsink
-from support.notifications import wait_until
+from support.waiting import wait_until
 
 BUYER = "ana.souza@example.com"
 LINK = "https://portal.example.com/entrar?token=q8Xw2n-Rk4_Tz0pL3mVb7cYd1eFg5hJi9kNo6sUa2Bc"

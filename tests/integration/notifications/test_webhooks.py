@@ -11,7 +11,8 @@ from nameko.testing.services import entrypoint_waiter
 from portalctl import cli
 from services.common.errors import ValidationFailed
 from support.mailsink import free_ports
-from support.notifications import ANA, MERCHANT_ID, envelope, merchant_verifies, publish, wait_until
+from support.notifications import ANA, MERCHANT_ID, envelope, merchant_verifies, publish
+from support.waiting import wait_until
 
 FAST_RETRIES = {"WEBHOOK_RETRY_BASE_SECONDS": 0.1, "WEBHOOK_RETRY_MAX_DELAY_SECONDS": 0.2}
 

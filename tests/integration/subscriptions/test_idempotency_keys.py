@@ -10,7 +10,8 @@ from services.common.db import make_engine
 from services.common.errors import Conflict, RuleRefused, ValidationFailed
 from services.subscriptions.domain import ABANDONED_AFTER
 from services.subscriptions.models import BuyerRequest
-from support.subscriptions_testkit import ANA, BRUNO, NOW, FakeBilling, identity, wait_until
+from support.subscriptions_testkit import ANA, BRUNO, NOW, FakeBilling, identity
+from support.waiting import wait_until
 
 ANA_ID = identity(ANA)
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 from kombu import Connection, Exchange, Producer
 
 from services.common.events import DEAD_LETTER_QUEUE
-from support.subscriptions_testkit import NOW, identity, wait_until
+from support.subscriptions_testkit import NOW, identity
+from support.waiting import wait_until
 
 DAY = timedelta(days=1)
 QUEUE = "evt-billing-order_paid--subscriptions.on_order_paid"

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from services.common.db import make_engine
 from services.subscriptions import store
 from services.subscriptions.service import SubscriptionsService
-from support.subscriptions_testkit import ANA, NOW, envelopes, identity, wait_until
+from support.subscriptions_testkit import ANA, NOW, envelopes, identity
+from support.waiting import wait_until
 
 ANA_ID = identity(ANA)
 DAY = timedelta(days=1)

@@ -6,7 +6,8 @@ from queue import Empty
 import pytest
 
 from services.common.errors import Conflict, Forbidden, NotFound, RuleRefused, ValidationFailed
-from support.subscriptions_testkit import ANA, BRUNO, NOW, envelopes, identity, wait_until
+from support.subscriptions_testkit import ANA, BRUNO, NOW, envelopes, identity
+from support.waiting import wait_until
 
 ANA_ID = identity(ANA)
 

@@ -15,7 +15,8 @@ from services.billing.service import BillingService
 from services.common.errors import Forbidden, RuleRefused
 from services.subscriptions.service import SubscriptionsService
 from support.card_entry import card_form, sandbox_charges
-from support.subscriptions_testkit import identity, wait_until
+from support.subscriptions_testkit import identity
+from support.waiting import wait_until
 
 ANA_ID, BRUNO_ID = identity(ANA), identity(BRUNO)
 APPROVE, DECLINE, NETWORK_ERROR = "5555555555554444", "4000000000000002", "4000000000000119"
