@@ -11,8 +11,10 @@ import eventlet
 
 eventlet.monkey_patch()
 
+import functools  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+from concurrent.futures import Future  # noqa: E402
 
 from eventlet import wsgi  # noqa: E402
 from nameko.testing.services import worker_factory  # noqa: E402
@@ -37,47 +39,33 @@ ROUTES = Map([
 
 class InProcess:
     """Stands in for the gateway's RPC proxies in `gateway.views`: `rpc.<service>.<method>`
-    calls that service's worker directly, and `call_async` answers at once."""
+    calls that service's worker directly; its `call_async` has already answered."""
 
     def __init__(self, **workers):
         self._workers = workers
 
     def __getattr__(self, service):
-        return _Methods(self._workers[service])
+        return _InProcessService(self._workers[service])
 
 
-class _Methods:
+class _InProcessService:
     def __init__(self, worker):
         self._worker = worker
 
-    def __getattr__(self, method):
-        return _Method(getattr(self._worker, method))
+    def __getattr__(self, method_name):
+        method = functools.partial(getattr(self._worker, method_name))
+        method.call_async = functools.partial(_answered, method)
+        return method
 
 
-class _Method:
-    def __init__(self, function):
-        self._function = function
-
-    def __call__(self, *args, **kwargs):
-        return self._function(*args, **kwargs)
-
-    def call_async(self, *args, **kwargs):
-        return _Answered(self._function, args, kwargs)
-
-
-class _Answered:
-    """A call made already; its result (or its error) comes out of `result()`, as an RPC's does."""
-
-    def __init__(self, function, args, kwargs):
-        try:
-            self._result, self._error = function(*args, **kwargs), None
-        except Exception as error:  # noqa: B902 - raised by result(), where the view expects it
-            self._result, self._error = None, error
-
-    def result(self):
-        if self._error is not None:
-            raise self._error
-        return self._result
+def _answered(method, *args, **kwargs):
+    """A Future that has the call's result or its error, as an RPC's `result()` gives them."""
+    answer = Future()
+    try:
+        answer.set_result(method(*args, **kwargs))
+    except Exception as error:  # noqa: B902 - raised by result(), where the view expects it
+        answer.set_exception(error)
+    return answer
 
 
 def unit_of_work(config, key):
