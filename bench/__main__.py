@@ -8,6 +8,7 @@ import eventlet
 
 eventlet.monkey_patch()
 
+import functools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
@@ -53,8 +54,10 @@ PAGE_ROUTES = {
 BUYER = "ana@example.com"
 REQUEST_TIMEOUT = 10
 # BENCH_PROFILE=1: py-spy samples these processes while a phase runs (it costs them some
-# CPU, so a profiled run's numbers are a little worse than an unprofiled one's).
-PROFILED = {"pages": ("gateway", "auth", "billing", "subscriptions"), "renewals": ("subscriptions", "billing", "notifications")}
+# CPU, so a profiled run's numbers are a little worse than an unprofiled one's); "caller"
+# is the bench's own process, which makes the project's RPCs.
+PROFILED = {"rpc": ("caller", "subscriptions"), "pages": ("gateway", "auth", "billing", "subscriptions"),
+            "renewals": ("subscriptions", "billing", "notifications")}
 
 
 class Profiles:
@@ -64,17 +67,18 @@ class Profiles:
         self.enabled, self.folder = enabled, folder
         self.results = {}
 
-    def during(self, phase, pids, seconds):
-        """Start sampling `phase`'s processes for `seconds`; call the result when done."""
+    def during(self, phase, pids):
+        """Start sampling `phase`'s processes; call the result when the phase is done."""
         if not self.enabled:
             return lambda: None
         self.folder.mkdir(parents=True, exist_ok=True)
-        running = {name: (profile.start(pids[name][0], seconds, self.folder / f"{phase}-{name}.txt"),
+        pids = {**pids, "caller": [os.getpid()]}
+        running = {name: (profile.start(pids[name][0], self.folder / f"{phase}-{name}.txt"),
                           self.folder / f"{phase}-{name}.txt") for name in PROFILED[phase.split("-")[0]]}
 
         def collect():
-            for name, (process, path) in running.items():
-                process.wait()
+            for name, (sampler, path) in running.items():
+                profile.stop(sampler)
                 top, samples = profile.summary(path.read_text() if path.exists() else "")
                 self.results.setdefault(phase, {})[name] = {"samples": samples, "top": top}
         return collect
@@ -134,7 +138,7 @@ def page_benchmarks(system, settings, token, subscription_id, sampler_pids, prof
                                                    settings["page_clients"], settings["page_throughput_seconds"],
                                                    settings["page_throughput_rounds"])
                 through_gateway, through_baseline = through["gateway"], through["baseline"]
-                collect = profiles.during(f"pages-{key}", sampler_pids, settings["page_rate_seconds"])
+                collect = profiles.during(f"pages-{key}", sampler_pids)
                 latencies, outcome = pages.latency_at_rate(
                     gateway, path, settings["page_rate"], settings["page_rate_seconds"], REQUEST_TIMEOUT)
                 collect()
@@ -157,7 +161,9 @@ def page_benchmarks(system, settings, token, subscription_id, sampler_pids, prof
     return results, sampler.peak
 
 
-def renewal_benchmarks(system, clock_file, settings, pids, profiles):
+def renewal_benchmarks(system, clock_file, settings, pids, profiles, servers):
+    """`servers`: {name: a function giving its CPU seconds so far} of the servers the
+    services use (PostgreSQL, the broker), counted beside the services' processes."""
     from portalctl.cli import cluster_rpc
 
     engine = make_engine(system.database_urls["subscriptions"])
@@ -170,16 +176,20 @@ def renewal_benchmarks(system, clock_file, settings, pids, profiles):
             label = f"bench-renewal-r{replicas}"
             with cluster_rpc(load_config()) as rpc:
                 created_in = renewals.create_batch(rpc, engine, label, settings["renewals"])
-            collect = (profiles.during("renewals", pids, min(30, settings["renewal_timeout_seconds"]))
-                       if replicas == 1 else lambda: None)
+            collect = profiles.during("renewals", pids) if replicas == 1 else lambda: None
             serving = {**pids, "mail sink": system.pids_of("devtools.mailsink"),
                        **({"added replicas": [process.pid for process in extra]} if extra else {})}
-            cpu_before = {name: memory.cpu_seconds(found) for name, found in serving.items()}
+            meters = {name: functools.partial(memory.cpu_seconds, found) for name, found in serving.items()}
+            meters.update(servers)
+            cpu_before = {name: meter() for name, meter in meters.items()}
+            busy_before = memory.machine_busy_seconds()
             batch = renewals.renew_batch(engine, str(clock_file), label, settings["renewals"],
                                          settings["renewal_timeout_seconds"])
-            # Which processes the batch kept busy: CPU seconds each spent while it ran.
-            batch["cpu_seconds"] = {name: round(memory.cpu_seconds(found) - cpu_before[name], 1)
-                                    for name, found in serving.items()}
+            # Which processes the batch kept busy: CPU seconds each spent while it ran,
+            # and how much of the machine's CPU was busy (every tenant's, the bench's own too).
+            batch["cpu_seconds"] = {name: round(meter() - cpu_before[name], 1) for name, meter in meters.items()}
+            batch["machine_cpu_seconds"] = {"busy": round(memory.machine_busy_seconds() - busy_before, 1),
+                                            "available": round(batch["seconds"] * os.cpu_count(), 1)}
             collect()
             renewals.park_unrenewed(engine, label)
             results[f"replicas_{replicas}"] = {"replicas": replicas, **batch,
@@ -193,6 +203,19 @@ def renewal_benchmarks(system, clock_file, settings, pids, profiles):
     return results
 
 
+def server_meters(postgres):
+    """The CPU meters of the servers the system uses on this machine: the bench's own
+    PostgreSQL (a BENCH_POSTGRES_URL server is not counted) and the RabbitMQ node (the
+    whole node, whose other vhosts an idle machine leaves idle)."""
+    meters = {}
+    if postgres:
+        meters["PostgreSQL"] = functools.partial(memory.tree_cpu_seconds, postgres.pid)
+    broker = memory.pids_named("beam.smp")
+    if broker:
+        meters["broker"] = functools.partial(memory.cpu_seconds, broker)
+    return meters
+
+
 def run(settings, quick):
     folder = Path(tempfile.mkdtemp(prefix="portal-bench-"))
     load_average = os.getloadavg()[0]
@@ -203,14 +226,14 @@ def run(settings, quick):
         postgres = PrivatePostgres(free_port()).start()
         databases.POSTGRES_ADMIN_URL = postgres.admin_url
     try:
-        return measure_system(folder, settings, quick, load_average)
+        return measure_system(folder, settings, quick, load_average, server_meters(postgres))
     finally:
         if postgres:
             postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def measure_system(folder, settings, quick, load_average):
+def measure_system(folder, settings, quick, load_average, servers):
     system, clock_file = start_system(folder)
     label = os.environ.get("BENCH_LABEL") or ("quick" if quick else "latest")
     profiles = Profiles(os.environ.get("BENCH_PROFILE") == "1", REPO_ROOT / "var" / "bench" / "profiles" / label)
@@ -227,8 +250,10 @@ def measure_system(folder, settings, quick, load_average):
         time.sleep(2)
         idle = memory.snapshot(pids)
 
+        collect = profiles.during("rpc", pids)
         samples = rpc_round_trip.measure(load_config(), settings["rpc_rounds"], settings["rpc_calls_per_round"],
                                          settings["rpc_warm_up"])
+        collect()
         project, raw = summary_ms(samples["project"]), summary_ms(samples["raw_pika"])
         results["rpc"] = {"project": project, "raw_pika": raw,
                           "ratio_p50": ratio(project["p50_ms"], raw["p50_ms"]),
@@ -249,7 +274,7 @@ def measure_system(folder, settings, quick, load_average):
         results["login"] = {**summary_ms(durations), "failures": len(failures), "first_failures": failures[:3]}
         print(f"==> login: {results['login']}", flush=True)
 
-        results["renewals"] = renewal_benchmarks(system, clock_file, settings, pids, profiles)
+        results["renewals"] = renewal_benchmarks(system, clock_file, settings, pids, profiles, servers)
         if profiles.results:
             results["profiles"] = profiles.results
     finally:

@@ -1,5 +1,6 @@
 """Resident memory (RSS) and CPU time of the system's processes, read from /proc."""
 import os
+from pathlib import Path
 
 import eventlet
 
@@ -20,15 +21,71 @@ def rss_mb(pid):
     raise LookupError(f"process {pid} has no VmRSS")
 
 
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid):
+    """/proc/<pid>/stat after the command name: [state, ppid, ...] (field 3 on of proc(5))."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pids):
     """CPU time (user + system) the processes `pids` have used so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+        fields = _stat(pid)
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-    return total / ticks
+    return total / TICKS_PER_SECOND
+
+
+def tree_cpu_seconds(root):
+    """CPU time of `root` and every process below it, with that of the children they
+    have already reaped: a server's whole cost (PostgreSQL forks a backend per
+    connection, and a backend that exits is counted by the parent that waited on it)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(_stat(entry)[1])
+            except (OSError, IndexError):
+                pass  # exited meanwhile
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier += children
+    total = 0
+    for pid in tree:
+        try:
+            fields = _stat(pid)
+        except OSError:
+            continue
+        # utime, stime, cutime, cstime (fields 14-17 of proc(5))
+        total += sum(int(value) for value in fields[11:15])
+    return total / TICKS_PER_SECOND
+
+
+def pids_named(command):
+    """The processes whose command name is `command` (e.g. RabbitMQ's `beam.smp`)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and Path(f"/proc/{entry}/comm").read_text().strip() == command:
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+def machine_busy_seconds():
+    """CPU seconds the whole machine has been busy (not idle, not waiting on the disk),
+    summed over its cores, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    idle, iowait = ticks[3], ticks[4]
+    return (sum(ticks[:8]) - idle - iowait) / TICKS_PER_SECOND
 
 
 def service_pids(system):

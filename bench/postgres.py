@@ -63,6 +63,11 @@ class PrivatePostgres:
                     raise
                 time.sleep(0.2)
 
+    @property
+    def pid(self):
+        """The server's main process (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def stop(self):
         subprocess.run(_as_owner([str(_binaries() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "stop"],
                                  self.owner), capture_output=True, timeout=60)

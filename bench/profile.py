@@ -3,9 +3,13 @@ change to the process), and `summary` turns the samples into the share of sample
 in which each function was on the stack."""
 import collections
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+# Longer than any phase: a sampling ends with `stop`.
+MAX_SECONDS = 3600
 
 
 def py_spy():
@@ -15,13 +19,19 @@ def py_spy():
     return found
 
 
-def start(pid, seconds, out_path, rate=50):
-    """Sample `pid` for `seconds` in the background, into `out_path` (collapsed stacks)."""
+def start(pid, out_path, rate=50):
+    """Sample `pid` in the background, into `out_path` (collapsed stacks), until `stop`."""
     return subprocess.Popen(
-        [py_spy(), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(rate),
+        [py_spy(), "record", "--pid", str(pid), "--duration", str(MAX_SECONDS), "--rate", str(rate),
          "--format", "raw", "--nonblocking", "--output", str(out_path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+def stop(sampler):
+    """End a sampling started by `start`: like Ctrl-C, py-spy then writes what it has."""
+    sampler.send_signal(signal.SIGINT)
+    sampler.wait()
 
 
 def _function(frame):

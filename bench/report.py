@@ -89,15 +89,19 @@ def details(results):
             results["login"]["max_ms"], results["login"]["failures"])]),
         "### Renewal batch",
         _table(("replicas of subscriptions and billing", "due", "renewed", "seconds", "renewals/s",
-                "CPU seconds spent meanwhile, by process"), [
+                "CPU seconds spent meanwhile, by process", "machine CPU seconds busy / available"), [
             (batch["replicas"], batch["count"], batch["renewed"], batch["seconds"], batch["per_second"],
-             ", ".join(f"{name} {seconds}" for name, seconds in batch.get("cpu_seconds", {}).items()) or "–")
+             ", ".join(f"{name} {seconds}" for name, seconds in batch.get("cpu_seconds", {}).items()) or "–",
+             "{busy} / {available}".format(**batch["machine_cpu_seconds"]) if "machine_cpu_seconds" in batch else "–")
             for batch in results["renewals"].values()
         ]),
         "Each batch: the buyers' first subscriptions through the services' own intake, the rest "
         "copied from them by the database; the shared clock then moves past their cycle end and "
         "the renewal job (its timer, each second, in every replica) is timed until all are "
-        "renewed or the time bound passes. What a batch left is then taken out of the job's way.",
+        "renewed or the time bound passes. What a batch left is then taken out of the job's way. "
+        "PostgreSQL is the bench's own server (its backends included) and the broker the whole "
+        "RabbitMQ node; the machine's busy CPU seconds are every process's, out of the "
+        "window's seconds times the cores.",
         "### Resident memory (MB, largest process of each service)",
         _table(("phase", *SERVICES), [
             (phase.replace("_", " "), *(values.get(name, "–") for name in SERVICES))

@@ -26,8 +26,9 @@ PROCESSOR_CALLS_AT_ONCE = 8
 ANSWER_FIELDS = ("boleto_line", "boleto_due_date", "pix_code", "decline_reason")
 
 
-def order_event_data(order, event_type):
-    """The data of `order_created`, `order_paid` or `charge_failed` (which adds why)."""
+def order_event_data(order, event_type, settled_at_charge=False):
+    """The data of `order_created`, `order_paid` or `charge_failed`: a settlement says
+    whether it was the answer to the charge request itself, a failure also why."""
     data = {
         "order_id": order.id,
         "code": order.code,
@@ -41,6 +42,8 @@ def order_event_data(order, event_type):
         "status": order.status,
         "method": order.payment_method,
     }
+    if event_type in domain.EVENT_OF_STATUS.values():
+        data["settled_at_charge"] = settled_at_charge
     if event_type == "charge_failed":
         data["decline_reason"] = order.decline_reason
     return data
@@ -99,7 +102,7 @@ def charge(db, events, processor, request):
     if not claimed or order.status != "pending_confirmation":
         return order
     answer = _answer(processor, order, token)
-    return order if answer is None else settle(db, events, order.id, answer)
+    return order if answer is None else settle(db, events, order.id, answer, at_charge=True)
 
 
 def charge_batch(db, events, processor, requests):
@@ -120,7 +123,7 @@ def charge_batch(db, events, processor, requests):
     settled = {}
     if answers:
         with db.transaction() as session:
-            settled = {order.id: _settle_in(session, events, order, answers[order.id])
+            settled = {order.id: _settle_in(session, events, order, answers[order.id], at_charge=True)
                        for order in store.orders_by_ids(session, list(answers))}
     return [claim if not isinstance(claim, tuple) else settled.get(claim[0].id, claim[0]) for claim in claims]
 
@@ -146,15 +149,15 @@ def _send(processor, order, token):
     return processor.create_pix(key, order.amount_cents, order.merchant_id, payer)
 
 
-def settle(db, events, order_id, answer):
+def settle(db, events, order_id, answer, at_charge=False):
     """Apply the processor's `answer` to the order, once: the first settlement wins
     and records the event; later ones (a repeat, the reconciler, a callback) change
-    nothing."""
+    nothing. `at_charge`: the answer is the one the charge's caller is being given."""
     with db.transaction() as session:
-        return _settle_in(session, events, session.get(Order, order_id), answer)
+        return _settle_in(session, events, session.get(Order, order_id), answer, at_charge)
 
 
-def _settle_in(session, events, order, answer):
+def _settle_in(session, events, order, answer, at_charge):
     status = domain.settled_status(order.status, answer.status)
     if status is None:
         return order
@@ -164,7 +167,7 @@ def _settle_in(session, events, order, answer):
     if store.move_order(session, order, status, processor_reference=answer.reference, **values):
         event_type = domain.EVENT_OF_STATUS.get(status)
         if event_type:
-            events.record(session, event_type, order.merchant_id, order_event_data(order, event_type))
+            events.record(session, event_type, order.merchant_id, order_event_data(order, event_type, at_charge))
     return order
 
 

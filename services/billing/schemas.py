@@ -178,7 +178,15 @@ class OrderEventSchema(Schema):
     method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
 
 
-class ChargeFailedEventSchema(OrderEventSchema):
+class OrderSettledEventSchema(OrderEventSchema):
+    """Data of `order_paid`. True when it was settled in billing's answer to the charge
+    request, which its caller (the renewal job, a plan change) has therefore had; false
+    when it came later (a boleto or pix paid, a lost card answer looked up, an intake)."""
+
+    settled_at_charge = fields.Boolean(required=True)
+
+
+class ChargeFailedEventSchema(OrderSettledEventSchema):
     decline_reason = fields.String(required=True)
 
 

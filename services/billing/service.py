@@ -9,7 +9,7 @@ from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
 from services.billing.schemas import (
     CardEntryTicketRequestSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
-    OrderInputSchema, OrderSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
+    OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     ProcessorCallbackSchema, TicketSchema,
 )
 from services.common.client_address import client_address, trusted_networks
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = event_catalog(
     EventType("order_created", OrderEventSchema()),
-    EventType("order_paid", OrderEventSchema()),
+    EventType("order_paid", OrderSettledEventSchema()),
     EventType("charge_failed", ChargeFailedEventSchema()),
     EventType("payment_method_added", PaymentMethodAddedEventSchema()),
 )

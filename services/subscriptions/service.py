@@ -289,10 +289,14 @@ class SubscriptionsService(Pingable):
         kind, key = order.get("kind"), order.get("idempotency_key")
         if kind is None or order.get("subscription_id") is None:
             return  # a checkout's order, not a charge of ours
+        if kind == "renewal" and order.get("settled_at_charge"):
+            # The renewal job's own charge, settled in billing's answer to it: the job
+            # renewed from that answer, or asks again under the same key.
+            return
         with self.db.transaction() as session:
             if event_type == "order_paid" and kind != "plan_change" and lifecycle.renewal_already_applied(
                     session, order["subscription_id"], order["cycle_number"]):
-                return  # most often the renewal job's own charge: nothing to apply or to remember
+                return  # a late payment of a cycle already renewed: nothing to apply or to remember
             if not first_delivery(session, inbox, envelope["event_id"], event_type):
                 return
             ctx = self._context(session)

@@ -73,7 +73,7 @@ def test_an_approved_card_pays_the_order_and_says_so(billing, event_queue, count
         "order_id": paid["data"]["order_id"], "code": order["code"], "email": request["email"],
         "subscription_id": request["subscription_id"],
         "cycle_number": 1, "kind": "plan_change", "idempotency_key": request["idempotency_key"],
-        "amount_cents": 4990, "status": "paid", "method": "credit_card",
+        "amount_cents": 4990, "status": "paid", "method": "credit_card", "settled_at_charge": True,
     }
     assert billing.sandbox_charges(request["idempotency_key"]) == 1
     identity = {**{"email": "ana@example.com", "merchant_id": None}, "session_id": "s"}
@@ -94,6 +94,7 @@ def test_a_declined_card_refuses_the_order_and_changes_nothing_else(billing, eve
     no_more(events)
     assert [created["type"], failed["type"]] == ["order_created", "charge_failed"]
     assert (failed["data"]["decline_reason"], failed["data"]["status"]) == (reason, "refused")
+    assert failed["data"]["settled_at_charge"] is True
     assert failed["data"]["idempotency_key"] == request["idempotency_key"]
     assert count_rows(Order) == 1
     assert count_rows(PaymentMethod) == cards_before
@@ -120,7 +121,9 @@ def test_a_lost_answer_stays_unconfirmed_until_the_reconciler_finds_it_paid(bill
     identity = {"email": "ana@example.com", "merchant_id": "acme-cursos", "session_id": "s"}
     settled = billing.rpc.get_order(identity, order["code"])
     assert (settled["status"], settled["code"]) == ("paid", order["code"])
-    assert [envelope["type"] for envelope in billing.received(events, 1)] == ["order_paid"]
+    [paid] = billing.received(events, 1)
+    # Settled after the charge's answer: its caller learns it from this event.
+    assert (paid["type"], paid["data"]["settled_at_charge"]) == ("order_paid", False)
     assert billing.rpc.reconcile() == {"checked": 0, "settled": 0}
     assert billing.rpc.charge(request)["status"] == "paid"
     no_more(events)
@@ -239,8 +242,11 @@ def test_a_batch_charges_each_key_once_and_one_refusal_leaves_the_others_be(bill
         None, None, "validation_error", None, "validation_error"]
     assert set(answers[2]["error"]["fields"]) == {"payment_token"}
     assert count_rows(Order) == 3
-    types = sorted(envelope["type"] for envelope in billing.received(events, 5))
-    assert types == ["charge_failed", "order_created", "order_created", "order_created", "order_paid"]
+    received = billing.received(events, 5)
+    assert sorted(envelope["type"] for envelope in received) == [
+        "charge_failed", "order_created", "order_created", "order_created", "order_paid"]
+    assert [envelope["data"]["settled_at_charge"] for envelope in received
+            if envelope["type"] in ("order_paid", "charge_failed")] == [True, True]
     no_more(events)
 
     # A redelivered batch answers each key with its first order and charges nothing more;
@@ -325,6 +331,7 @@ def test_boleto_and_pix_wait_for_payment_and_the_sandbox_pays_them_once(billing,
     assert paid.json()["order"]["payment"] == payment
     [envelope] = billing.received(events, 1)
     assert (envelope["type"], envelope["data"]["code"], envelope["data"]["method"]) == ("order_paid", order["code"], method)
+    assert envelope["data"]["settled_at_charge"] is False
     no_more(events)
 
 

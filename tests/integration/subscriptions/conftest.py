@@ -127,7 +127,7 @@ def billing_event(rabbit_config):
     producer = Producer(connection.channel(), exchange=exchange, serializer="json")
     exchange(producer.channel).declare()
 
-    def publish(event_type, order, event_id=None):
+    def publish(event_type, order, event_id=None, settled_at_charge=False):
         envelope = {
             "event_id": event_id or str(uuid.uuid4()), "type": event_type, "version": 1,
             "occurred_at": clock.now().isoformat(), "merchant_id": "acme-cursos",
@@ -136,7 +136,7 @@ def billing_event(rabbit_config):
                 "cycle_number": order["cycle_number"], "kind": order["kind"],
                 "idempotency_key": order["idempotency_key"], "amount_cents": order["amount_cents"],
                 "status": "paid" if event_type == "order_paid" else "refused",
-                "method": order["payment"]["method"],
+                "method": order["payment"]["method"], "settled_at_charge": settled_at_charge,
             },
         }
         producer.publish(envelope, routing_key=event_type, delivery_mode=2)

@@ -122,6 +122,24 @@ def test_an_unknown_card_answer_is_asked_again_under_the_same_key(rpc, subscribe
     assert keys(ledger) == [key, key]
 
 
+def test_a_renewal_paid_in_billings_answer_to_the_job_is_left_to_the_job(
+        rpc, subscribe, ledger, set_clock, billing_event, db_rows):
+    """billing's `order_paid` for a renewal it settled in its answer to the renewal job
+    is the job's to apply (from that answer, or by asking again under the same key):
+    the handler writes nothing for it. One settled later is applied by the handler."""
+    left, applied = (subscribe("acme-basico", started=DUE_NOW, payment={"method": "boleto"}) for _ in range(2))
+    set_clock(NOW - 3 * DAY)
+    assert rpc.run_renewals() == {"waiting": 2}
+    orders = {request["subscription_id"]: ledger.orders[request["idempotency_key"]] for request in ledger.requests}
+
+    billing_event("order_paid", orders[left["id"]], settled_at_charge=True)
+    billing_event("order_paid", orders[applied["id"]])
+
+    wait_until(lambda: rpc.get_subscription(ANA_ID, applied["id"])["cycle"]["number"] == 2)
+    assert rpc.get_subscription(ANA_ID, left["id"])["cycle"]["number"] == 1
+    assert db_rows.inbox_size() == 1
+
+
 def test_a_boleto_renewal_is_issued_ahead_and_settled_when_paid(rpc, subscribe, ledger, set_clock, billing_event):
     subscription = subscribe("acme-basico", started=DUE_NOW, payment={"method": "boleto"})
     set_clock(NOW - 3 * DAY - timedelta(seconds=1))

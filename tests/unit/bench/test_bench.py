@@ -1,11 +1,15 @@
-"""The pure parts of bench/ (statistics, the open-loop scheduler, the report writer),
-so that `make bench` cannot rot between runs. The benchmarks themselves are not tests."""
+"""The parts of bench/ that can be checked on their own (statistics, the open-loop
+scheduler, the report writer, the CPU meters and the sampler), so that `make bench`
+cannot rot between runs. The benchmarks themselves are not tests."""
 import json
+import os
+import subprocess
+import sys
 
 import eventlet
 import pytest
 
-from bench import openloop, report, stats
+from bench import memory, openloop, profile, report, stats
 
 
 def test_percentiles_are_measured_values_by_nearest_rank():
@@ -122,8 +126,6 @@ def test_report_shows_the_run_and_the_kept_runs(tmp_path):
 
 
 def test_profile_summary_counts_each_function_once_per_sample():
-    from bench import profile
-
     collapsed = "\n".join([
         "main (a.py:1);handle (web.py:10);publish (rpc.py:5) 3",
         "main (a.py:1);handle (web.py:10);handle (web.py:12) 1",
@@ -142,3 +144,37 @@ def test_report_shows_the_profiles_a_run_took(tmp_path):
     markdown = report.render(run, [], "")
     assert "**gateway** during `pages-orders_list` (8 samples)" in markdown
     assert "| 37.5 | `publish (rpc.py)` |" in markdown
+
+
+BURN_HALF_A_SECOND = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass\n"
+
+
+def test_a_servers_cpu_counts_the_children_it_forked_even_once_they_exited():
+    """PostgreSQL's cost is its backends': a child's CPU still counts after it was reaped."""
+    own, tree = memory.cpu_seconds([os.getpid()]), memory.tree_cpu_seconds(os.getpid())
+    machine = memory.machine_busy_seconds()
+    subprocess.run([sys.executable, "-c", BURN_HALF_A_SECOND], check=True)
+
+    assert memory.tree_cpu_seconds(os.getpid()) - tree >= 0.4
+    assert memory.machine_busy_seconds() - machine >= 0.4
+    assert memory.cpu_seconds([os.getpid()]) - own < 0.4  # waiting on the child costs this process nothing
+
+
+def test_a_sampling_runs_until_it_is_stopped_and_keeps_what_it_saw(tmp_path):
+    spinning = subprocess.Popen([sys.executable, "-c", "while True: sum(range(1000))"])
+    try:
+        sampler = profile.start(spinning.pid, tmp_path / "samples.txt", rate=100)
+        eventlet.sleep(1.5)
+        profile.stop(sampler)
+    finally:
+        spinning.kill()
+        spinning.wait()
+    top, samples = profile.summary((tmp_path / "samples.txt").read_text())
+    assert samples > 0
+    assert any("<module>" in function for _, function in top)
+
+
+def test_the_renewal_table_shows_how_busy_the_machine_was():
+    run = results()
+    run["renewals"]["replicas_1"]["machine_cpu_seconds"] = {"busy": 171.3, "available": 180.2}
+    assert "| 171.3 / 180.2 |" in report.render(run, [], "")
