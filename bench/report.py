@@ -111,13 +111,18 @@ def details(results):
     return "\n\n".join(sections)
 
 
-def profiles_section(results, top=25):
-    """The profiles a BENCH_PROFILE=1 run took: for each phase and process, the share of
-    py-spy's samples in which each function was on the stack (idle time not sampled)."""
-    if "profiles" not in results:
-        return "This run took no profiles (`BENCH_PROFILE=1 make bench` takes them)."
-    sections = []
-    for phase, processes in results["profiles"].items():
+def profiles_section(results, runs, top=25):
+    """The profiles a BENCH_PROFILE=1 run took (this one, else the newest kept run that
+    took them): for each phase and process, the share of py-spy's samples in which each
+    function was on the stack (idle time not sampled)."""
+    profiled = next((run for run in [results, *reversed(runs)] if "profiles" in run), None)
+    if profiled is None:
+        return "No run took profiles (`BENCH_PROFILE=1 make bench` takes them)."
+    sections = [] if profiled is results else [
+        f"This run took none; these are those of `{profiled['label']}` ({profiled['generated_at']}), "
+        "kept in docs/performance-runs/. Sampling costs the sampled processes some CPU, which is why "
+        "a profiled run is not the one reported above."]
+    for phase, processes in profiled["profiles"].items():
         for name, found in processes.items():
             sections.append(f"**{name}** during `{phase}` ({found['samples']} samples)")
             sections.append(_table(("% of samples", "function (file)"),
@@ -159,8 +164,8 @@ def render(results, runs, findings):
         "Each column is a kept run (docs/performance-runs/), labelled by the state of the code it measured.",
         history_table(runs),
         findings.strip(),
-        "## Profiles of this run",
-        profiles_section(results),
+        "## Profiles",
+        profiles_section(results, runs),
         "## How to reproduce",
         "```sh\nmake bench                 # ≲ 10 minutes; writes docs/performance.json and docs/performance.md\n"
         "BENCH_QUICK=1 make bench   # a minute or two, smaller counts; writes var/bench/ instead\n"

@@ -144,6 +144,19 @@ def test_report_shows_the_profiles_a_run_took(tmp_path):
     markdown = report.render(run, [], "")
     assert "**gateway** during `pages-orders_list` (8 samples)" in markdown
     assert "| 37.5 | `publish (rpc.py)` |" in markdown
+    assert "This run took none" not in markdown
+
+
+def test_an_unprofiled_run_shows_the_profiles_of_the_newest_kept_run_that_took_them():
+    def profiled(label, function):
+        return {**results(), "label": label, "generated_at": "2026-12-02T18:00:00+00:00", "profiles": {
+            "renewals": {"billing": {"samples": 3, "top": [[100.0, function]]}}}}
+
+    kept = [profiled("01-old", "old (a.py)"), profiled("02-new", "new (a.py)"), {**results(), "label": "03-plain"}]
+    markdown = report.render({**results(), "label": "04"}, kept, "")
+    assert "these are those of `02-new`" in markdown
+    assert "`new (a.py)`" in markdown and "`old (a.py)`" not in markdown
+    assert "No run took profiles" in report.render(results(), [], "")
 
 
 BURN_HALF_A_SECOND = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass\n"
