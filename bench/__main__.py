@@ -58,6 +58,8 @@ REQUEST_TIMEOUT = 10
 # is the bench's own process, which makes the project's RPCs.
 PROFILED = {"rpc": ("caller", "subscriptions"), "pages": ("gateway", "auth", "billing", "subscriptions"),
             "renewals": ("subscriptions", "billing", "notifications")}
+# Samples per second: the RPC phase lasts a few seconds, the others a minute or more.
+SAMPLING_RATES = {"rpc": 500, "pages": 50, "renewals": 50}
 
 
 class Profiles:
@@ -73,8 +75,9 @@ class Profiles:
             return lambda: None
         self.folder.mkdir(parents=True, exist_ok=True)
         pids = {**pids, "caller": [os.getpid()]}
-        running = {name: (profile.start(pids[name][0], self.folder / f"{phase}-{name}.txt"),
-                          self.folder / f"{phase}-{name}.txt") for name in PROFILED[phase.split("-")[0]]}
+        kind = phase.split("-")[0]
+        running = {name: (profile.start(pids[name][0], self.folder / f"{phase}-{name}.txt", SAMPLING_RATES[kind]),
+                          self.folder / f"{phase}-{name}.txt") for name in PROFILED[kind]}
 
         def collect():
             for name, (sampler, path) in running.items():
