@@ -167,9 +167,11 @@ def _first(*values):
 
 def email_facts(event, subscription=None, order=None, merchant=None, portal_base_url=""):
     """What an e-mail about `event` shows, from the event's data and what the owning
-    services answered about its subscription, order and merchant (any may be None)."""
+    services answered about its subscription, order and merchant (any may be None; a
+    subscription's answer names its merchant too)."""
     data = event["data"]
-    subscription, order, merchant = subscription or {}, order or {}, merchant or {}
+    subscription, order = subscription or {}, order or {}
+    merchant = merchant or _merchant_of(subscription)
     payment = order.get("payment") or {}
     cycle = subscription.get("cycle") or {}
     pending_change = subscription.get("pending_plan_change") or {}
@@ -212,6 +214,15 @@ def email_facts(event, subscription=None, order=None, merchant=None, portal_base
         "payment_method_url": payment_method_url(base, subscription_id) if subscription_id else None,
         "order_url": order_url(base, order_code) if order_code else None,
     }
+
+
+def _merchant_of(subscription):
+    """The merchant as a subscription's answer names it, its support channels nested."""
+    merchant = subscription.get("merchant") or {}
+    support = merchant.get("support") or {}
+    return {"name": merchant.get("name"), "brand_name": merchant.get("brand_name"),
+            "support_email": support.get("email"), "support_phone": support.get("phone"),
+            "support_url": support.get("url")}
 
 
 def _payment_method(data, subscription, order):

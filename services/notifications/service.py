@@ -246,10 +246,12 @@ class NotificationsService(Pingable):
         subscription_id = data.get("subscription_id")
         order_code = data.get("order_code") or data.get("code")
         calls = {
-            "merchant": merchant_id and self.subscriptions.get_merchant.call_async(merchant_id),
             "subscription": subscription_id and self.subscriptions.get_subscription.call_async(identity, subscription_id),
             "order": order_code and self.billing.get_order.call_async(identity, order_code),
         }
+        # A subscription's answer names its merchant: the merchant is asked for only without one.
+        calls["merchant"] = merchant_id and not calls["subscription"] and self.subscriptions.get_merchant.call_async(
+            merchant_id)
         try:
             answers = {name: call.result() if call else None for name, call in calls.items()}
         except (NotFound, ValidationFailed) as refused:

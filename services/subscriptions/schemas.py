@@ -178,8 +178,11 @@ class SupportSchema(Schema):
 
 
 class MerchantRefSchema(Schema):
+    """Who sold the subscription, as its buyer and its e-mails name it."""
+
     id = fields.String()
     name = fields.String()
+    brand_name = fields.String()
     support = fields.Function(lambda merchant: SupportSchema().dump(merchant))
 
 

@@ -32,11 +32,19 @@ MERCHANTS = {
         "support_url": "https://acme.example/ajuda",
     },
 }
+
+
+def merchant_ref(merchant):
+    """The merchant as subscriptions names it in a subscription's answer."""
+    return {"id": merchant["id"], "name": merchant["name"], "brand_name": merchant["brand_name"], "support": {
+        "email": merchant["support_email"], "phone": merchant["support_phone"], "url": merchant["support_url"]}}
+
+
 SUBSCRIPTIONS = {
     "sub-ana": {
         "email": ANA,
         "view": {
-            "id": "sub-ana", "merchant": {"id": MERCHANT_ID, "name": "Acme Cursos Ltda"},
+            "id": "sub-ana", "merchant": merchant_ref(MERCHANTS[MERCHANT_ID]),
             "product_name": "Curso de Python", "plan_name": "Premium", "price_cents": 123456,
             "periodicity_months": 1, "status": "active", "cancel_reason": None,
             "cycle": {"number": 1, "start": CYCLE_START, "end": CYCLE_END},
@@ -51,7 +59,7 @@ SUBSCRIPTIONS = {
     "sub-bob": {
         "email": BOB,
         "view": {
-            "id": "sub-bob", "merchant": {"id": MERCHANT_ID, "name": "Acme Cursos Ltda"},
+            "id": "sub-bob", "merchant": merchant_ref(MERCHANTS[MERCHANT_ID]),
             "product_name": "Python Course", "plan_name": "Premium", "price_cents": 9900,
             "periodicity_months": 12, "status": "canceled", "cancel_reason": "buyer",
             "cycle": {"number": 1, "start": CYCLE_START, "end": CYCLE_END}, "next_charge_at": None,
@@ -90,8 +98,9 @@ ORDERS = {
     "PED-BOBFAILD": order("PED-BOBFAILD", 9900, "credit_card", "refused", "sub-bob", product_name="Python Course",
                           card_brand="visa", card_last4="4242"),
 }
-# Who notifications said it was asking for, call by call.
+# Who notifications said it was asking for, call by call, and which merchants it asked about.
 identities_seen = []
+merchants_asked = []
 
 
 class FakeSubscriptions:
@@ -101,6 +110,7 @@ class FakeSubscriptions:
 
     @rpc
     def get_merchant(self, merchant_id):
+        merchants_asked.append(merchant_id)
         if merchant_id not in MERCHANTS:
             raise NotFound("Merchant not found.")
         return MERCHANTS[merchant_id]

@@ -4,7 +4,7 @@ import pytest
 
 from services.notifications.service import NotificationsService
 from support.mailsink import running_mailsink
-from support.notifications import PORTAL, SENDER, FakeBilling, FakeSubscriptions, Receiver, identities_seen
+from support.notifications import PORTAL, SENDER, FakeBilling, FakeSubscriptions, Receiver, identities_seen, merchants_asked
 
 
 @pytest.fixture
@@ -17,6 +17,7 @@ def sink(tmp_path):
 def owning_services(rabbit_config, container_factory):
     """subscriptions and billing as notifications sees them: RPC answers."""
     identities_seen.clear()
+    merchants_asked.clear()
     for service in (FakeSubscriptions, FakeBilling):
         container_factory(service, {"AMQP_URI": rabbit_config["AMQP_URI"]}).start()
 

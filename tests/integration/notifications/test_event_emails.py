@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from services.common.db import make_engine
 from services.notifications.models import Base
 from support.notifications import (
-    ANA, BOB, CYCLE_END, CYCLE_START, MERCHANT_ID, PIX_CODE, PORTAL, envelope, identities_seen, publish,
+    ANA, BOB, CYCLE_END, CYCLE_START, MERCHANT_ID, PIX_CODE, PORTAL, envelope, identities_seen, merchants_asked, publish,
 )
 from support.waiting import wait_until
 
@@ -200,6 +200,8 @@ def test_the_event_becomes_exactly_one_e_mail(
     # Enrichment asked as the buyer of the event, scoped to its merchant.
     assert {(identity["email"], identity["merchant_id"], identity["session_id"]) for identity in identities_seen} == {
         (recipient, MERCHANT_ID, "notifications")}
+    # A subscription's answer names its merchant: the merchant is asked about only without one.
+    assert merchants_asked == ([] if event["data"].get("subscription_id") else [MERCHANT_ID])
 
 
 def test_the_charge_failed_e_mail_has_a_button_to_the_payment_method_page(sink, owning_services, start_notifications):

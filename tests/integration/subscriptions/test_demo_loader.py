@@ -110,7 +110,7 @@ def test_ana_has_two_subscriptions_at_acme_and_three_orders(rpc, portal_url):
     assert (annual["price_cents"], annual["periodicity_months"], annual["installments"]) == (59900, 12, 12)
     for subscription in (basic, annual):
         assert subscription["status"] == "active"
-        assert subscription["merchant"] == {"id": "acme-cursos", "name": "Acme Cursos", "support": {
+        assert subscription["merchant"] == {"id": "acme-cursos", "name": "Acme Cursos", "brand_name": "Acme Cursos", "support": {
             "email": "suporte@acme.example.com", "phone": "+55 11 4004-1234", "url": "https://acme.example.com/ajuda"}}
         assert (subscription["payment_method"]["card_brand"], subscription["payment_method"]["card_last4"]) == ("visa", "4242")
         start, end = (datetime.fromisoformat(subscription["cycle"][key]) for key in ("start", "end"))

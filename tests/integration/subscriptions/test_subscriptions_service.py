@@ -91,7 +91,7 @@ def test_a_new_subscription_as_the_buyer_sees_it(rpc, catalog):
     created = rpc.create_subscription(subscription("checkout-1", email="Ana@Example.com"))
 
     assert uuid.UUID(created["id"])
-    assert created["merchant"] == {"id": "acme-cursos", "name": "Acme Cursos", "support": {
+    assert created["merchant"] == {"id": "acme-cursos", "name": "Acme Cursos", "brand_name": None, "support": {
         "email": "suporte@acme.example.com", "phone": None, "url": None}}
     assert (created["product_name"], created["plan_name"], created["price_cents"], created["periodicity_months"]) == (
         "Curso Completo", "Básico mensal", 2990, 1)

@@ -144,6 +144,17 @@ def test_facts_prefer_what_the_event_says_and_fill_in_from_the_owning_services()
     assert facts["payment_method_url"] == "https://portal.example.com/assinaturas/sub-1/forma-de-pagamento"
 
 
+def test_without_a_merchant_answer_the_merchant_is_the_one_the_subscription_names():
+    event = {"event_id": "e-1", "type": "subscription_canceled", "merchant_id": "acme", "data": {"subscription_id": "sub-1"}}
+    subscription = {"merchant": {"id": "acme", "name": "Acme Ltda", "brand_name": "Acme", "support": {
+        "email": "ajuda@acme.com", "phone": "+55 11 4000-1234", "url": None}}}
+
+    facts = domain.email_facts(event, subscription, None, None, "https://portal.example.com")
+
+    assert facts["merchant"] == {"name": "Acme", "support_email": "ajuda@acme.com",
+                                 "support_phone": "+55 11 4000-1234", "support_url": None}
+
+
 # -- webhooks
 
 def test_signature_is_hmac_sha256_of_timestamp_dot_body_in_hex():

@@ -100,7 +100,7 @@ def test_naive_times_and_incomplete_cards_are_refused():
 
 def sample_subscription():
     merchant = Merchant(
-        id="acme-cursos", name="Acme Cursos", customer_can_change_payment_method=True,
+        id="acme-cursos", name="Acme Cursos", brand_name="Acme", customer_can_change_payment_method=True,
         customer_can_change_plan=False, customer_can_cancel=True, cancel_mode="at_period_end",
         payment_methods_allowed=["credit_card", "pix"], support_email="suporte@acme.example.com",
         support_phone="+55 11 4004-1234", support_url="https://acme.example.com/ajuda",
@@ -125,7 +125,7 @@ def test_the_subscription_view():
     view = SubscriptionSchema().dump(sample_subscription())
     assert view == {
         "id": "5a0f0d0e-0000-4000-8000-000000000001",
-        "merchant": {"id": "acme-cursos", "name": "Acme Cursos", "support": {
+        "merchant": {"id": "acme-cursos", "name": "Acme Cursos", "brand_name": "Acme", "support": {
             "email": "suporte@acme.example.com", "phone": "+55 11 4004-1234", "url": "https://acme.example.com/ajuda",
         }},
         "offer_id": "basico",
