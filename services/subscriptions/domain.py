@@ -461,6 +461,13 @@ def plan_change_key(quote_id):
     return f"plan_change:{quote_id}"
 
 
+def left_to_the_renewal_job(order):
+    """Whether billing's report of `order` (an `order_paid` or `charge_failed`) is the
+    renewal job's own first charge, settled in billing's answer to the job: the job
+    acts on that answer, or asks again under the same key, so the event changes nothing."""
+    return order.get("kind") == "renewal" and bool(order.get("settled_at_charge"))
+
+
 CHARGE_PAID = "paid"
 CHARGE_FAILED = "failed"
 CHARGE_WAITING = "waiting"  # a boleto/pix not paid yet, or a card answer not known yet

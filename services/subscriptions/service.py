@@ -15,7 +15,7 @@ from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load
-from services.subscriptions import idempotency, lifecycle, selfservice, store
+from services.subscriptions import domain, idempotency, lifecycle, selfservice, store
 from services.subscriptions.models import inbox, outbox
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
@@ -289,9 +289,7 @@ class SubscriptionsService(Pingable):
         kind, key = order.get("kind"), order.get("idempotency_key")
         if kind is None or order.get("subscription_id") is None:
             return  # a checkout's order, not a charge of ours
-        if kind == "renewal" and order.get("settled_at_charge"):
-            # The renewal job's own charge, settled in billing's answer to it: the job
-            # renewed from that answer, or asks again under the same key.
+        if domain.left_to_the_renewal_job(order):
             return
         with self.db.transaction() as session:
             if event_type == "order_paid" and kind != "plan_change" and lifecycle.renewal_already_applied(

@@ -158,3 +158,13 @@ def test_a_renewal_uses_the_balance_first():
     assert domain.apply_balance(2990, 0) == (2990, 0)
     assert domain.apply_balance(2990, 1000) == (1990, 0)
     assert domain.apply_balance(2990, 5000) == (0, 2010)
+
+
+@pytest.mark.parametrize("kind, settled_at_charge, left", [
+    ("renewal", True, True),     # the job's first charge, answered to the job
+    ("renewal", False, False),   # a boleto/pix paid later, a lost card answer reconciled
+    ("retry", True, False),      # a buyer's "pay now" may have lost its answer
+    ("plan_change", True, False),
+])
+def test_only_the_renewal_jobs_own_answered_charge_is_left_to_the_job(kind, settled_at_charge, left):
+    assert domain.left_to_the_renewal_job({"kind": kind, "settled_at_charge": settled_at_charge}) is left
