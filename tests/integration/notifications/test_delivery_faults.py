@@ -212,6 +212,9 @@ def wait_for_ping(cluster, process):
     wait_until(answered, timeout=60, interval=0.5, message="notifications to answer")
 
 
+ORDER_PAID_QUEUE = "evt-billing-order_paid--notifications.on_order_paid"
+
+
 def outbox_summary(cluster, amqp_uri, log_path):
     """How many e-mails are in each status, the errors of those not sent, the events
     given up on, and the process's last warnings and errors."""
@@ -220,9 +223,12 @@ def outbox_summary(cluster, amqp_uri, log_path):
     errors = Counter(row["last_error"] for row in rows if row["status"] != "sent")
     with Connection(amqp_uri) as connection:
         dead_letters = DEAD_LETTER_QUEUE(connection.channel()).queue_declare(passive=True).message_count
+        # Events still waiting for notifications, and whether anything consumes them.
+        waiting = connection.channel().queue_declare(queue=ORDER_PAID_QUEUE, passive=True)
     notices = [line for line in log_path.read_text(errors="replace").splitlines()
                if any(f" {level} " in line for level in ("WARNING", "ERROR", "CRITICAL"))]
-    return (f"outbox by status {dict(statuses)}, errors {dict(errors)}, dead letters {dead_letters}; "
+    return (f"outbox by status {dict(statuses)}, errors {dict(errors)}, dead letters {dead_letters}, "
+            f"order_paid events ready {waiting.message_count} for {waiting.consumer_count} consumer(s); "
             f"log {log_path}, its last warnings and errors:\n" + "\n".join(notices[-15:]))
 
 
