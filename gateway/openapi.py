@@ -4,6 +4,7 @@ schemas, and the docs page that renders it with Swagger UI's files served from h
 `ROUTES` is the one list of the API's operations; a test checks it against the
 gateway's own routes, so an operation cannot be added without being documented.
 """
+import html
 import json
 import mimetypes
 import re
@@ -159,14 +160,15 @@ def openapi_document(base_url):
 
 # Swagger UI's own files, from the swagger-ui-bundle package; the page loads nothing else.
 DOCS_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
+# The Content-Security-Policy runs only scripts that carry the response's nonce.
 DOCS_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Portal do Cliente API</title>
 <link rel="stylesheet" href="/api/docs/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
-<script src="/api/docs/swagger-ui-bundle.js"></script>
-<script src="/api/docs/swagger-ui-standalone-preset.js"></script>
-<script src="/static/api-docs.js"></script>
+<script nonce="{nonce}" src="/api/docs/swagger-ui-bundle.js"></script>
+<script nonce="{nonce}" src="/api/docs/swagger-ui-standalone-preset.js"></script>
+<script nonce="{nonce}" src="/static/api-docs.js"></script>
 </body>
 </html>
 """
@@ -181,7 +183,7 @@ class OpenApiRoutes:
 
     @http("GET", "/api/docs")
     def api_docs(self, request):
-        return Response(DOCS_PAGE, mimetype="text/html")
+        return Response(DOCS_PAGE.format(nonce=html.escape(request.csp_nonce)), mimetype="text/html")
 
     @http("GET", "/api/docs/<name>")
     def api_docs_asset(self, request, name):

@@ -17,7 +17,7 @@ from gateway.openapi import OpenApiRoutes
 from gateway.ops import OpsRoutes
 from gateway.pages import PortalPages
 from services.common.errors import Unauthorized
-from services.common.rpc import TimedRpc
+from services.common.rpc import BrokerCheck, TimedRpc
 
 
 @csrf.guard_routes
@@ -33,6 +33,8 @@ class GatewayService(
     subscriptions = TimedRpc("subscriptions")
     billing = TimedRpc("billing")
     notifications = TimedRpc("notifications")
+    # /readyz: asked over the same link, never a connection per probe.
+    broker_answers = BrokerCheck()
 
     def _identity(self, request):
         token = cookies.session_token_from(request, self.config["PORTAL_BASE_URL"])

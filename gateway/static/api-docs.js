@@ -5,5 +5,8 @@ window.addEventListener("load", function () {
     dom_id: "#swagger-ui",
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout",
+    // Swagger UI's default sends the document's URL to validator.swagger.io for a
+    // badge (except at localhost): the page loads nothing from elsewhere.
+    validatorUrl: null,
   });
 });

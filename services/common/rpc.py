@@ -25,6 +25,10 @@ on the channel it came on, keeping nameko's wire format: any nameko caller
 (`ClusterRpcProxy`, portalctl) still gets its answer on its own reply queue. A stock
 nameko `@rpc` cannot answer `TimedRpc`: it would send to the RPC exchange what must
 go to the default one.
+
+`BrokerCheck` asks over the same link whether the broker answers (the gateway's
+`/readyz`): a message it cannot route comes back at once, so a probe opens no
+connection and leaves nothing on the broker.
 """
 import collections
 import contextlib
@@ -35,6 +39,7 @@ import socket
 import sys
 import time
 import uuid
+from datetime import timedelta
 
 import eventlet
 import kombu
@@ -81,6 +86,9 @@ READ_CHUNK = 65536
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)
 # Replies are read as what requests are sent as (never pickle).
 ACCEPTED_CONTENT = {"application/json"}
+# Where `RpcLink.answers` sends its message: no queue can have this name (names that
+# begin with "amq." are the broker's own), so the broker returns the message at once.
+UNROUTABLE = "amq.portal.round-trip"
 
 
 class LinkDown(AmqpConnectionError):
@@ -194,6 +202,26 @@ class RpcLink:
             raise
         return correlation_id, answered
 
+    def answers(self, timeout):
+        """Whether the broker answers on this link within `timeout` seconds: an empty
+        message published, mandatory, where no queue can be comes back from it."""
+        deadline = time.monotonic() + timeout
+        if not self.wait_until_up(timeout):
+            return False
+        correlation_id = uuid.uuid4().hex
+        returned = self._calls[correlation_id] = Event()
+        try:
+            self._publish_request(Message(b"", delivery_mode=NON_PERSISTENT, correlation_id=correlation_id),
+                                  UNROUTABLE, exchange="")
+            returned.wait(max(deadline - time.monotonic(), 0))
+        except ServiceAbsent:  # the broker's return
+            return True
+        except BROKER_ERRORS:
+            return False
+        finally:
+            self.forget(correlation_id)
+        return False  # no answer in time
+
     def forget(self, correlation_id):
         """The caller stopped waiting: a reply that comes later is dropped."""
         self._calls.pop(correlation_id, None)
@@ -260,10 +288,12 @@ class RpcLink:
             raise LinkDown("no link to the broker on that channel")
         return channel
 
-    def _publish_request(self, message, routing_key):
+    def _publish_request(self, message, routing_key, exchange=None):
+        """Publish `message`, mandatory: the broker returns it if no queue takes it."""
         with self._send_lock:
             self._current(self._channel).basic_publish(
-                message, exchange=self.exchange_name, routing_key=routing_key, mandatory=True)
+                message, exchange=self.exchange_name if exchange is None else exchange, routing_key=routing_key,
+                mandatory=True)
 
     def _in_drainer(self, request):
         done = Event()
@@ -511,6 +541,40 @@ class TimedRpc(HoldsLink, DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return TimedServiceProxy(self.link, worker_ctx, self.target_service, self.timeout)
+
+
+class BrokerCheck(HoldsLink, DependencyProvider):
+    """A worker's `broker_answers()`: whether the broker answers on the process's link
+    (no connection of its own). The answer is kept for `FRESH_FOR` (the shared clock),
+    and workers that ask while it is being found out wait for it: a crowd of readiness
+    probes costs the broker one round trip."""
+
+    FRESH_FOR = timedelta(seconds=1)
+    TIMEOUT = 2.0
+
+    def setup(self):
+        self.link = RpcLink.acquire(self.container.config)
+        self._answer = None
+        self._answered_at = None
+        self._finding_out = None  # an Event while a worker asks the broker
+
+    def get_dependency(self, worker_ctx):
+        return self.broker_answers
+
+    def broker_answers(self):
+        if self._answered_at is not None and timedelta(0) <= clock.now() - self._answered_at < self.FRESH_FOR:
+            return self._answer
+        if self._finding_out is not None:
+            return self._finding_out.wait()
+        finding_out = self._finding_out = Event()
+        answer = False  # what the waiting workers get if this one is killed while asking
+        try:
+            answer = self.link.answers(self.TIMEOUT)
+            self._answer, self._answered_at = answer, clock.now()
+        finally:
+            self._finding_out = None
+            finding_out.send(answer)
+        return answer
 
 
 class LinkResponder(Responder):

@@ -22,7 +22,7 @@ def system(tmp_path_factory):
 @pytest.fixture(scope="session")
 def chromium():
     with sync_playwright() as playwright:
-        browser = launch(playwright)
+        browser = launch(playwright.chromium)
         try:
             yield browser
         finally:

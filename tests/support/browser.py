@@ -29,8 +29,9 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 AXE = Axe()
 
 
-def launch(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def launch(browser_type, *extra_args):
+    """Debian's chromium, through Playwright's `browser_type` (`playwright.chromium`)."""
+    return browser_type.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
 
 
 def artifacts_folder(name):

@@ -18,6 +18,8 @@ class TcpProxy:
         self._flowing = threading.Event()
         self._flowing.set()
         self._connections = []
+        # How many client connections it has passed on to the target, ever.
+        self.opened = 0
         self._pumps = []
         self._lock = threading.Lock()
         self._running = True
@@ -82,6 +84,7 @@ class TcpProxy:
             with self._lock:
                 self._connections += [client, upstream]
                 self._pumps += pumps
+                self.opened += 1
             for pump in pumps:
                 pump.start()
 

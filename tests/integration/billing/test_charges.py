@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import func, select
 
 from services.billing import domain
-from services.billing.models import Order, PaymentMethod
+from services.billing.models import Order, PaymentMethod, outbox, sandbox
 from services.billing.processors import ProcessorUnavailable, boleto, brcode
 from services.common import clock
 from services.common.db import make_engine
@@ -385,3 +385,109 @@ def test_a_signed_callback_settles_the_order_once(billing, event_queue):
 def test_billing_answers_healthz(billing):
     answer = requests.get(billing.url("/healthz"), timeout=10)
     assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+
+
+# -- replayed callbacks: a callback only makes billing ask the processor, so an old one
+# sent again (anyone who saw it can) moves no order the processor's answer does not move.
+
+@pytest.fixture
+def billing_rows(billing_config):
+    """Every order, every event billing committed and every charge of the sandbox, as
+    they stand: what a replayed callback must leave as it found it."""
+    engine = make_engine(billing_config["BILLING_DB_URL"])
+
+    def snapshot():
+        with engine.connect() as connection:
+            return {table.name: connection.execute(select(table).order_by(*table.primary_key)).mappings().all()
+                    for table in (Order.__table__, outbox, sandbox.charges)}
+
+    yield snapshot
+    engine.dispose()
+
+
+def post_callback(billing, body, headers):
+    return requests.post(billing.url("/callbacks/sandbox"), data=body, headers=headers, timeout=10)
+
+
+def test_an_old_callback_replayed_after_later_changes_changes_no_order(billing, event_queue, billing_rows):
+    events = event_queue("billing", *ORDER_EVENTS)
+    secret = billing.config["PROCESSOR_WEBHOOK_SECRET"]
+    subscription_id = str(uuid.uuid4())
+    first_cycle = charge_request(None, method="pix", kind="renewal", subscription_id=subscription_id)
+    first_order = billing.rpc.charge(first_cycle)
+    billing.processor.pay(first_cycle["idempotency_key"])
+    paid_callback = signed(secret, {"idempotency_key": first_cycle["idempotency_key"]})
+    assert post_callback(billing, *paid_callback).json() == {"code": first_order["code"], "status": "paid"}
+    declined = charge_request(billing.add_card(DECLINE))
+    refused_order = billing.rpc.charge(declined)
+    assert refused_order["status"] == "refused"
+    refused_callback = signed(secret, {"idempotency_key": declined["idempotency_key"]})
+    assert post_callback(billing, *refused_callback).json()["status"] == "refused"
+
+    # Later: the subscription renews (its next charge still pending), the paid charge is
+    # refunded at the processor, and another of the buyer's cards is declined.
+    renewal = charge_request(None, method="pix", kind="renewal", subscription_id=subscription_id, cycle_number=2,
+                             idempotency_key=f"renewal:{subscription_id}:2")
+    assert billing.rpc.charge(renewal)["status"] == "pending"
+    billing.processor.refund(first_cycle["idempotency_key"])
+    assert billing.rpc.charge(charge_request(billing.add_card(NO_FUNDS)))["status"] == "refused"
+    billing.received(events, 7)  # 4 orders created, 1 paid, 2 refused
+    no_more(events)
+    before = billing_rows()
+
+    replies = [post_callback(billing, *callback) for _ in range(3) for callback in (paid_callback, refused_callback)]
+
+    assert [reply.status_code for reply in replies] == [200] * 6
+    assert {(reply.json()["code"], reply.json()["status"]) for reply in replies} == {
+        (first_order["code"], "paid"), (refused_order["code"], "refused")}
+    assert billing_rows() == before
+    no_more(events)
+
+
+def test_a_replayed_callback_of_a_charge_still_pending_leaves_it_pending(
+        billing, event_queue, billing_rows, tmp_path, monkeypatch):
+    events = event_queue("billing", *ORDER_EVENTS)
+    request = charge_request(None, method="boleto", kind="renewal")
+    order = billing.rpc.charge(request)
+    callback = signed(billing.config["PROCESSOR_WEBHOOK_SECRET"], {"idempotency_key": request["idempotency_key"]})
+    assert post_callback(billing, *callback).json() == {"code": order["code"], "status": "pending"}
+    billing.received(events, 1)
+    # The boleto's due date passes unpaid: the processor still has it pending.
+    clock_file = tmp_path / "clock.json"
+    monkeypatch.setenv("CLOCK_FILE", str(clock_file))
+    clock.write_clock_file(clock_file, frozen_at=datetime.now(timezone.utc) + timedelta(days=domain.BOLETO_DUE_DAYS + 7))
+    before = billing_rows()
+
+    replies = [post_callback(billing, *callback) for _ in range(3)]
+
+    assert [(reply.status_code, reply.json()["status"]) for reply in replies] == [(200, "pending")] * 3
+    assert billing_rows() == before
+    no_more(events)
+
+
+def test_a_callbacks_signature_replayed_with_another_body_is_refused(billing, event_queue, billing_rows):
+    events = event_queue("billing", *ORDER_EVENTS)
+    secret = billing.config["PROCESSOR_WEBHOOK_SECRET"]
+    seen, other = (charge_request(None, method="pix", kind="renewal") for _ in range(2))
+    billing.rpc.charge(seen)
+    other_order = billing.rpc.charge(other)
+    _, seen_headers = signed(secret, {"idempotency_key": seen["idempotency_key"]})
+    # The other order is paid at the processor: a callback about it that billing took
+    # would settle it.
+    billing.processor.pay(other["idempotency_key"])
+    other_body, other_headers = signed(secret, {"idempotency_key": other["idempotency_key"]})
+    billing.received(events, 2)
+    before = billing_rows()
+
+    forgeries = [
+        (other_body, seen_headers),
+        (json.dumps({"idempotency_key": other["idempotency_key"]}, indent=1).encode(), other_headers),
+        (json.dumps({"idempotency_key": other["idempotency_key"], "note": "x"}).encode(), other_headers),
+    ]
+    replies = [post_callback(billing, body, headers) for body, headers in forgeries]
+
+    assert [(reply.status_code, reply.json()["error"]["code"]) for reply in replies] == [(401, "bad_signature")] * 3
+    assert billing_rows() == before
+    no_more(events)
+    # Its own signature, the processor's answer settles it.
+    assert post_callback(billing, other_body, other_headers).json() == {"code": other_order["code"], "status": "paid"}

@@ -1,0 +1,55 @@
+"""The gateway's readiness (`/readyz`) on a real broker, reached through a proxy that
+counts the connections made through it and can cut them."""
+from datetime import datetime, timedelta, timezone
+
+import eventlet
+import requests
+from nameko.testing.utils import get_container, get_extension
+
+from gateway.service import GatewayService
+from services.common import clock
+from services.common.rpc import TimedRpc
+from support.waiting import wait_until
+
+PROBES = 50
+
+
+def test_probes_at_once_share_the_gateways_link_and_one_broker_check(
+        service_config, web_config, runner_factory, broker_proxy, tmp_path, monkeypatch):
+    proxy, uri_through_proxy = broker_proxy
+    # A frozen clock: an answer stays fresh until the test moves time on.
+    clock_file = tmp_path / "clock.json"
+    monkeypatch.setenv("CLOCK_FILE", str(clock_file))
+    now = [datetime.now(timezone.utc)]
+
+    def move_on():
+        """Time past any answer the gateway keeps."""
+        now[0] += timedelta(seconds=5)
+        clock.write_clock_file(clock_file, frozen_at=now[0])
+
+    move_on()
+    runner = runner_factory(service_config(AMQP_URI=uri_through_proxy, **web_config), GatewayService)
+    runner.start()
+    url = f"http://{web_config['WEB_SERVER_ADDRESS']}/readyz"
+
+    def status():
+        return requests.get(url, timeout=10).status_code
+
+    wait_until(lambda: status() == 200, message="the gateway to be ready")
+    # The process's link, which every RPC of the gateway goes through.
+    link = get_extension(get_container(runner, GatewayService), TimedRpc).link
+    checks, answers = [], link.answers
+    monkeypatch.setattr(link, "answers", lambda timeout: checks.append(timeout) or answers(timeout))
+    connections = proxy.opened
+    move_on()
+
+    statuses = list(eventlet.GreenPool(PROBES).imap(lambda _: status(), range(PROBES)))
+
+    assert statuses == [200] * PROBES
+    assert proxy.opened == connections, "a probe opened a connection to the broker"
+    assert len(checks) == 1
+
+    proxy.cut()
+    wait_until(lambda: move_on() or status() == 503, message="/readyz to see the broker gone")
+    proxy.restore()
+    wait_until(lambda: move_on() or status() == 200, message="/readyz to see the broker back")
