@@ -41,6 +41,10 @@ class DestinationRefused(requests.RequestException):
     address, never the URL's credentials; trying again does not change the answer."""
 
 
+class NameNotResolved(requests.ConnectionError):
+    """A name with no address now; it may have one later."""
+
+
 def system_resolver(host, port):
     """Every address `host` resolves to (hosts file, then DNS), as text."""
     return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
@@ -139,26 +143,26 @@ class Destinations:
         does not resolve now passes: each request checks it again."""
         parts = urlsplit(url)
         refuse_credentials(parts)
-        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
         try:
-            self.addresses(parts.hostname or "", port)
-        except DestinationRefused:
-            raise
-        except OSError:
+            self.addresses(parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme.lower()))
+        except NameNotResolved:
             pass
 
     def addresses(self, host, port):
         """The addresses `host` stands for, every one of them allowed on `port`;
-        DestinationRefused if any is not, OSError if a name does not resolve."""
+        DestinationRefused if any is not, NameNotResolved if a name has none."""
         literal = ip_literal(host)
         if literal is not None:
             self._check(literal, port, str(literal))
             return [literal]
         if _is_local_name(host) and not self.allow_local:
             raise DestinationRefused(f"address not allowed: {host}")
-        found = [ipaddress.ip_address(address) for address in self.resolver(host, port)]
+        try:
+            found = [ipaddress.ip_address(address) for address in self.resolver(host, port)]
+        except OSError as error:
+            raise NameNotResolved(f"{host} does not resolve: {error}") from None
         if not found:
-            raise socket.gaierror(socket.EAI_NONAME, f"{host} has no address")
+            raise NameNotResolved(f"{host} does not resolve")
         for address in found:
             self._check(address, port, f"{host} resolves to {address}")
         return found
@@ -193,12 +197,7 @@ class PinnedAdapter(HTTPAdapter):
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         host, scheme = host_params["host"] or "", host_params["scheme"]
-        try:
-            [address, *_] = self.destinations.addresses(host, host_params["port"] or DEFAULT_PORTS[scheme])
-        except DestinationRefused:
-            raise
-        except OSError as error:
-            raise requests.ConnectionError(f"{host} does not resolve: {error}", request=request) from None
+        [address, *_] = self.destinations.addresses(host, host_params["port"] or DEFAULT_PORTS[scheme])
         host_params["host"] = str(address)
         if scheme == "https" and ip_literal(host) is None:
             # The certificate and SNI are the name's, not the address's.

@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from services.common.config import REPO_ROOT
 from services.notifications import outbound
-from services.notifications.outbound import Destinations, DestinationRefused
+from services.notifications.outbound import Destinations, DestinationRefused, NameNotResolved
 from support.notifications import Dns
 
 
@@ -50,16 +51,14 @@ def tls_server(certificate, key, names_seen):
 def test_a_name_is_resolved_once_and_the_connection_goes_to_the_address_checked(receiver):
     endpoint = receiver(200)
     dns = Dns({"hooks.merchant.test": ["127.0.0.1"]})
-    url = f"http://hooks.merchant.test:{endpoint.port}/hooks/portal"
-    first_answer = dns.__call__
 
     def rebinding(host, port):
-        # After the first answer the name points where nothing listens.
-        answer = first_answer(host, port)
-        dns.names[host] = ["127.0.0.2"]
-        return answer
+        try:
+            return dns(host, port)
+        finally:  # from the first answer on, the name points where nothing listens
+            dns.names[host] = ["127.0.0.2"]
 
-    answer = post(development(rebinding), url)
+    answer = post(development(rebinding), f"http://hooks.merchant.test:{endpoint.port}/hooks/portal")
 
     assert answer.status_code == 200
     assert dns.asked == ["hooks.merchant.test"]
@@ -110,18 +109,30 @@ def post_over_tls(url, trusted):
     return finished.stdout.strip()
 
 
-@pytest.mark.parametrize("names", [["127.0.0.1"], ["93.184.215.14", "127.0.0.1"], ["::ffff:127.0.0.1"]])
-def test_a_name_with_any_address_on_this_machine_is_refused_before_anything_is_sent(receiver, names):
-    endpoint = receiver(200)
+@pytest.mark.parametrize("addresses, refused_address", [
+    (["127.0.0.1"], "127.0.0.1"),
     # Nothing connects to the global address: one address refused refuses the name.
-    dns = Dns({"hooks.merchant.test": names})
+    (["93.184.215.14", "127.0.0.1"], "127.0.0.1"),
+    (["::ffff:127.0.0.1"], "::ffff:7f00:1"),
+])
+def test_a_name_with_any_address_on_this_machine_is_refused_before_anything_is_sent(
+        receiver, addresses, refused_address):
+    endpoint = receiver(200)
+    dns = Dns({"hooks.merchant.test": addresses})
 
     with pytest.raises(DestinationRefused) as refused:
         post(Destinations(resolver=dns), f"http://hooks.merchant.test:{endpoint.port}/hooks/portal")
 
-    assert str(refused.value) == "address not allowed: hooks.merchant.test resolves to 127.0.0.1" or (
-        str(refused.value) == "address not allowed: hooks.merchant.test resolves to ::ffff:7f00:1")
+    assert str(refused.value) == f"address not allowed: hooks.merchant.test resolves to {refused_address}"
     assert endpoint.requests == []
+
+
+def test_a_name_that_does_not_resolve_is_a_connection_error_worth_retrying():
+    with pytest.raises(NameNotResolved) as unresolved:
+        post(Destinations(resolver=Dns({})), "https://not-yet.merchant.test/hooks")
+
+    assert isinstance(unresolved.value, requests.ConnectionError)
+    assert str(unresolved.value).startswith("not-yet.merchant.test does not resolve")
 
 
 def test_in_development_a_port_of_the_portal_is_refused_and_another_is_reached(receiver):
