@@ -36,6 +36,8 @@ def process_environment(config):
     env.setdefault("PYTHONWARNINGS", "ignore:pkg_resources is deprecated:UserWarning")
     for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT"):
         env[key] = str(config[key])
+    # A developer's webhook receiver runs on this machine; the portal's own ports stay refused.
+    env.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
     return env
 
 

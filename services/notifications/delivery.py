@@ -15,7 +15,7 @@ import requests
 from nameko.extensions import DependencyProvider
 
 from services.common import clock
-from services.notifications import domain, emails, store
+from services.notifications import domain, emails, outbound, store
 from services.notifications.models import FAILED, QUEUED, SENT
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ class DeliverySettings:
     lease: timedelta
     webhook_timeout: float
     webhook_concurrency: int
+    # Where webhooks may go, checked when a URL is saved and again at every POST.
+    webhook_destinations: outbound.Destinations
     login_retry_seconds: float
 
 
@@ -70,6 +72,7 @@ def settings_from(config):
         lease=timedelta(seconds=number("DELIVERY_LEASE_SECONDS", 120)),
         webhook_timeout=number("WEBHOOK_TIMEOUT", 10),
         webhook_concurrency=int(number("WEBHOOK_CONCURRENCY", 10)),
+        webhook_destinations=outbound.Destinations.from_config(config),
         login_retry_seconds=number("LOGIN_EMAIL_RETRY_SECONDS", 10),
     )
 
@@ -272,7 +275,9 @@ def deliver_due_webhooks(db, events, settings):
 
 
 def _deliver(db, events, settings, delivery, url, secret):
-    status_code, error = post_webhook(url, secret, delivery, settings.webhook_timeout)
+    status_code, error, may_retry = post_webhook(
+        url, secret, delivery, settings.webhook_timeout, settings.webhook_destinations,
+    )
     now = clock.now()
     with db.transaction() as session:
         current = store.record_attempt(session, delivery.id, now, status_code, error)
@@ -281,7 +286,8 @@ def _deliver(db, events, settings, delivery, url, secret):
         if error is None:
             store.delivered(current, now)
             return
-        retry_at = settings.webhooks.next_attempt_at(now, current.attempts, current.retry_until)
+        # A refused destination stays refused: it fails at once instead of for 24 h.
+        retry_at = settings.webhooks.next_attempt_at(now, current.attempts, current.retry_until) if may_retry else None
         if retry_at is not None:
             store.delivery_retry_at(current, retry_at)
             return
@@ -292,8 +298,9 @@ def _deliver(db, events, settings, delivery, url, secret):
         })
 
 
-def post_webhook(url, secret, delivery, timeout):
-    """POST the delivery's body, signed; (status code or None, error text or None)."""
+def post_webhook(url, secret, delivery, timeout, destinations):
+    """POST the delivery's body, signed, where `destinations` allows; (status code or
+    None, error text or None, whether trying again may help)."""
     body = delivery.body.encode("utf-8")
     headers = {
         "Content-Type": "application/json",
@@ -304,15 +311,17 @@ def post_webhook(url, secret, delivery, timeout):
     }
     try:
         # One deadline for the whole attempt, however slowly the server answers.
-        with eventlet.Timeout(timeout):
-            with requests.post(
+        with eventlet.Timeout(timeout), outbound.session(destinations) as session:
+            with session.post(
                 url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True,
             ) as response:
                 status_code = response.status_code
     except eventlet.Timeout:
-        return None, f"no answer in {timeout:g} s"
+        return None, f"no answer in {timeout:g} s", True
+    except outbound.DestinationRefused as refused:
+        return None, domain.error_text(refused), False
     except requests.RequestException as error:
-        return None, domain.error_text(error)
+        return None, domain.error_text(error), True
     if domain.webhook_answer_ok(status_code):
-        return status_code, None
-    return status_code, f"HTTP {status_code}"
+        return status_code, None, True
+    return status_code, f"HTTP {status_code}", True

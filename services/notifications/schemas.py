@@ -3,6 +3,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from services.common.schemas import slug
 from services.notifications.domain import WEBHOOK_EVENT_TYPES
+from services.notifications.outbound import DestinationRefused
 from services.notifications.models import STATUSES
 
 MAX_LIST_LIMIT = 500
@@ -64,17 +65,32 @@ class WebhookEndpointInputSchema(Schema):
 
 
 class WebhookSettingsInputSchema(Schema):
+    """A merchant's endpoints; each URL must go where `destinations` (an
+    `outbound.Destinations`) allows."""
+
     endpoints = fields.List(
         fields.Nested(WebhookEndpointInputSchema), required=True, validate=validate.Length(max=MAX_WEBHOOK_ENDPOINTS),
     )
     # A new secret, for a merchant whose secret leaked; the old one stops working at once.
     rotate_secret = fields.Boolean(load_default=False)
 
+    def __init__(self, *, destinations, **kwargs):
+        super().__init__(**kwargs)
+        self.destinations = destinations
+
     @validates_schema
     def check_urls(self, data, **kwargs):
         urls = [endpoint["url"] for endpoint in data.get("endpoints", [])]
         if len(set(urls)) != len(urls):
             raise ValidationError({"endpoints": ["Each URL once."]})
+        refused = {}
+        for index, url in enumerate(urls):
+            try:
+                self.destinations.check_url(url)
+            except DestinationRefused as refusal:
+                refused[index] = {"url": [str(refusal)]}
+        if refused:
+            raise ValidationError({"endpoints": refused})
 
 
 class MerchantIdSchema(Schema):

@@ -136,9 +136,10 @@ class NotificationsService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def put_webhook_settings(self, merchant_id, settings):
-        """Replace the merchant's endpoints; the signing secret is made on the first put."""
+        """Replace the merchant's endpoints; the signing secret is made on the first put.
+        A URL that could reach the portal's own network is refused (`endpoints.<i>.url`)."""
         merchant_id = load(MerchantIdSchema(), {"merchant_id": merchant_id})["merchant_id"]
-        payload = load(WebhookSettingsInputSchema(), settings)
+        payload = load(WebhookSettingsInputSchema(destinations=self.settings.webhook_destinations), settings)
         return self.db.retry_on_conflict(lambda session: WEBHOOK_SETTINGS.dump(store.put_webhook_settings(
             session, merchant_id, payload["endpoints"], payload["rotate_secret"], clock.now(),
         )))

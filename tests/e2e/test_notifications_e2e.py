@@ -1,6 +1,7 @@
 """Notifications in the whole system: a merchant sets its webhook over the merchant
 API, a buyer cancels in the portal, and both hear of it: the buyer by e-mail (read
-from the SMTP sink), the merchant's server by a signed POST."""
+from the SMTP sink), the merchant's server by a signed POST. A webhook never reaches
+the portal itself: billing's sandbox cannot be made to pay a boleto through one."""
 import json
 import uuid
 from datetime import timedelta
@@ -12,7 +13,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.common import clock
 from services.common.formatting import date
 from services.subscriptions.domain import add_months
-from support.notifications import Receiver, merchant_verifies
+from support.notifications import Receiver, merchant_verifies, save_endpoints_unchecked
 from support.portal_client import TIMEOUT, assert_json_error, log_in
 from support.system import BROKER
 from support.waiting import wait_until
@@ -106,3 +107,64 @@ def test_a_cancellation_reaches_the_buyer_by_e_mail_and_the_merchant_by_a_signed
         if delivery["event_id"] == body["event_id"] and delivery["status"] == "delivered"
     ], message="the delivery logged")
     assert [attempt["status_code"] for attempt in delivery["log"]] == [200]
+
+
+def boleto_to_pay(rpc, email, subscription):
+    """The renewal boleto billing issued for `subscription`, waiting to be paid."""
+    order = rpc.billing.charge({
+        "idempotency_key": f"renewal:{subscription['id']}:2", "merchant_id": MERCHANT_ID, "email": email,
+        "subscription_id": subscription["id"], "cycle_number": 2, "kind": "renewal",
+        "product_name": "Curso", "amount_cents": 4990, "method": "boleto",
+        "due_at": (clock.now() + timedelta(days=3)).isoformat(),
+    })
+    assert order["status"] == "pending"
+    return order
+
+
+def order_status(rpc, email, code):
+    return rpc.billing.get_order({"email": email, "merchant_id": MERCHANT_ID, "session_id": "e2e"}, code)["status"]
+
+
+def test_a_merchant_cannot_save_a_webhook_to_the_portals_own_addresses(system, rpc, merchant_api):
+    email, subscription = new_buyer(rpc)
+    code = boleto_to_pay(rpc, email, subscription)["code"]
+    webhooks = f"{system.gateway_url}/api/v1/merchant/webhooks"
+
+    put = merchant_api.put(webhooks, timeout=TIMEOUT, json={"endpoints": [
+        {"url": f"http://127.0.0.1:{system.billing_port}/sandbox/orders/{code}/pay"},
+        {"url": f"http://[::1]:{system.billing_port}/sandbox/orders/{code}/pay"},
+        {"url": f"http://localhost:{system.gateway_port}/api/v1/merchant/webhooks"},
+        {"url": "http://169.254.169.254/latest/meta-data/"},
+    ]})
+
+    fields = assert_json_error(put, 400, "validation_error")["fields"]
+    assert fields == {"endpoints": {
+        "0": {"url": [f"address not allowed: 127.0.0.1, port {system.billing_port} is the portal's own"]},
+        "1": {"url": [f"address not allowed: ::1, port {system.billing_port} is the portal's own"]},
+        "2": {"url": [f"address not allowed: localhost resolves to 127.0.0.1, port {system.gateway_port} "
+                      "is the portal's own"]},
+        "3": {"url": ["address not allowed: 169.254.169.254"]},
+    }}
+    assert order_status(rpc, email, code) == "pending"
+
+
+def test_an_endpoint_saved_before_these_rules_cannot_make_billings_sandbox_pay_a_boleto(system, rpc, merchant_api):
+    email, subscription = new_buyer(rpc)
+    code = boleto_to_pay(rpc, email, subscription)["code"]
+    pay = f"http://127.0.0.1:{system.billing_port}/sandbox/orders/{code}/pay"
+    save_endpoints_unchecked(system.database_urls["notifications"], MERCHANT_ID, pay)
+
+    # Any event of the merchant's calls the endpoint: here, a second order.
+    rpc.billing.charge({
+        "idempotency_key": f"plan_change:{uuid.uuid4()}", "merchant_id": MERCHANT_ID, "email": email,
+        "subscription_id": subscription["id"], "cycle_number": 1, "kind": "plan_change",
+        "product_name": "Curso", "amount_cents": 1000, "method": "pix",
+    })
+
+    refused = wait_until(lambda: [
+        delivery for delivery in rpc.notifications.list_webhook_deliveries(merchant_id=MERCHANT_ID)
+        if delivery["url"] == pay and delivery["status"] == "failed"
+    ], timeout=30, message="the delivery refused")
+    assert {delivery["last_error"] for delivery in refused} == {
+        f"address not allowed: 127.0.0.1, port {system.billing_port} is the portal's own"}
+    assert order_status(rpc, email, code) == "pending"

@@ -4,6 +4,7 @@ as those services publish them, and a merchant's webhook receiver."""
 import hashlib
 import hmac
 import json
+import socket
 import time
 import uuid
 from collections import deque
@@ -11,10 +12,14 @@ from collections import deque
 import eventlet
 import eventlet.wsgi
 from kombu import Connection, Producer
+from sqlalchemy.orm import sessionmaker
 
+from services.common import clock
+from services.common.db import UnitOfWork, make_engine
 from services.common.errors import NotFound
 from services.common.outbox import event_exchange
 from services.common.rpc import rpc
+from services.notifications import store
 
 MERCHANT_ID = "acme-cursos"
 SENDER = "Portal do Cliente <portal@example.com>"
@@ -154,15 +159,19 @@ def publish(amqp_uri, source, *envelopes):
 
 
 class Receiver:
-    """A merchant's webhook endpoint: keeps every request, answers from a script."""
+    """A merchant's webhook endpoint: keeps every request, answers from a script (with
+    `headers`, e.g. a redirect's Location), over TLS when given a server `tls` context."""
 
-    def __init__(self, statuses, port=0):
+    def __init__(self, statuses, port=0, headers=(), tls=None):
         self.requests = []
         self._statuses = deque(statuses)
+        self._headers = list(headers)
         self._socket = eventlet.listen(("127.0.0.1", port))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/hooks/portal"
+        self.port = self._socket.getsockname()[1]
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/hooks/portal"
         self._server = eventlet.spawn(
-            eventlet.wsgi.server, self._socket, self._app, log_output=False,
+            eventlet.wsgi.server, tls.wrap_socket(self._socket, server_side=True) if tls else self._socket,
+            self._app, log_output=False,
         )
 
     def _app(self, environ, start_response):
@@ -172,12 +181,41 @@ class Receiver:
         headers["Content-Type"] = environ.get("CONTENT_TYPE")
         self.requests.append({"headers": headers, "body": body, "path": environ["PATH_INFO"]})
         status = self._statuses.popleft() if len(self._statuses) > 1 else self._statuses[0]
-        start_response(f"{status} Whatever", [("Content-Type", "application/json")])
+        start_response(f"{status} Whatever", [("Content-Type", "application/json"), *self._headers])
         return [json.dumps({"received": True}).encode()]
 
     def close(self):
         self._server.kill()
         self._socket.close()
+
+
+class Dns:
+    """A resolver for `outbound.Destinations` that a test controls: it knows only the
+    names it was given (name -> addresses), may be told a new answer at any time (DNS
+    rebinding), and keeps every name it was asked."""
+
+    def __init__(self, names):
+        self.names = dict(names)
+        self.asked = []
+
+    def __call__(self, host, port):
+        self.asked.append(host)
+        if host not in self.names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return list(self.names[host])
+
+
+def save_endpoints_unchecked(db_url, merchant_id, *urls):
+    """Make `urls` the merchant's endpoints straight in notifications' database, as
+    endpoints saved before the rules on where webhooks may go were."""
+    engine = make_engine(db_url)
+    try:
+        with UnitOfWork(sessionmaker(bind=engine, expire_on_commit=False)).transaction() as session:
+            store.put_webhook_settings(
+                session, merchant_id, [{"url": url, "event_types": []} for url in urls], False, clock.now(),
+            )
+    finally:
+        engine.dispose()
 
 
 def merchant_verifies(secret, header, body, tolerance_seconds=300):

@@ -49,11 +49,11 @@ def start_notifications(notifications_config, container_factory):
 @pytest.fixture
 def receiver():
     """`receiver(500, 500, 500, 200)`: answers those statuses in turn, then the last for
-    ever (on `port=` if given)."""
+    ever (on `port=` if given; `headers=` and `tls=` as `Receiver` takes them)."""
     started = []
 
-    def start(*statuses, port=0):
-        started.append(Receiver(statuses or (200,), port))
+    def start(*statuses, port=0, **options):
+        started.append(Receiver(statuses or (200,), port, **options))
         return started[-1]
 
     yield start

@@ -1,20 +1,29 @@
 """Merchant webhooks against a local HTTP receiver: every event about the merchant's
 buyers POSTed once as its envelope, signed with the merchant's secret, retried with
-backoff, logged, given up on (`webhook_failed`) when the window ends, and replayable."""
+backoff, logged, given up on (`webhook_failed`) when the window ends, and replayable;
+never to the portal's own network, whether saved, delivered, rebound or replayed."""
 import json
+from dataclasses import replace
 
 import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
+from nameko.testing.utils import get_extension
 
 from portalctl import cli
 from services.common.errors import ValidationFailed
+from services.notifications import delivery
 from support.mailsink import free_ports
-from support.notifications import ANA, MERCHANT_ID, envelope, merchant_verifies, publish
+from support.notifications import (
+    ANA, MERCHANT_ID, Dns, envelope, merchant_verifies, publish, save_endpoints_unchecked,
+)
 from support.waiting import wait_until
 
 FAST_RETRIES = {"WEBHOOK_RETRY_BASE_SECONDS": 0.1, "WEBHOOK_RETRY_MAX_DELAY_SECONDS": 0.2}
+# The receivers listen on this machine, as a developer's do under `make run`.
+LOCAL_RECEIVERS = {"WEBHOOK_ALLOW_PRIVATE_ADDRESSES": True}
+PRODUCTION = {"WEBHOOK_ALLOW_PRIVATE_ADDRESSES": False}
 
 
 def canceled(merchant_id=MERCHANT_ID):
@@ -39,13 +48,28 @@ def deliveries(cluster, merchant_id=MERCHANT_ID):
     return cluster.notifications.list_webhook_deliveries(merchant_id=merchant_id)
 
 
+def resolve_with(container, dns):
+    """From now on `container` resolves webhook hosts with `dns` (a `Dns`)."""
+    provider = get_extension(container, delivery.Settings)
+    settings = provider.settings
+    provider.settings = replace(settings, webhook_destinations=replace(settings.webhook_destinations, resolver=dns))
+
+
+def refusal(cluster, url):
+    """The field errors of saving `url` after an acceptable endpoint."""
+    with pytest.raises(ValidationFailed) as refused:
+        put_settings(cluster, {"url": "https://hooks.acme.example/portal"}, {"url": url})
+    return refused.value.fields
+
+
 @pytest.fixture
 def notifications(sink, owning_services, start_notifications):
-    """Starts notifications (fast webhook retries); yields (config, container, rpc)."""
+    """Starts notifications (fast webhook retries, receivers on this machine allowed);
+    yields (config, container, rpc)."""
     clusters = []
 
     def start(**overrides):
-        config, container = start_notifications(sink.smtp_port, **{**FAST_RETRIES, **overrides})
+        config, container = start_notifications(sink.smtp_port, **{**FAST_RETRIES, **LOCAL_RECEIVERS, **overrides})
         clusters.append(ClusterRpcProxy(config, timeout=15))
         return config, container, clusters[-1].start()
 
@@ -197,3 +221,105 @@ def test_a_receiver_down_for_the_whole_window_ends_in_webhook_failed_and_can_be_
     [delivery] = wait_until(lambda: [d for d in deliveries(cluster) if d["status"] == "delivered"],
                             message="marked delivered")
     assert delivery["log"][-1]["status_code"] == 200
+
+
+REFUSED = {
+    "http://127.0.0.1:8001/sandbox/orders/PED-AAAABBBB/pay": "address not allowed: 127.0.0.1",
+    "http://169.254.169.254/latest/meta-data/": "address not allowed: 169.254.169.254",
+    "http://10.0.0.5:8080/billing": "address not allowed: 10.0.0.5",
+    "http://0.0.0.0:8001/": "address not allowed: 0.0.0.0",
+    "http://[::1]:8001/": "address not allowed: ::1",
+    "http://[fd00::1]/": "address not allowed: fd00::1",
+    "http://[fe80::1]/": "address not allowed: fe80::1",
+    "http://2130706433:8001/": "address not allowed: 127.0.0.1",
+    "http://localhost:8001/": "address not allowed: localhost",
+    "https://internal.acme.example/hooks": "address not allowed: internal.acme.example resolves to 10.0.0.7",
+    "https://merchant:s3cret@hooks.acme.example/portal": "credentials in the URL are not allowed",
+}
+
+
+def test_a_url_that_could_reach_the_portals_network_is_refused_naming_its_field(notifications):
+    _, container, cluster = notifications(**PRODUCTION)
+    # Nothing connects to the global address: it is only the name's answer.
+    resolve_with(container, Dns({"hooks.acme.example": ["93.184.215.14"], "internal.acme.example": ["10.0.0.7"]}))
+
+    fields = {url: refusal(cluster, url) for url in REFUSED}
+
+    assert fields == {url: {"endpoints": {"1": {"url": [error]}}} for url, error in REFUSED.items()}
+    assert cluster.notifications.get_webhook_settings(MERCHANT_ID)["endpoints"] == []
+
+
+def test_a_name_rebound_to_this_machine_after_it_was_saved_gets_nothing(notifications, receiver, event_queue):
+    failed = event_queue("notifications", "webhook_failed")
+    config, container, cluster = notifications(**PRODUCTION)
+    endpoint = receiver(200)
+    dns = Dns({"hooks.acme.example": ["93.184.215.14"]})
+    resolve_with(container, dns)
+    put_settings(cluster, {"url": f"http://hooks.acme.example:{endpoint.port}/hooks/portal"})
+
+    dns.names["hooks.acme.example"] = ["127.0.0.1"]
+    publish(config["AMQP_URI"], "subscriptions", canceled())
+
+    gave_up = failed.get(timeout=20).payload["data"]
+    [refused] = deliveries(cluster)
+    # Refused for good at the first attempt: no retries for 24 h.
+    assert (refused["status"], refused["attempts"]) == ("failed", 1)
+    assert refused["last_error"] == gave_up["last_error"] == "address not allowed: hooks.acme.example resolves to 127.0.0.1"
+    assert endpoint.requests == []
+
+
+def test_with_the_development_setting_the_portals_own_ports_stay_refused(notifications, receiver, event_queue):
+    failed = event_queue("notifications", "webhook_failed")
+    billing, developers = receiver(200), receiver(200)
+    config, container, cluster = notifications(BILLING_PORT=billing.port)
+    dns = Dns({"hooks.acme.example": ["93.184.215.14"], "dev.acme.test": ["127.0.0.1"], "localhost": ["127.0.0.1"]})
+    resolve_with(container, dns)
+    pay = f"http://127.0.0.1:{billing.port}/sandbox/orders/PED-AAAABBBB/pay"
+
+    fields = [refusal(cluster, url) for url in (
+        pay, f"http://localhost:{billing.port}/", f"http://[::1]:{billing.port}/", f"http://dev.acme.test:{billing.port}/",
+        "http://169.254.169.254/latest/meta-data/",
+    )]
+    put_settings(cluster, {"url": f"http://hooks.acme.example:{billing.port}/sandbox/orders/PED-AAAABBBB/pay"},
+                 {"url": f"http://dev.acme.test:{developers.port}/hooks/portal"})
+    dns.names["hooks.acme.example"] = ["127.0.0.1"]
+    publish(config["AMQP_URI"], "subscriptions", canceled())
+
+    own_port = f"port {billing.port} is the portal's own"
+    assert [field["endpoints"]["1"]["url"] for field in fields] == [
+        [f"address not allowed: 127.0.0.1, {own_port}"],
+        [f"address not allowed: localhost resolves to 127.0.0.1, {own_port}"],
+        [f"address not allowed: ::1, {own_port}"],
+        [f"address not allowed: dev.acme.test resolves to 127.0.0.1, {own_port}"],
+        ["address not allowed: 169.254.169.254"],
+    ]
+    assert failed.get(timeout=20).payload["data"]["last_error"] == (
+        f"address not allowed: hooks.acme.example resolves to 127.0.0.1, {own_port}")
+    wait_until(lambda: developers.requests, message="the developer's receiver")
+    assert billing.requests == []
+    assert {d["status"] for d in deliveries(cluster)} == {"failed", "delivered"}
+
+
+def test_endpoints_saved_before_these_rules_get_nothing_delivered_or_replayed(
+        notifications, receiver, event_queue, portalctl):
+    failed = event_queue("notifications", "webhook_failed")
+    config, _, cluster = notifications(**PRODUCTION)
+    endpoint = receiver(200)
+    with_credentials = endpoint.url.replace("http://", "http://merchant:s3cret@") + "/basic"
+    save_endpoints_unchecked(config["NOTIFICATIONS_DB_URL"], MERCHANT_ID, endpoint.url, with_credentials)
+
+    publish(config["AMQP_URI"], "subscriptions", canceled())
+
+    given_up = [failed.get(timeout=20).payload["data"] for _ in range(2)]
+    errors = {d["url"]: d["last_error"] for d in deliveries(cluster)}
+    assert errors == {endpoint.url: "address not allowed: 127.0.0.1",
+                      with_credentials: "credentials in the URL are not allowed"}
+    assert sorted(event["last_error"] for event in given_up) == sorted(errors.values())
+
+    for replayed in deliveries(cluster):
+        portalctl(config, "webhooks", "replay", replayed["id"])
+    again = wait_until(lambda: [d for d in deliveries(cluster) if d["status"] == "failed" and len(d["log"]) == 2][1:]
+                       and deliveries(cluster), message="both replays refused")
+    assert {d["url"]: [attempt["error"] for attempt in d["log"]] for d in again} == {
+        url: [error, error] for url, error in errors.items()}
+    assert endpoint.requests == []
