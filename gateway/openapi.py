@@ -68,7 +68,7 @@ ROUTES = [
           schemas.ChangedAnswer, 200, None, SESSION),
     Route("POST", f"{SUBSCRIPTION}/payment-method", BUYER, "Change the payment method (a past-due one is charged now)",
           schemas.ChangedAnswer, 200, schemas.PaymentMethodChangeRequest, SESSION, IDEMPOTENT),
-    Route("POST", f"{SUBSCRIPTION}/card-entry", BUYER, "A one-time link to billing's card form",
+    Route("POST", f"{SUBSCRIPTION}/card-entry", BUYER, "A one-time link to billing's card form (a repeat: a new one)",
           schemas.CardEntryAnswer, 201, None, SESSION, IDEMPOTENT),
     Route("POST", f"{SUBSCRIPTION}/cancel", BUYER, "Cancel (now, or at the period's end as the merchant set)",
           schemas.ChangedAnswer, 200, schemas.CancelRequest, SESSION, IDEMPOTENT),
@@ -100,7 +100,12 @@ ROUTES = [
 
 IDEMPOTENCY_KEY = {
     "in": "header", "name": "Idempotency-Key", "required": False,
-    "description": "Same key and body: the stored answer; another body: 422; the first still running: 409.",
+    "description": (
+        "Keys are the session's own: its buyer's, within the merchant an SSO session is scoped to (or every "
+        "merchant, for the buyer's own login); the same key from another scope is another request. Same key and "
+        "body: the stored answer (for card-entry, a fresh link: a link works once and is never stored); another "
+        "body: 422; the first still running: 409."
+    ),
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
 }
 

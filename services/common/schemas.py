@@ -41,7 +41,8 @@ class IdentitySchema(Schema):
     """Who is asking, as the gateway's session says; never taken from a request body."""
 
     email = LowerEmail(required=True)
-    merchant_id = fields.String(required=True, allow_none=True)
+    # The merchant a session is scoped to (merchant SSO), or None: every merchant.
+    merchant_id = fields.String(required=True, allow_none=True, validate=slug)
     session_id = fields.String(required=True)
     # Where a merchant-scoped (SSO) session's "back to <merchant>" link leads.
     return_url = fields.String(load_default=None, allow_none=True)

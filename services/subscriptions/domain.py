@@ -522,10 +522,25 @@ def after_renewal_charge(outcome, payment_method, due_at, planned_for, now):
 # A request still "running" after this long was abandoned (its process died); a repeat takes it over.
 ABANDONED_AFTER = timedelta(minutes=2)
 
+# The merchant scope of the buyer's own login, which no merchant scoped (a merchant's id is
+# a slug, never empty).
+UNSCOPED = ""
+
 REPLAY = "replay"
 KEY_REUSED = "key_reused"
 IN_PROGRESS = "in_progress"
 TAKE_OVER = "take_over"
+
+
+def request_owner(identity):
+    """Whose Idempotency-Key a buyer request's is: (e-mail, merchant scope).
+
+    A merchant's SSO session sees that merchant only, and the buyer's own login every
+    merchant, so each scope keeps its own keys: the same key from another scope is
+    another request, and never gets this scope's answer.
+    """
+    merchant_id = identity["merchant_id"]
+    return identity["email"], UNSCOPED if merchant_id is None else merchant_id
 
 
 def request_fingerprint(operation, arguments):

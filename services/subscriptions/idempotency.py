@@ -1,5 +1,8 @@
 """Buyer requests made with an `Idempotency-Key`: each runs once per buyer and key.
 
+A key is the buyer's within the session's merchant scope (domain.request_owner): the
+same key sent from another scope is another request, and never sees this one's answer.
+
 The key is claimed (committed, status running) before the work starts; the work's
 transaction marks it done with the response, so both commit together. A business
 refusal is stored too and answered again; a request that failed otherwise (a service
@@ -9,6 +12,9 @@ charges carry their own keys in billing, so running again never charges twice.
 A repeat may take over a first attempt that looks abandoned but still runs. The first
 answer stored is the request's answer: a later attempt neither replaces nor releases
 it, and answers it instead of its own.
+
+An answer holding a live secret (billing's card-entry link) is not stored: a repeat of
+that request, once it succeeded, runs it again for a fresh answer (each link works once).
 """
 from contextlib import contextmanager
 
@@ -24,24 +30,26 @@ STORED_REFUSALS = {cls.__name__: cls for cls in errors.EXPECTED_ERRORS}
 CONCURRENT_CHANGE = "concurrent_change"
 
 
-def run_once(db, email, idempotency_key, operation, arguments, work):
-    """`work(session)` in one transaction, at most once for (`email`, `idempotency_key`).
+def run_once(db, identity, idempotency_key, operation, arguments, work, keep_answer=True):
+    """`work(session)` in one transaction, at most once for `identity`'s `idempotency_key`.
 
-    A repeat with the same `operation` and `arguments` answers what the first answered;
-    other arguments under the same key are refused (422 `idempotency_key_reused`); a
-    repeat while the first still runs answers 409 `request_in_progress`.
+    A repeat with the same `operation` and `arguments` answers what the first answered
+    (with `keep_answer=False`, a success is not stored, and its repeat answers `work`
+    run again); other arguments under the same key are refused (422
+    `idempotency_key_reused`); a repeat while the first still runs answers 409
+    `request_in_progress`.
     """
     if idempotency_key is None:
-        with _concurrent_change_refused():
-            with db.transaction() as session:
-                return work(session)
+        return _run(db, work)
+    owner = domain.request_owner(identity)
     fingerprint = domain.request_fingerprint(operation, arguments)
+    answer_again = None if keep_answer else (lambda: _run(db, work))
 
     def claim(session):
         now = clock.now()
-        found = store.buyer_request(session, email, idempotency_key)
+        found = store.buyer_request(session, owner, idempotency_key)
         if found is None:
-            return (store.start_buyer_request(session, email, idempotency_key, operation, fingerprint, now), now), None
+            return (store.start_buyer_request(session, owner, idempotency_key, operation, fingerprint, now), now), None
         decision = domain.repeated_request(found.fingerprint, found.status, found.started_at, fingerprint, now)
         if decision == domain.KEY_REUSED:
             raise RuleRefused(
@@ -57,14 +65,15 @@ def run_once(db, email, idempotency_key, operation, arguments, work):
 
     claimed, done = db.retry_on_conflict(claim)
     if done is not None:
-        return _replay(done)
+        return _replay(done, answer_again)
     # The attempt is told apart from a repeat that took the request over by when it claimed it.
     request_id, claimed_at = claimed
     try:
         with _concurrent_change_refused():
             with db.transaction() as session:
                 response = work(session)
-                if not store.finish_buyer_request(session, request_id, clock.now(), response=response):
+                kept = response if keep_answer else None
+                if not store.finish_buyer_request(session, request_id, clock.now(), response=kept):
                     raise _AnsweredFirst()
         return response
     except _AnsweredFirst:
@@ -72,7 +81,7 @@ def run_once(db, email, idempotency_key, operation, arguments, work):
         if stored is None:
             # Released by an attempt that failed: this one was undone, and may be repeated.
             raise _concurrent_change() from None
-        return _replay(stored)
+        return _replay(stored, answer_again)
     except tuple(STORED_REFUSALS.values()) as refusal:
         # A repeat that took over a first attempt still running may find the quote
         # spent, the subscription changed, by that very first attempt: then the first
@@ -84,7 +93,7 @@ def run_once(db, email, idempotency_key, operation, arguments, work):
                 store.finish_buyer_request(session, request_id, clock.now(), refusal=_stored_refusal(refusal))
         stored = _stored_answer(db, request_id)
         if stored is not None and stored.refusal != _stored_refusal(refusal):
-            return _replay(stored)
+            return _replay(stored, answer_again)
         raise
     except BaseException:
         _forget(db, request_id, claimed_at)
@@ -113,6 +122,12 @@ def _stored_answer(db, request_id):
     return found if found is not None and found.status == "done" else None
 
 
+def _run(db, work):
+    with _concurrent_change_refused():
+        with db.transaction() as session:
+            return work(session)
+
+
 @contextmanager
 def _concurrent_change_refused():
     try:
@@ -128,8 +143,9 @@ def _concurrent_change():
     )
 
 
-def _replay(done):
+def _replay(done, answer_again):
+    """The stored answer, or (`answer_again` given: none was stored) a fresh one."""
     if done.refusal is None:
-        return done.response
+        return done.response if answer_again is None else answer_again()
     refusal = done.refusal
     raise STORED_REFUSALS[refusal["type"]](refusal["message"], code=refusal["code"], fields=refusal["fields"])

@@ -202,18 +202,24 @@ class PlanChangeQuote(Base):
 
 
 class BuyerRequest(Base):
-    """A buyer request made with an Idempotency-Key, and the answer it got."""
+    """A buyer request made with an Idempotency-Key, and the answer it got.
+
+    A key is the buyer's within a merchant scope (domain.request_owner): the merchant
+    a session is scoped to, or "" for the buyer's own login.
+    """
 
     __tablename__ = "buyer_requests"
-    __table_args__ = (UniqueConstraint("email", "idempotency_key"),)
+    __table_args__ = (UniqueConstraint("email", "merchant_scope", "idempotency_key"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(254))
+    merchant_scope: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(255))
     operation: Mapped[str] = mapped_column(String(50))
     fingerprint: Mapped[str] = mapped_column(String(64))
     # running, then done with either a response or the refusal it answered.
     status: Mapped[str] = mapped_column(String(10))
+    # None for a success whose answer holds a live secret (a card-entry link): never kept.
     response: Mapped[dict | None] = mapped_column(JSON)
     refusal: Mapped[dict | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -101,14 +101,14 @@ class SubscriptionsService(Pingable):
         with self.db.transaction() as session:
             return work(self._context(session), identity)
 
-    def _buyer_request(self, identity, idempotency_key, operation, arguments, work):
+    def _buyer_request(self, identity, idempotency_key, operation, arguments, work, keep_answer=True):
         """Run a buyer's change once per Idempotency-Key (see idempotency.py)."""
         identity = load(IDENTITY, identity)
         if idempotency_key is not None:
             idempotency_key = load(IDEMPOTENCY_KEY, {"idempotency_key": idempotency_key})["idempotency_key"]
         return idempotency.run_once(
-            self.db, identity["email"], idempotency_key, operation, arguments,
-            lambda session: work(self._context(session), identity),
+            self.db, identity, idempotency_key, operation, arguments,
+            lambda session: work(self._context(session), identity), keep_answer,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
@@ -245,10 +245,14 @@ class SubscriptionsService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def begin_card_update(self, identity, subscription_id, idempotency_key=None):
-        """billing's one-time card-entry ticket (`form_url`, `expires_at`) for this subscription."""
+        """billing's one-time card-entry ticket (`form_url`, `expires_at`) for this subscription.
+
+        The ticket is a live secret, kept only as its digest by billing: it is not stored
+        here either, and a repeat under the same Idempotency-Key gets a fresh one.
+        """
         return self._buyer_request(
             identity, idempotency_key, "begin_card_update", [subscription_id],
-            lambda ctx, identity: selfservice.begin_card_update(ctx, identity, subscription_id),
+            lambda ctx, identity: selfservice.begin_card_update(ctx, identity, subscription_id), keep_answer=False,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)

@@ -315,16 +315,19 @@ def log_change(session, events, subscription, actor, event_type, data):
 
 # -- buyer requests by idempotency key
 
-def buyer_request(session, email, idempotency_key):
+def buyer_request(session, owner, idempotency_key):
+    """The request `owner` (domain.request_owner) made with this key, or None."""
+    email, merchant_scope = owner
     return session.scalars(
-        select(BuyerRequest).filter_by(email=email, idempotency_key=idempotency_key)
+        select(BuyerRequest).filter_by(email=email, merchant_scope=merchant_scope, idempotency_key=idempotency_key)
     ).one_or_none()
 
 
-def start_buyer_request(session, email, idempotency_key, operation, fingerprint, now):
+def start_buyer_request(session, owner, idempotency_key, operation, fingerprint, now):
+    email, merchant_scope = owner
     row = BuyerRequest(
-        email=email, idempotency_key=idempotency_key, operation=operation, fingerprint=fingerprint,
-        status="running", started_at=now,
+        email=email, merchant_scope=merchant_scope, idempotency_key=idempotency_key, operation=operation,
+        fingerprint=fingerprint, status="running", started_at=now,
     )
     session.add(row)
     session.flush()

@@ -1,6 +1,7 @@
 """The self-service operations over HTTP against the whole system (real billing and its
 sandbox processor): upgrade in installments, a scheduled downgrade undone, a
-cancellation at period end undone, and Beta's disabled options refused.
+cancellation at period end undone, Beta's disabled options refused, and an
+Idempotency-Key replayed only to the merchant scope that sent it.
 
 Each test registers its own buyer through the checkout intake (so the demo buyers
 other modules look at stay as they are), then logs in from the real e-mail.
@@ -15,7 +16,9 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common import clock
+from support import secret_scan
 from support.card_entry import card_form
+from support.login_flow import create_api_key
 from support.portal_client import TIMEOUT, assert_json_error, log_in, register_subscription
 
 
@@ -34,6 +37,22 @@ def intake(system):
 def buyer_session(system, email):
     """A logged-in API client (it sends its CSRF token, as the portal's pages do)."""
     return log_in(system, email)[0]
+
+
+def merchant_session(system, merchant_id, email, return_url):
+    """An API client in a session scoped to `merchant_id`, opened by its SSO ticket."""
+    key = create_api_key(system, merchant_id)
+    issued = requests.post(
+        f"{system.gateway_url}/api/v1/merchant/sso-tickets", headers={"Authorization": f"Bearer {key}"},
+        json={"email": email, "return_url": return_url}, timeout=TIMEOUT,
+    )
+    assert issued.status_code == 201, issued.text
+    ticket = issued.json()["url"].rsplit("/", 1)[1]
+    started = requests.get(f"{system.gateway_url}/api/v1/sso/{ticket}", timeout=TIMEOUT)
+    assert started.status_code == 200, started.text
+    client = requests.Session()
+    client.headers["Authorization"] = f"Bearer {started.json()['session_token']}"
+    return client
 
 
 def test_quote_and_upgrade_to_annual_in_installments(system, intake):
@@ -144,6 +163,39 @@ def test_beta_refuses_every_operation_it_turned_off(system):
         assert_json_error(answer, 403, "operation_disabled")
     still = bruno.get(base, timeout=TIMEOUT).json()["subscription"]
     assert (still["status"], still["cancel_at_period_end"]) == ("past_due", False)
+
+
+def test_an_idempotency_key_is_replayed_only_to_the_merchant_scope_that_sent_it(system, intake):
+    """A buyer of Acme and of another store, in each store's SSO session, sends the same
+    keys: the other store's session is answered for itself (Acme's subscription is not
+    its to see), never with Acme's quote or card-entry link. Acme's repeats still get
+    Acme's quote, and a fresh card-entry link that works; no link is kept."""
+    email, subscription_id = intake("acme-basico-mensal", 1, 2990)
+    other = f"e2e-loja-{uuid.uuid4().hex[:8]}"
+    with ClusterRpcProxy({"AMQP_URI": system.amqp_uri}, timeout=30) as rpc:
+        rpc.subscriptions.upsert_merchant({"id": other, "name": "Outra Loja", "allowed_origins": ["https://outra.example.com"]})
+        for merchant_id in ("acme-cursos", other):
+            rpc.subscriptions.upsert_contact({"merchant_id": merchant_id, "email": email})
+    acme = merchant_session(system, "acme-cursos", email, "https://acme.example.com/minha-conta")
+    elsewhere = merchant_session(system, other, email, "https://outra.example.com/conta")
+    base = f"{system.gateway_url}/api/v1/me/subscriptions/{subscription_id}"
+
+    quote_key = {"Idempotency-Key": f"quote-{uuid.uuid4().hex}"}
+    quote = {"offer_id": "acme-premium-mensal"}
+    quoted = acme.post(f"{base}/plan-change/quote", json=quote, headers=quote_key, timeout=TIMEOUT)
+    assert quoted.status_code == 201, quoted.text
+    assert_json_error(elsewhere.post(f"{base}/plan-change/quote", json=quote, headers=quote_key, timeout=TIMEOUT), 404)
+    assert acme.post(f"{base}/plan-change/quote", json=quote, headers=quote_key, timeout=TIMEOUT).json() == quoted.json()
+
+    card_key = {"Idempotency-Key": f"card-{uuid.uuid4().hex}"}
+    opened = acme.post(f"{base}/card-entry", headers=card_key, timeout=TIMEOUT)
+    assert opened.status_code == 201, opened.text
+    assert_json_error(elsewhere.post(f"{base}/card-entry", headers=card_key, timeout=TIMEOUT), 404)
+    again = acme.post(f"{base}/card-entry", headers=card_key, timeout=TIMEOUT)
+    assert again.status_code == 201, again.text
+    assert again.json()["form_url"] != opened.json()["form_url"]
+    assert requests.get(again.json()["form_url"], timeout=TIMEOUT).status_code == 200
+    assert secret_scan.scan_database(system.database_urls["subscriptions"]) == []
 
 
 def test_the_card_entry_ticket_stays_out_of_every_log(system, intake):

@@ -1,7 +1,8 @@
 """The suite's proof that no card data is kept: a pytest plugin that, at the end of the
 session, has looked at every database and every log the tests wrote and fails the run
 if it found a sandbox test card number, any Luhn-valid 13–19 digit run with a card
-issuer's prefix, or a column, key or field named like a card number or its CVV.
+issuer's prefix, a column, key or field named like a card number or its CVV, or a
+card-entry ticket (the live secret of billing's card form link) in clear.
 
 What it looks at:
 - every file under the session's basetemp (`tmp_path`): SQLite databases row by row,
@@ -13,6 +14,7 @@ import email
 import email.policy
 import json
 import logging
+import math
 import re
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pytest
 from marshmallow import fields
 from sqlalchemy import MetaData, select
 
+from services.billing.card_entry import TICKET_BYTES
 from services.billing.domain import card_brand, luhn_is_valid
 from services.billing.processors.sandbox import TEST_CARDS
 from services.common.db import make_engine
@@ -33,6 +36,13 @@ DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 HEX_WORD = re.compile(r"[0-9A-Fa-f]+")
 SEPARATORS = re.compile(r"[ \-.]")
 SQLITE_HEADER = b"SQLite format 3\x00"
+# billing's card-entry ticket: TICKET_BYTES random bytes in URL-safe base64, unpadded.
+TICKET_LENGTH = math.ceil(TICKET_BYTES * 4 / 3)
+TICKET = re.compile(rf"[A-Za-z0-9_-]{{{TICKET_LENGTH}}}")
+# The format alone is any random token's: a ticket counts where it is given as one, as
+# the card form's `ticket=` parameter (also URL-encoded) or a `ticket` key or column.
+TICKET_IN_TEXT = re.compile(
+    rf"""ticket["']?\s*(?:[:=]|%3D)\s*["']?({TICKET.pattern})(?![A-Za-z0-9_-])""", re.I)
 
 # What this session found, as "where: what" lines.
 findings = []
@@ -61,14 +71,30 @@ def _inside_hex_word(text, match):
     return len(word) > len(match.group()) and HEX_WORD.fullmatch(word) is not None
 
 
+def tickets_in(text, name=""):
+    """Card-entry tickets in `text`: given as `ticket=…` or `"ticket": …`, or all of
+    the text when it is the value of a key or column `name`d like a ticket."""
+    found = TICKET_IN_TEXT.findall(text)
+    if "ticket" in name.lower() and TICKET.fullmatch(text):
+        found.append(text)
+    return found
+
+
+def _ticket_problem(ticket):
+    # Enough of the secret to find it, not enough to use it.
+    return f"card-entry ticket {ticket[:6]}…"
+
+
 def problems_in_text(text):
     """What is wrong with a piece of text (a log, an e-mail, a stored value)."""
     problems = [f"card number {number}" for number in card_numbers_in(text)]
     problems += [f"card field {match.group().strip()}" for match in FORBIDDEN_KEY_IN_TEXT.finditer(text)]
+    problems += [_ticket_problem(ticket) for ticket in tickets_in(text)]
     return problems
 
 
-def _problems_in_value(value):
+def _problems_in_value(value, name=""):
+    """What is wrong with a stored value (JSON walked key by key), kept under `name`."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str) and value[:1] in "{[":
@@ -78,10 +104,15 @@ def _problems_in_value(value):
             pass
     if isinstance(value, dict):
         return [problem for key, item in value.items()
-                for problem in ([f"card field {key}"] if FORBIDDEN_NAME.search(str(key)) else []) + _problems_in_value(item)]
+                for problem in ([f"card field {key}"] if FORBIDDEN_NAME.search(str(key)) else [])
+                + _problems_in_value(item, str(key))]
     if isinstance(value, list):
-        return [problem for item in value for problem in _problems_in_value(item)]
-    return [f"card number {number}" for number in card_numbers_in(str(value))] if value is not None else []
+        return [problem for item in value for problem in _problems_in_value(item, name)]
+    if value is None:
+        return []
+    text = str(value)
+    return ([f"card number {number}" for number in card_numbers_in(text)]
+            + [_ticket_problem(ticket) for ticket in tickets_in(text, name)])
 
 
 def scan_database(url):
@@ -95,7 +126,8 @@ def scan_database(url):
             for table in metadata.sorted_tables:
                 for row in connection.execute(select(table)):
                     for column, value in zip(table.columns, row):
-                        problems += [f"{table.name}.{column.name}: {problem}" for problem in _problems_in_value(value)]
+                        problems += [f"{table.name}.{column.name}: {problem}"
+                                     for problem in _problems_in_value(value, column.name)]
         return problems
     finally:
         engine.dispose()

@@ -7,10 +7,12 @@ to through `LEDGER["current"]`: cards approved, refused or left unknown, boleto/
 pending. It keeps every charge request it receives, so tests can count them.
 """
 import json
+import secrets
 from datetime import datetime, timezone
 
 import eventlet
 
+from services.billing.card_entry import TICKET_BYTES
 from services.common.errors import EXPECTED_ERRORS, NotFound
 from services.common.rpc import rpc
 
@@ -106,8 +108,10 @@ class FakeBilling:
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def issue_card_entry_ticket(self, request):
+        """A new ticket each time, as billing's: a live secret the suite's scan knows."""
         LEDGER["current"].tickets.append(request)
-        return {"ticket": "t-1", "form_url": "http://billing.test/card?ticket=t-1",
+        ticket = secrets.token_urlsafe(TICKET_BYTES)
+        return {"ticket": ticket, "form_url": f"http://billing.test/card?ticket={ticket}",
                 "expires_at": "2026-03-15T12:10:00+00:00"}
 
 

@@ -25,6 +25,8 @@ from support import secret_scan
 PLANTED = "4242424242424242"
 # Luhn-valid with a Mastercard prefix, and in no test card list.
 UNLISTED = "5105105105105100"
+# A card-entry ticket as billing issues it (secrets.token_urlsafe of TICKET_BYTES).
+TICKET = "hJ3k-_9xQ2vLmN0pRsTuVwXyZaBcDeFgHiJkLmNoPqR"
 
 
 @pytest.fixture
@@ -61,6 +63,23 @@ def test_a_card_field_in_text_is_one_used_as_a_key(text, found):
     assert bool(secret_scan.problems_in_text(text)) is found
 
 
+@pytest.mark.parametrize("text", [
+    f"GET /card?ticket={TICKET} HTTP/1.1", f'{{"ticket": "{TICKET}", "expires_at": null}}',
+    f"{{'card_entry_ticket': '{TICKET}'}}", f"next=%2Fcard%3Fticket%3D{TICKET}",
+])
+def test_a_card_entry_ticket_is_found(text):
+    assert secret_scan.problems_in_text(text) == [f"card-entry ticket {TICKET[:6]}…"]
+
+
+@pytest.mark.parametrize("text", [
+    f"ticket_digest={'ab' * 32}",  # what billing keeps of it
+    f"ticket={TICKET}x", f"ticket={TICKET[:-1]}",  # another length
+    f"/entrar?token={TICKET}", f"session {TICKET}",  # a token of that format not given as a ticket
+])
+def test_what_is_not_a_card_entry_ticket(text):
+    assert secret_scan.problems_in_text(text) == []
+
+
 def test_a_database_is_scanned_by_column_name_value_and_json_key(outside):
     path = outside / "billing.db"
     with sqlite3.connect(path) as connection:
@@ -68,6 +87,9 @@ def test_a_database_is_scanned_by_column_name_value_and_json_key(outside):
         connection.execute("CREATE TABLE cards (id TEXT, card_number TEXT)")
         connection.execute("INSERT INTO orders VALUES ('a', ?)", (f"paid with {UNLISTED}",))
         connection.execute("INSERT INTO orders VALUES ('b', ?)", ('{"data": {"cvv": "123"}}',))
+        connection.execute("CREATE TABLE requests (id TEXT, ticket TEXT, response JSON)")
+        connection.execute("INSERT INTO requests VALUES ('c', ?, ?)", (TICKET, f'{{"link": "/card?ticket={TICKET}"}}'))
+        connection.execute("INSERT INTO requests VALUES ('d', ?, ?)", (TICKET[::-1], f'{{"ticket": "{TICKET}"}}'))
     connection.close()
 
     problems = secret_scan.scan_file(path)
@@ -75,6 +97,11 @@ def test_a_database_is_scanned_by_column_name_value_and_json_key(outside):
     assert any("column cards.card_number" in problem for problem in problems)
     assert any(f"orders.payload: card number {UNLISTED}" in problem for problem in problems)
     assert any("orders.payload: card field cvv" in problem for problem in problems)
+    found = f"card-entry ticket {TICKET[:6]}…"
+    assert [problem.split(": ", 1)[1] for problem in problems if "requests." in problem] == [
+        f"requests.ticket: {found}", f"requests.response: {found}",
+        f"requests.ticket: card-entry ticket {TICKET[::-1][:6]}…", f"requests.response: {found}",
+    ]
 
 
 def test_a_log_and_an_e_mail_are_scanned_but_not_mime_boundaries(outside):
@@ -116,12 +143,16 @@ def test_a_session_that_wrote_a_card_number_fails(outside):
 
         def test_logs_a_record():
             logging.getLogger("billing").warning("card %s", "{UNLISTED}")
+
+        def test_logs_a_card_entry_link():
+            logging.getLogger("gateway").warning("GET /card?ticket=%s", "{TICKET}")
     """)
     assert code == pytest.ExitCode.TESTS_FAILED, output
-    assert "2 passed" in output
+    assert "3 passed" in output
     assert "card data found in what the tests wrote" in output
     assert f"billing.log: card number {PLANTED}" in output
     assert f"log record billing ('billing WARNING card {UNLISTED}'): card number {UNLISTED}" in output
+    assert f"log record gateway ('gateway WARNING GET /card?ticket={TICKET}'): card-entry ticket {TICKET[:6]}…" in output
 
 
 def test_this_suite_runs_the_scan(pytestconfig):

@@ -7,9 +7,10 @@ from nameko.exceptions import RemoteError
 from sqlalchemy import select
 
 from services.common.db import make_engine
-from services.common.errors import Conflict, RuleRefused, ValidationFailed
+from services.common.errors import Conflict, NotFound, RuleRefused, ValidationFailed
 from services.subscriptions.domain import ABANDONED_AFTER
 from services.subscriptions.models import BuyerRequest
+from support import secret_scan
 from support.subscriptions_testkit import ANA, BRUNO, NOW, FakeBilling, identity
 from support.waiting import wait_until
 
@@ -154,6 +155,58 @@ def test_keys_belong_to_one_buyer(rpc, subscribe):
     rpc.cancel(ANA_ID, ana["id"], {}, idempotency_key="same-key")
     canceled = rpc.cancel(identity(BRUNO), bruno["id"], {}, idempotency_key="same-key")
     assert canceled["subscription"]["cancel_at_period_end"] is True
+
+
+def test_a_key_replays_only_in_the_merchant_scope_that_sent_it(rpc, subscribe):
+    """Ana's own login, her Acme SSO session and her Beta one send the same key: three
+    requests. The Beta session never gets the Acme quote another scope stored (it
+    cannot see Acme's subscription); each scope's repeat still answers its own."""
+    subscription_id = subscribe("acme-basico")["id"]
+    own, acme, beta = identity(ANA), identity(ANA, "acme-cursos"), identity(ANA, "beta-software")
+
+    def quote(scope):
+        return rpc.quote_plan_change(scope, subscription_id, "acme-premium", idempotency_key="shared-key")
+
+    from_acme = quote(acme)
+    with pytest.raises(NotFound):
+        quote(beta)
+    from_own = quote(own)
+    assert from_own["quote_id"] != from_acme["quote_id"]
+
+    assert quote(acme) == from_acme
+    assert quote(own) == from_own
+    with pytest.raises(NotFound):
+        quote(beta)
+
+
+def test_a_card_entry_link_is_never_stored_and_a_repeat_gets_a_fresh_one(rpc, subscribe, ledger, config):
+    """billing's ticket is a live secret: the stored request keeps no answer, and its
+    repeat asks billing again. Another scope's repeat is refused, never handed a link."""
+    subscription_id = subscribe("acme-basico")["id"]
+    first = rpc.begin_card_update(ANA_ID, subscription_id, idempotency_key="card-1")
+    repeat = rpc.begin_card_update(ANA_ID, subscription_id, idempotency_key="card-1")
+    assert repeat["form_url"] != first["form_url"]
+    assert len(ledger.tickets) == 2
+    with pytest.raises(NotFound):
+        rpc.begin_card_update(identity(ANA, "beta-software"), subscription_id, idempotency_key="card-1")
+    assert len(ledger.tickets) == 2
+
+    assert stored_requests(config, "card-1") == [
+        ("", "done", None, None), ("beta-software", "done", None, "not_found")]
+    assert secret_scan.scan_database(config["SUBSCRIPTIONS_DB_URL"]) == []
+
+
+def stored_requests(config, key):
+    """(merchant scope, status, response, refusal code) of each request made with `key`."""
+    engine = make_engine(config["SUBSCRIPTIONS_DB_URL"])
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(BuyerRequest.__table__).where(BuyerRequest.idempotency_key == key)
+                                      .order_by(BuyerRequest.id)).mappings().all()
+    finally:
+        engine.dispose()
+    return [(row["merchant_scope"], row["status"], row["response"], (row["refusal"] or {}).get("code"))
+            for row in rows]
 
 
 def test_a_key_must_be_short_visible_text(rpc, upgrade):

@@ -8,18 +8,23 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy import select
 
 from portalctl.demo import ANA, BRUNO, load_demo
 from services.auth.service import AuthService
 from services.billing.service import BillingService
+from services.common.db import make_engine
 from services.common.errors import Forbidden, RuleRefused
+from services.subscriptions.models import BuyerRequest
 from services.subscriptions.service import SubscriptionsService
+from support import secret_scan
 from support.card_entry import card_form, sandbox_charges
 from support.subscriptions_testkit import identity
 from support.waiting import wait_until
 
 ANA_ID, BRUNO_ID = identity(ANA), identity(BRUNO)
 APPROVE, DECLINE, NETWORK_ERROR = "5555555555554444", "4000000000000002", "4000000000000119"
+APPROVE_VISA = "4242424242424242"
 
 
 @pytest.fixture
@@ -48,11 +53,17 @@ def demo_subscription(rpc, buyer, plan_name, merchant_id="acme-cursos"):
 
 def enter_card(rpc, buyer, subscription_id, number):
     """What the buyer does on billing's card form, opened from the subscription's page."""
-    form_url = rpc.subscriptions.begin_card_update(buyer, subscription_id)["form_url"]
+    type_card(rpc.subscriptions.begin_card_update(buyer, subscription_id)["form_url"], number)
+    return rpc.subscriptions.get_subscription(buyer, subscription_id)["payment_method"]
+
+
+def type_card(form_url, number):
+    """Open billing's card form at `form_url` and save the card `number` in it."""
+    opened = requests.get(form_url, timeout=10)
+    assert opened.status_code == 200, opened.text
     [ticket] = parse_qs(urlsplit(form_url).query)["ticket"]
     answer = requests.post(form_url.split("?")[0], data=card_form(ticket, number), timeout=10)
     assert answer.status_code == 200, answer.text
-    return rpc.subscriptions.get_subscription(buyer, subscription_id)["payment_method"]
 
 
 def orders_of(rpc, buyer, subscription_id):
@@ -124,6 +135,28 @@ def test_bruno_pays_his_past_due_acme_renewal_with_a_new_card_and_beta_refuses_e
             call(BRUNO_ID, beta["id"], *args)
         assert refused.value.code == "operation_disabled"
     assert rpc.subscriptions.get_subscription(BRUNO_ID, beta["id"])["status"] == "past_due"
+
+
+def test_a_repeated_card_entry_request_gets_a_fresh_link_and_none_is_kept(rpc, config):
+    """A link works once: Ana used the first one, and her repeat of the request (same
+    Idempotency-Key) gets a link that takes a card again. subscriptions keeps neither."""
+    annual = demo_subscription(rpc, ANA_ID, "Premium anual")
+    first = rpc.subscriptions.begin_card_update(ANA_ID, annual["id"], idempotency_key="card-entry-1")
+    type_card(first["form_url"], APPROVE)
+    repeat = rpc.subscriptions.begin_card_update(ANA_ID, annual["id"], idempotency_key="card-entry-1")
+    type_card(repeat["form_url"], APPROVE_VISA)
+
+    card = rpc.subscriptions.get_subscription(ANA_ID, annual["id"])["payment_method"]
+    assert (card["card_brand"], card["card_last4"]) == ("visa", "4242")
+    engine = make_engine(config["SUBSCRIPTIONS_DB_URL"])
+    try:
+        with engine.connect() as connection:
+            [stored] = connection.execute(select(BuyerRequest.__table__).where(
+                BuyerRequest.idempotency_key == "card-entry-1")).mappings().all()
+    finally:
+        engine.dispose()
+    assert (stored["operation"], stored["status"], stored["response"]) == ("begin_card_update", "done", None)
+    assert secret_scan.scan_database(config["SUBSCRIPTIONS_DB_URL"]) == []
 
 
 def test_a_declined_card_leaves_the_subscription_as_it_was(rpc, config):

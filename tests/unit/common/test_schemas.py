@@ -20,6 +20,14 @@ def test_an_identity_needs_an_email_and_a_merchant_scope_or_none():
     assert set(IdentitySchema().validate({"email": "nope"})) == {"email", "merchant_id", "session_id"}
 
 
+def test_a_merchant_scope_is_a_merchants_id():
+    """Never empty: "" stands for the unscoped session where subscriptions keeps
+    Idempotency-Keys by scope (domain.request_owner)."""
+    for scope in ("", "Acme Cursos"):
+        identity = {"email": "ana@example.com", "merchant_id": scope, "session_id": "s"}
+        assert set(IdentitySchema().validate(identity)) == {"merchant_id"}
+
+
 def test_an_identity_dumps_as_the_gateway_receives_it():
     identity = {"session_id": "s", "email": "ana@example.com", "merchant_id": None}
     assert IdentitySchema().dump(identity) == identity

@@ -153,6 +153,13 @@ class TestRepeatedRequests:
         abandoned = self.NOW - domain.ABANDONED_AFTER
         assert domain.repeated_request("a", "running", abandoned, "a", self.NOW) == domain.TAKE_OVER
 
+    def test_a_key_belongs_to_the_buyer_within_the_sessions_merchant_scope(self):
+        def owner(merchant_id):
+            return domain.request_owner({"email": "ana@example.com", "merchant_id": merchant_id, "session_id": "s"})
+
+        assert owner("acme-cursos") == ("ana@example.com", "acme-cursos")
+        assert len({owner(None), owner("acme-cursos"), owner("beta-software")}) == 3
+
 
 def test_a_renewal_uses_the_balance_first():
     assert domain.apply_balance(2990, 0) == (2990, 0)
