@@ -37,6 +37,10 @@ LOGIN_LINK_ACCEPTED = N_(
     "O link expira em 10 minutos."
 )
 WRONG_CODE = N_("Código incorreto ou expirado. Confira o e-mail e tente de novo.")
+CODE_ALONE_LOCKED = N_(
+    "Muitas tentativas com código para este e-mail nas últimas 24 horas. "
+    "Para entrar, use o link que enviamos no e-mail."
+)
 # The link's page: its URL holds the token, so it is neither cached nor sent onwards.
 LANDING_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 ACCENT_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -293,6 +297,9 @@ class PortalPages:
                 return problem_page(error)
             return page("check_email.html", status=401, message=_(LOGIN_LINK_ACCEPTED), error=_(WRONG_CODE))
         except PortalError as error:
+            if error.code == "code_login_locked":
+                return page("check_email.html", status=http_status(error), message=_(LOGIN_LINK_ACCEPTED),
+                            error=_(CODE_ALONE_LOCKED))
             return problem_page(error)
         return self._after_login(request, started)
 

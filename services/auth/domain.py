@@ -15,6 +15,9 @@ TOKEN_BYTES = 32
 CODE_DIGITS = 6
 # Wrong codes a login request survives; the next try finds it dead.
 MAX_CODE_ATTEMPTS = 5
+# The daily cap on an e-mail's wrong codes typed without the link counts those of the
+# last 24 hours (rolling, so no burst across midnight doubles it).
+CODE_FAILURE_WINDOW = timedelta(days=1)
 API_KEY_PREFIX_BYTES = 6
 API_KEY = re.compile(r"pk_live_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 
@@ -76,6 +79,21 @@ def rate_window_start(now, window_seconds):
 def login_request_allowed(recent_for_email, recent_from_address, per_email, per_address):
     """Whether one more login e-mail fits the limits, given the requests of the window."""
     return recent_for_email < per_email and recent_from_address < per_address
+
+
+def code_failure_window_start(now):
+    return now - CODE_FAILURE_WINDOW
+
+
+def code_alone_allowed(recent_failures, failures_per_day):
+    """Whether the code may still be tried without the link for an e-mail, given its
+    wrong codes so typed in the window.
+
+    Only that form is capped: it redeems a request the guesser may have asked for in
+    its own browser, so its tries are counted per e-mail across all requests. The link,
+    alone or with the code, proves the e-mail was read, so it is never capped and
+    nobody can lock a buyer out."""
+    return recent_failures < failures_per_day
 
 
 def session_expiry(started_at, absolute_seconds):

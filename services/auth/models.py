@@ -40,6 +40,18 @@ class LoginRequest(Base):
     failed_code_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class LoginCodeFailure(Base):
+    """A wrong code typed without the link, for the e-mail of the request it named: the
+    daily per-e-mail cap on such tries counts these rows."""
+
+    __tablename__ = "login_code_failures"
+    __table_args__ = (Index("ix_login_code_failures_email_failed_at", "email", "failed_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Session(Base):
     """A logged-in browser or app. `merchant_id` is set when SSO scoped it to one, with
     the merchant's `return_url` (its "back to" link)."""

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select, update
 
 from services.auth import domain
 from services.auth.dependencies import Background
-from services.auth.models import ApiKey, LoginRequest, Session, SsoTicket, outbox
+from services.auth.models import ApiKey, LoginCodeFailure, LoginRequest, Session, SsoTicket, outbox
 from services.auth.schemas import (
     ActiveSessionSchema, ApiKeyLookupSchema, ApiKeySchema, IssueSsoTicketSchema,
     LoginLinkRequestedSchema, LoginTokenSchema, MerchantIdSchema, RedeemedLoginSchema, RedeemLoginSchema,
@@ -24,9 +24,9 @@ from services.auth.schemas import (
     SsoTicketSchema,
 )
 from services.common import clock
-from services.common.db import Database
+from services.common.db import Database, lock_for_transaction
 from services.common.envelope import EventType, event_catalog
-from services.common.errors import EXPECTED_ERRORS, NotFound, RuleRefused, Unauthorized
+from services.common.errors import EXPECTED_ERRORS, NotFound, RuleRefused, TooManyRequests, Unauthorized
 from services.common.identity import owned_row, owned_rows
 from services.common.outbox import Outbox
 from services.common.rpc import Pingable, TimedRpc, rpc
@@ -44,6 +44,10 @@ ACCEPTED = {"accepted": True}
 INVALID_LOGIN_LINK = "Este link de acesso é inválido ou expirou. Peça um novo."
 CODE_REQUIRED = "Para sua segurança, digite o código de 6 dígitos que enviamos no e-mail."
 WRONG_CODE = "Código incorreto. Confira o e-mail e tente de novo."
+CODE_ALONE_LOCKED = (
+    "Muitas tentativas com código para este e-mail nas últimas 24 horas. "
+    "Para entrar, use o link que enviamos no e-mail."
+)
 SESSION_EXPIRED = "Sua sessão expirou. Entre novamente para continuar."
 INVALID_SSO_TICKET = "Este acesso expirou ou já foi usado. Volte à loja e entre de novo."
 INVALID_API_KEY = "Invalid or revoked API key."
@@ -109,6 +113,12 @@ class AuthService(Pingable):
         return ACCEPTED
 
     def _within_rate_limits(self, session, request):
+        # Concurrent requests for the same e-mail or from the same address count one
+        # after another, each seeing the rows of those before it.
+        locks = [f"auth:login-requests-for:{request.email}"]
+        if request.client_address:
+            locks.append(f"auth:login-requests-from:{request.client_address}")
+        lock_for_transaction(session, *locks)
         since = domain.rate_window_start(request.created_at, int(self.config["LOGIN_RATE_WINDOW_SECONDS"]))
         recent = select(func.count()).select_from(LoginRequest).where(LoginRequest.created_at > since)
         for_email = session.scalar(recent.where(LoginRequest.email == request.email))
@@ -164,7 +174,9 @@ class AuthService(Pingable):
         Proof is the link's token plus the nonce of the browser that asked, or the
         6-digit code with the token or with that nonce (the buyer who reads mail on
         another device). Every code try counts; after MAX_CODE_ATTEMPTS the request
-        is dead.
+        is dead. The code with the nonce alone is refused for every request of an
+        e-mail that had LOGIN_CODE_FAILURES_PER_EMAIL_PER_DAY wrong ones so typed in
+        the last 24 hours.
         """
         payload = load(RedeemLoginSchema(), {
             "token": token, "nonce": nonce, "code": code,
@@ -174,7 +186,7 @@ class AuthService(Pingable):
         started = None
         with self.db.transaction() as session:
             request = self._login_request_to_redeem(session, payload, now)
-            refusal = self._unproven(session, request, payload)
+            refusal = self._unproven(session, request, payload, now)
             if refusal is None:
                 refusal, started = self._consume_login_request(session, request, payload, now)
         # Raised after the commit: a wrong code's counted try must stay counted.
@@ -200,8 +212,7 @@ class AuthService(Pingable):
             LoginRequest.failed_code_attempts < domain.MAX_CODE_ATTEMPTS,
         )
 
-    @staticmethod
-    def _unproven(session, request, payload):
+    def _unproven(self, session, request, payload, now):
         """The refusal when the caller has not proved it may use `request`, else None."""
         if request is None:
             return invalid_login_link()
@@ -212,6 +223,13 @@ class AuthService(Pingable):
             return None
         if payload["code"] is None:
             return Unauthorized(CODE_REQUIRED, code="code_required", fields={"code": [CODE_REQUIRED]})
+        # Counted per e-mail, with purchases or not (both have requests to guess at),
+        # so this refusal tells nothing about the address.
+        code_alone = not payload["token"]
+        if code_alone and not self._code_alone_allowed(session, request.email, now):
+            return TooManyRequests(
+                CODE_ALONE_LOCKED, code="code_login_locked", fields={"code": [CODE_ALONE_LOCKED]},
+            )
         # Count the try before checking it, in one statement, so that concurrent
         # guesses cannot get past the limit.
         counted = session.execute(
@@ -227,8 +245,19 @@ class AuthService(Pingable):
         if counted.rowcount != 1:
             return invalid_login_link()
         if not domain.code_matches(payload["code"], request.id, request.code_hash):
+            if code_alone:
+                session.add(LoginCodeFailure(id=str(uuid.uuid4()), email=request.email, failed_at=now))
             return Unauthorized(WRONG_CODE, code="invalid_code", fields={"code": [WRONG_CODE]})
         return None
+
+    def _code_alone_allowed(self, session, email, now):
+        # Held until the wrong code is recorded: concurrent guesses count one after another.
+        lock_for_transaction(session, f"auth:login-code-failures-of:{email}")
+        failures = session.scalar(
+            select(func.count()).select_from(LoginCodeFailure)
+            .where(LoginCodeFailure.email == email, LoginCodeFailure.failed_at > domain.code_failure_window_start(now))
+        )
+        return domain.code_alone_allowed(failures, int(self.config["LOGIN_CODE_FAILURES_PER_EMAIL_PER_DAY"]))
 
     def _consume_login_request(self, session, request, payload, now):
         # domain.login_request_usable as one statement: of concurrent redemptions
@@ -459,9 +488,13 @@ class AuthService(Pingable):
 
     @timer(interval=PURGE_INTERVAL_SECONDS)
     def purge_old_requests(self):
-        """Delete login requests and SSO tickets no rule needs any more."""
+        """Delete login requests, SSO tickets and wrong codes no rule needs any more."""
+        now = clock.now()
         window = timedelta(seconds=int(self.config["LOGIN_RATE_WINDOW_SECONDS"]))
-        cutoff = clock.now() - max(RETENTION, window)
+        cutoff = now - max(RETENTION, window)
         with self.db.transaction() as session:
             session.execute(delete(LoginRequest).where(LoginRequest.expires_at < cutoff))
             session.execute(delete(SsoTicket).where(SsoTicket.expires_at < cutoff))
+            session.execute(
+                delete(LoginCodeFailure).where(LoginCodeFailure.failed_at <= domain.code_failure_window_start(now))
+            )

@@ -5,12 +5,13 @@
 back on any error, so nothing half-done stays behind. The same URL key serves SQLite
 (development default) and PostgreSQL (production and CI).
 """
+import hashlib
 from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -74,6 +75,28 @@ def make_engine(url):
 
 def is_postgres(engine):
     return engine.dialect.name == "postgresql"
+
+
+def advisory_key(name):
+    """A stable signed 64-bit number for `name` (Python's `hash` changes per process)."""
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+def lock_for_transaction(session, *names):
+    """Hold a lock on each of `names` until the session's transaction ends, so that
+    transactions that count something and then add to it run one after another.
+
+    Call it once per transaction, with every name the transaction needs. On
+    PostgreSQL: advisory locks on each name's `advisory_key`, taken in one order, so
+    two transactions never each hold a lock the other waits for; a statement after
+    this sees all that earlier holders committed (READ COMMITTED takes a new snapshot
+    per statement). Nothing on SQLite, the development database: it has one writer at
+    a time, and its calls never yield to another green thread of the process between
+    a transaction's statements."""
+    if not is_postgres(session.get_bind()):
+        return
+    for key in sorted({advisory_key(name) for name in names}):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 class UnitOfWork:

@@ -9,7 +9,9 @@ import requests
 
 from services.common import clock
 from services.common.clock import write_clock_file
-from support.login_flow import ask_expecting_no_email, ask_for_link, auth_rows, create_api_key, link_from
+from support.login_flow import (
+    ask_expecting_no_email, ask_for_link, auth_rows, code_from, create_api_key, link_from,
+)
 from support.portal_client import TIMEOUT, assert_json_error, token_from
 from support.system import RunningSystem
 
@@ -130,6 +132,43 @@ def test_the_31st_request_from_one_address_sends_nothing(proxied):
 
     # The limit is the address's: Ana from elsewhere gets her e-mail.
     ask_for_link(system, requests.Session(), "ana@example.com", headers=forwarded("198.51.100.131"))
+
+
+def test_ten_wrong_codes_typed_alone_refuse_that_form_for_24_hours_while_the_link_works(proxied):
+    system, moving = proxied
+    with moving.frozen_run() as run:
+        # A guesser asks for Bruno's login in its own browser, twice, and types wrong codes.
+        for _ in range(2):
+            guesser = requests.Session()
+            wrong = f"{(int(code_from(ask_for_link(system, guesser, 'bruno@example.com'))) + 1) % 10 ** 6:06d}"
+            for _ in range(5):
+                answer = guesser.post(f"{system.gateway_url}/api/v1/auth/sessions", json={"code": wrong},
+                                      timeout=TIMEOUT)
+                assert_json_error(answer, 401, "invalid_code")
+
+        # Now the code alone is refused even in Bruno's own browser, on the API and the page...
+        browser = requests.Session()
+        message = ask_for_link(system, browser, "bruno@example.com")
+        refused = browser.post(f"{system.gateway_url}/api/v1/auth/sessions", json={"code": code_from(message)},
+                               timeout=TIMEOUT)
+        assert_json_error(refused, 429, "code_login_locked")
+        page = browser.post(f"{system.gateway_url}/entrar/codigo", data={"code": code_from(message)}, timeout=TIMEOUT)
+        assert page.status_code == 429 and "use o link que enviamos no e-mail" in page.text
+        # ...while his link works in that browser, and with the code on another device.
+        entered = browser.post(f"{system.gateway_url}/entrar/confirmar", data={"token": token_from(message, system)},
+                               timeout=TIMEOUT)
+        assert entered.url == f"{system.gateway_url}/pedidos"
+        message = ask_for_link(system, requests.Session(), "bruno@example.com")
+        phone = requests.post(f"{system.gateway_url}/api/v1/auth/sessions",
+                              json={"token": token_from(message, system), "code": code_from(message)}, timeout=TIMEOUT)
+        assert phone.status_code == 201, phone.text
+
+        # A day after the wrong codes the code alone works again.
+        run.at(24 * 3600)
+        browser = requests.Session()
+        message = ask_for_link(system, browser, "bruno@example.com")
+        typed = browser.post(f"{system.gateway_url}/entrar/codigo", data={"code": code_from(message)}, timeout=TIMEOUT)
+        assert typed.url == f"{system.gateway_url}/pedidos"
 
 
 def test_a_link_works_just_before_ten_minutes_and_is_refused_like_any_bad_link_after(proxied):

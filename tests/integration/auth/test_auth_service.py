@@ -2,13 +2,15 @@
 import base64
 import json
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import eventlet
 import pytest
+from nameko.testing.services import entrypoint_hook
 
-from services.common.errors import NotFound, Unauthorized, ValidationFailed
+from services.common.errors import NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from support.auth_testing import (
     BETA_BUYER, BUYER, PORTAL, SETTINGS, STRANGER, T0, rows, sha256,
 )
@@ -257,6 +259,95 @@ def test_concurrent_guesses_count_every_try(system, cluster, config, ask):
     [request] = rows(config["AUTH_DB_URL"], "login_requests")
     assert request["failed_code_attempts"] == 5
     assert refusal(cluster.auth.redeem_login, token=token, code=code)["code"] == "invalid_login_link"
+
+
+def wrong_code_for(config, nonce):
+    """A code that is not the one of the request asked with `nonce` (found by its hash)."""
+    [request] = [row for row in rows(config["AUTH_DB_URL"], "login_requests") if row["nonce_hash"] == sha256(nonce)]
+    return next(code for code in ("000000", "111111") if sha256(f"{request['id']}:{code}") != request["code_hash"])
+
+
+def type_wrong_codes(cluster, config, email, nonce, times):
+    """A guesser's browser asks for `email`'s login and types `times` wrong codes alone."""
+    cluster.auth.request_login_link(email, nonce=nonce)
+    wrong = wrong_code_for(config, nonce)
+    return [refusal(cluster.auth.redeem_login, code=wrong, nonce=nonce)["code"] for _ in range(times)]
+
+
+def test_ten_wrong_codes_typed_alone_refuse_that_form_for_the_email_for_24_hours_but_not_the_link(
+    system, cluster, clock, config, ask,
+):
+    # Wrong codes typed with the link's token are not counted...
+    token, code = ask(nonce=NONCE + "link")
+    assert [refusal(cluster.auth.redeem_login, token=token, code=wrong_code_for(config, NONCE + "link"))["code"]
+            for _ in range(5)] == ["invalid_code"] * 5
+    # ...those typed alone are, across the requests of the e-mail.
+    assert type_wrong_codes(cluster, config, BUYER, "guesser-1", 5) == ["invalid_code"] * 5
+    assert type_wrong_codes(cluster, config, BUYER, "guesser-2", 5) == ["invalid_code"] * 5
+
+    token, code = ask(nonce=NONCE)
+    with pytest.raises(TooManyRequests) as locked:
+        cluster.auth.redeem_login(code=code, nonce=NONCE)
+    assert locked.value.code == "code_login_locked"
+    assert "use o link que enviamos no e-mail" in locked.value.message and list(locked.value.fields) == ["code"]
+    assert len(rows(config["AUTH_DB_URL"], "login_code_failures")) == 10
+    # The buyer still gets in: with the code and the link on another device, or with
+    # the link in the browser that asked.
+    assert cluster.auth.redeem_login(token=token, code=code)["session"]["email"] == BUYER
+    token, _ = ask(nonce=NONCE + "again")
+    assert cluster.auth.redeem_login(token=token, nonce=NONCE + "again")["session"]["email"] == BUYER
+
+    # Until 24 hours after the wrong codes; from then on the code alone works again.
+    clock(T0 + timedelta(days=1, seconds=-1))
+    _, code = ask(nonce=NONCE + "next-day")
+    with pytest.raises(TooManyRequests):
+        cluster.auth.redeem_login(code=code, nonce=NONCE + "next-day")
+    clock(T0 + timedelta(days=1))
+    assert cluster.auth.redeem_login(code=code, nonce=NONCE + "next-day")["session"]["email"] == BUYER
+
+
+def test_the_refusal_of_the_code_alone_is_the_same_for_an_email_without_purchases(system, cluster, config):
+    answers = {}
+    for email in (BUYER, STRANGER):
+        assert type_wrong_codes(cluster, config, email, f"{email}-1", 5) == ["invalid_code"] * 5
+        assert type_wrong_codes(cluster, config, email, f"{email}-2", 5) == ["invalid_code"] * 5
+        cluster.auth.request_login_link(email, nonce=f"{email}-3")
+        with pytest.raises(TooManyRequests) as locked:
+            cluster.auth.redeem_login(code=wrong_code_for(config, f"{email}-3"), nonce=f"{email}-3")
+        answers[email] = locked.value.to_dict()
+
+    assert answers[BUYER] == answers[STRANGER]
+    assert answers[BUYER]["code"] == "code_login_locked"
+
+
+def test_concurrent_wrong_codes_typed_alone_are_capped_exactly(system, cluster, config):
+    nonces = [f"guesser-{number}" for number in range(4)]
+    guesses = []
+    for nonce in nonces:
+        cluster.auth.request_login_link(BUYER, nonce=nonce)
+        guesses += [(nonce, wrong_code_for(config, nonce))] * 5
+
+    calls = [cluster.auth.redeem_login.call_async(code=code, nonce=nonce) for nonce, code in guesses]
+    answers = []
+    for call in calls:
+        with pytest.raises((Unauthorized, TooManyRequests)) as refused:
+            call.result()
+        answers.append(refused.value.code)
+
+    assert Counter(answers) == {"invalid_code": 10, "code_login_locked": 10}
+    assert len(rows(config["AUTH_DB_URL"], "login_code_failures")) == 10
+
+
+def test_the_purge_forgets_wrong_codes_once_24_hours_old(system, cluster, clock, config):
+    type_wrong_codes(cluster, config, BUYER, "guesser-1", 1)
+    clock(T0 + timedelta(hours=1))
+    type_wrong_codes(cluster, config, BUYER, "guesser-2", 1)
+
+    clock(T0 + timedelta(days=1))
+    with entrypoint_hook(system, "purge_old_requests") as purge:
+        purge()
+
+    assert len(rows(config["AUTH_DB_URL"], "login_code_failures")) == 1
 
 
 def test_a_link_works_until_its_last_second(system, cluster, clock, ask):

@@ -147,6 +147,18 @@ class TestLandingAndLimits:
     def test_the_window_ends_now(self):
         assert domain.rate_window_start(ISSUED_AT, 900) == ISSUED_AT - timedelta(minutes=15)
 
+    @given(st.integers(min_value=0, max_value=100), st.integers(min_value=1, max_value=50))
+    def test_the_code_alone_is_allowed_while_the_wrong_ones_are_under_the_cap(self, failures, per_day):
+        assert domain.code_alone_allowed(failures, per_day) == (failures < per_day)
+
+    def test_the_eleventh_try_of_the_code_alone_is_refused_by_the_default_cap(self):
+        assert domain.code_alone_allowed(9, 10)
+        assert not domain.code_alone_allowed(10, 10)
+
+    @given(moments)
+    def test_wrong_codes_count_for_the_24_hours_before_now(self, now):
+        assert domain.code_failure_window_start(now) == now - timedelta(hours=24)
+
 
 class TestDevices:
     @pytest.mark.parametrize("user_agent, label", [

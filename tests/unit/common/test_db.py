@@ -1,10 +1,15 @@
 """The unit of work: a database that does not answer is a passing fault (503), not an
-internal error."""
+internal error. Lock keys are the same in every process."""
+import os
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from services.common.db import UnitOfWork
+from services.common.config import REPO_ROOT
+from services.common.db import UnitOfWork, advisory_key
 from services.common.errors import ServiceUnavailable
 from services.common.web import error_response
 from support.system import free_port
@@ -34,3 +39,15 @@ def test_a_pool_with_no_connection_free_in_time_is_service_unavailable(tmp_path)
 
     assert refused.value.fields == {"database": "TimeoutError"}
     assert error_response(refused.value).status_code == 503
+
+
+def test_an_advisory_key_is_the_same_in_every_process_and_fits_postgresqls_bigint():
+    name = "auth:login-requests-for:ana@example.com"
+    other_process = subprocess.run(
+        [sys.executable, "-c", f"from services.common.db import advisory_key; print(advisory_key({name!r}))"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "random"},
+    )
+
+    assert int(other_process.stdout) == advisory_key(name)
+    assert -2 ** 63 <= advisory_key(name) < 2 ** 63
+    assert advisory_key("auth:login-requests-from:ana@example.com") != advisory_key(name)
