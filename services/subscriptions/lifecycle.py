@@ -78,6 +78,7 @@ def charge_request(subscription, key, kind, amount_cents, cycle_number, product_
 def restart_renewals(ctx, subscription):
     """A fresh renewal schedule after the cycle changed: charged next when it ends."""
     subscription.charge_attempts = 0
+    subscription.first_failed_at = None
     subscription.waiting_charge_method = None
     subscription.next_charge_at = subscription.cycle_end
     subscription.renewal_run_at = domain.renewal_run_at(
@@ -319,10 +320,13 @@ def settle_retry(ctx, subscription, order, actor):
 
 
 def renew(ctx, subscription, order, actor):
-    """The renewal is paid: the next cycle starts where the last one ended (a scheduled
-    plan change takes effect with it)."""
+    """The renewal is paid: the next cycle starts where the last one ended, or at the
+    renewal's first attempt if a whole cycle was missed (see `domain.renewed_cycle_start`);
+    a scheduled plan change takes effect with it."""
     cycle_number = subscription.cycle_number + 1
-    cycle_start = subscription.cycle_end
+    months = next_cycle_offer(ctx, subscription).periodicity_months
+    cycle_start = domain.renewed_cycle_start(subscription.cycle_end, months, subscription.first_failed_at or ctx.now)
+    cycle_end = domain.add_months(cycle_start, months)
     if subscription.pending_change_status == domain.SCHEDULED:
         from_offer_id, quote = subscription.offer_id, store.quote_by_id(ctx.session, subscription.pending_quote_id)
         subscription.offer_id = subscription.pending_offer_id
@@ -333,8 +337,7 @@ def renew(ctx, subscription, order, actor):
         store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_plan_changed", {
             "from_offer_id": from_offer_id, "to_offer_id": subscription.offer_id, "kind": domain.SCHEDULED,
             "charge_cents": 0, "balance_cents": subscription.balance_cents, "order_code": None,
-            "cycle_number": cycle_number, "cycle_start": cycle_start,
-            "cycle_end": domain.add_months(cycle_start, subscription.offer.periodicity_months),
+            "cycle_number": cycle_number, "cycle_start": cycle_start, "cycle_end": cycle_end,
         })
     elif subscription.pending_change_status == AWAITING_PAYMENT:
         drop_pending_change(ctx, subscription, "system", why="not_paid")
@@ -342,7 +345,7 @@ def renew(ctx, subscription, order, actor):
     _, subscription.balance_cents = domain.apply_balance(offer.price_cents, subscription.balance_cents)
     subscription.cycle_number = cycle_number
     subscription.cycle_start = cycle_start
-    subscription.cycle_end = domain.add_months(cycle_start, offer.periodicity_months)
+    subscription.cycle_end = cycle_end
     if subscription.status != "active":
         subscription.status = domain.transition(subscription.status, "active")
     restart_renewals(ctx, subscription)
@@ -386,7 +389,7 @@ def renewal_step(ctx, subscription):
     order = charge_open_renewal(ctx, subscription)
     outcome = domain.charge_outcome(order["status"])
     step = domain.after_renewal_charge(
-        outcome, subscription.payment_method, subscription.cycle_end, subscription.renewal_run_at, ctx.now,
+        outcome, subscription.payment_method, subscription.cycle_end, subscription.first_failed_at, ctx.now,
     )
     if step.action == domain.RENEW:
         renew(ctx, subscription, order, actor="system")
@@ -402,15 +405,23 @@ def renewal_step(ctx, subscription):
         return "canceled"
     # A boleto/pix still unpaid stays payable until the subscription is canceled.
     subscription.waiting_charge_method = subscription.payment_method if outcome == domain.CHARGE_WAITING else None
+    mark_past_due(ctx, subscription, step.at, order.get("decline_reason"), order["amount_cents"], order["code"])
+    return "past_due"
+
+
+def mark_past_due(ctx, subscription, retry_at, decline_reason, amount_cents, order_code):
+    """The renewal's attempt failed now: past due until `retry_at`, the buyer and the
+    merchant told (one `subscription_past_due`, which notifications mails)."""
+    if subscription.first_failed_at is None:
+        subscription.first_failed_at = ctx.now
     if subscription.status == "active":
         subscription.status = domain.transition(subscription.status, "past_due")
-    subscription.next_charge_at = subscription.renewal_run_at = step.at
+    subscription.next_charge_at = subscription.renewal_run_at = retry_at
     store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_past_due", {
         "cycle_number": subscription.cycle_number + 1, "attempts": subscription.charge_attempts,
-        "next_retry_at": step.at, "decline_reason": order.get("decline_reason"),
-        "amount_cents": order["amount_cents"], "order_code": order["code"],
+        "next_retry_at": retry_at, "decline_reason": decline_reason,
+        "amount_cents": amount_cents, "order_code": order_code,
     })
-    return "past_due"
 
 
 def _order_details(order):

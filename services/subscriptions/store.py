@@ -99,6 +99,7 @@ def create_subscription(session, data, issue_ahead):
         renewal_run_at=domain.initial_renewal_run_at(data["status"], payment["method"], next_charge_at, issue_ahead),
         # A past-due subscription has already had its renewal charge refused.
         charge_attempts=1 if data["status"] == "past_due" else 0,
+        first_failed_at=data["cycle_end"] if data["status"] == "past_due" else None,
         payment_method=payment["method"],
         card_brand=payment["card_brand"],
         card_last4=payment["card_last4"],

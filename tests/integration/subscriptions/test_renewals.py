@@ -1,5 +1,5 @@
 """The renewal job, driven by the shared clock (CLOCK_FILE): renews, fails into
-past_due, retries 1, 3 and 5 days after the due date, then cancels."""
+past_due, retries 1, 3 and 5 days after the first failed attempt, then cancels."""
 import os
 from datetime import timedelta
 
@@ -87,6 +87,49 @@ def test_a_refused_renewal_is_retried_after_one_three_and_five_days_then_cancele
     assert [(event["data"]["amount_cents"], event["data"]["order_code"]) for event in published[:3]] == [
         (2990, ledger.orders[key]["code"]) for key in keys(ledger)[:3]]
     assert published[3]["data"]["reason"] == "non_payment"
+
+
+def test_a_renewal_taken_up_days_late_is_charged_once_and_retried_from_that_attempt(
+        rpc, subscribe, ledger, set_clock, event_queue):
+    """A cycle that ended 3 days before the pass: one charge in that pass, then the
+    retries 1, 3 and 5 days after it, one charge (and one event) each."""
+    events = event_queue("subscriptions", "subscription_past_due", "subscription_canceled")
+    subscription = subscribe("acme-basico", started=DUE_NOW + 3 * DAY)
+    ledger.card_answer = "refused"
+
+    assert rpc.run_renewals() == {"past_due": 1}
+    assert rpc.run_renewals() == {}
+    assert len(ledger.requests) == 1
+    past_due = rpc.get_subscription(ANA_ID, subscription["id"])
+    assert (past_due["status"], past_due["next_charge_at"]) == ("past_due", (NOW + DAY).isoformat())
+    for moment, expected in [
+        (NOW + DAY - timedelta(seconds=1), {}),
+        (NOW + DAY, {"past_due": 1}),
+        (NOW + 3 * DAY - timedelta(seconds=1), {}),
+        (NOW + 3 * DAY, {"past_due": 1}),
+        (NOW + 5 * DAY, {"canceled": 1}),
+    ]:
+        set_clock(moment)
+        assert rpc.run_renewals() == expected, moment
+    assert len(ledger.requests) == 4
+    published = envelopes(events, 4)
+    assert [(event["type"], event["data"].get("next_retry_at")) for event in published] == [
+        ("subscription_past_due", (NOW + DAY).isoformat()),
+        ("subscription_past_due", (NOW + 3 * DAY).isoformat()),
+        ("subscription_past_due", (NOW + 5 * DAY).isoformat()),
+        ("subscription_canceled", None),
+    ]
+
+
+def test_a_subscription_a_cycle_overdue_pays_one_cycle_from_the_attempt(rpc, subscribe, ledger):
+    """Its cycle ended over a month before the pass: one cycle is charged, starting at
+    the attempt; the month missed is never billed."""
+    subscription = subscribe("acme-basico", started=DUE_NOW + 40 * DAY)
+    assert rpc.run_renewals() == {"renewed": 1}
+    assert rpc.run_renewals() == {}
+    assert len(ledger.requests) == 1
+    renewed = rpc.get_subscription(ANA_ID, subscription["id"])
+    assert renewed["cycle"] == {"number": 2, "start": NOW.isoformat(), "end": "2026-04-15T12:00:00+00:00"}
 
 
 def test_a_retry_that_is_paid_makes_it_active_on_its_usual_dates(rpc, subscribe, ledger, set_clock):
