@@ -8,10 +8,11 @@ from services.billing import card_entry, charges, domain, pages, store
 from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
 from services.billing.schemas import (
-    CardEntryTicketRequestSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
+    CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     ProcessorCallbackSchema, TicketSchema,
 )
+from services.common import clock
 from services.common.client_address import client_address, trusted_networks
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
@@ -37,6 +38,7 @@ EVENTS = event_catalog(
 IDENTITY = IdentitySchema()
 ORDER_INPUT = OrderInputSchema()
 CHARGE_REQUEST = ChargeRequestSchema()
+CARD_REGISTRATION = CardRegistrationSchema()
 TICKET_REQUEST = CardEntryTicketRequestSchema()
 CALLBACK = ProcessorCallbackSchema()
 ORDER = OrderSchema()
@@ -91,6 +93,18 @@ class BillingService(Pingable):
             raise NotFound(
                 "Subscription not found.", fields={"subscription_id": ["No subscription of this merchant's buyer."]},
             ) from None
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("card.payment.token",))
+    def register_card(self, card):
+        """Keep a checkout's card on file for its buyer (subscriptions' intake sends it
+        before the subscription's first order may come); a repeat changes nothing."""
+        data = load(CARD_REGISTRATION, card)
+
+        def work(session):
+            store.card_on_file(session, data["merchant_id"], data["email"], data["payment"], clock.now())
+            return None
+
+        return self.db.retry_on_conflict(work)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_orders(self, identity, subscription_id=None):

@@ -465,6 +465,20 @@ def renewed_cycle_start(cycle_end, periodicity_months, first_attempt_at):
     return cycle_end
 
 
+# Why a renewal failed when billing refused to make its charge at all: the card on file
+# is not one it can charge for this buyer, or (a request it finds invalid) anything else.
+PAYMENT_METHOD_UNUSABLE = "payment_method_unusable"
+CHARGE_NOT_ACCEPTED = "charge_not_accepted"
+
+
+def refused_charge_reason(refusal_fields):
+    """The `decline_reason` of a renewal charge billing refused, by the fields its
+    refusal names."""
+    if "payment_token" in refusal_fields or "method" in refusal_fields:
+        return PAYMENT_METHOD_UNUSABLE
+    return CHARGE_NOT_ACCEPTED
+
+
 def charge_key(subscription_id, cycle_number, attempt):
     """Billing's idempotency key of the `attempt`-th charge (from 1) of a cycle."""
     if attempt == 1:

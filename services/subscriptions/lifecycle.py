@@ -400,28 +400,40 @@ def renewal_step(ctx, subscription):
         if not issued_before:
             store.log_activity(ctx.session, subscription, "system", "renewal_order_issued", _order_details(order))
         return "waiting"
+    # A boleto/pix still unpaid stays payable until the subscription is canceled.
+    subscription.waiting_charge_method = subscription.payment_method if outcome == domain.CHARGE_WAITING else None
+    return _attempt_failed(ctx, subscription, step, order.get("decline_reason"), order["amount_cents"], order["code"])
+
+
+def renewal_not_charged(ctx, subscription, refusal):
+    """billing refused to charge the renewal at all (`refusal`: ChargeNotMade), e.g. a
+    card it cannot use: a failed attempt like a declined one, so the buyer and the
+    merchant are told now, and the retries end it unless the payment method changes."""
+    request, subscription.charge_attempts = open_renewal_request(ctx, subscription)
+    subscription.waiting_charge_method = None
+    step = domain.after_failed_attempt(subscription.first_failed_at, ctx.now)
+    decline_reason = domain.refused_charge_reason(refusal.fields)
+    return _attempt_failed(ctx, subscription, step, decline_reason, request["amount_cents"], None)
+
+
+def _attempt_failed(ctx, subscription, step, decline_reason, amount_cents, order_code):
+    """The renewal's attempt failed now: canceled after the last retry, else past due
+    until the next, the buyer and the merchant told by one `subscription_past_due`
+    (which notifications mails)."""
     if step.action == domain.CANCEL_FOR_NON_PAYMENT:
         end_subscription(ctx, subscription, reason="non_payment", actor="system")
         return "canceled"
-    # A boleto/pix still unpaid stays payable until the subscription is canceled.
-    subscription.waiting_charge_method = subscription.payment_method if outcome == domain.CHARGE_WAITING else None
-    mark_past_due(ctx, subscription, step.at, order.get("decline_reason"), order["amount_cents"], order["code"])
-    return "past_due"
-
-
-def mark_past_due(ctx, subscription, retry_at, decline_reason, amount_cents, order_code):
-    """The renewal's attempt failed now: past due until `retry_at`, the buyer and the
-    merchant told (one `subscription_past_due`, which notifications mails)."""
     if subscription.first_failed_at is None:
         subscription.first_failed_at = ctx.now
     if subscription.status == "active":
         subscription.status = domain.transition(subscription.status, "past_due")
-    subscription.next_charge_at = subscription.renewal_run_at = retry_at
+    subscription.next_charge_at = subscription.renewal_run_at = step.at
     store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_past_due", {
         "cycle_number": subscription.cycle_number + 1, "attempts": subscription.charge_attempts,
-        "next_retry_at": retry_at, "decline_reason": decline_reason,
+        "next_retry_at": step.at, "decline_reason": decline_reason,
         "amount_cents": amount_cents, "order_code": order_code,
     })
+    return "past_due"
 
 
 def _order_details(order):
@@ -471,8 +483,8 @@ def renew_batch(db, context_for, claim_next, billing_timeout):
     Nothing is written before billing answers (on SQLite the write lock must not wait
     on billing), and each charge keeps the key of its renewal, so a batch that fails
     (billing did not answer, a row changed under it) rolls back whole and the next
-    pass asks again about the same charges; one charge that billing refused leaves
-    only its subscription due for the next pass.
+    pass asks again about the same charges; one charge that billing refused to make
+    is a failed attempt of its subscription alone (`renewal_not_charged`).
     """
     claimed = None
     try:
@@ -489,9 +501,9 @@ def renew_batch(db, context_for, claim_next, billing_timeout):
             for subscription in claimed:
                 try:
                     steps[renewal_step(charged, subscription)] += 1
-                except ChargeNotMade as error:
-                    log.warning("renewal of subscription %s left for the next pass: %s", subscription.id, error)
-                    steps["left_for_next_pass"] += 1
+                except ChargeNotMade as refusal:
+                    log.warning("renewal of subscription %s not charged: %s", subscription.id, refusal)
+                    steps[renewal_not_charged(charged, subscription, refusal)] += 1
             return steps
     except (PortalError, RemoteError, StaleDataError) as error:
         if not claimed:
@@ -514,5 +526,6 @@ class AnsweredCharges:
     def charge(self, request):
         answer = self._answers[request["idempotency_key"]]
         if answer["error"] is not None:
-            raise ChargeNotMade(answer["error"]["message"], code=answer["error"]["code"])
+            raise ChargeNotMade(answer["error"]["message"], code=answer["error"]["code"],
+                                fields=answer["error"]["fields"])
         return answer["order"]

@@ -388,6 +388,7 @@ class PastDueSchema(SubscriptionEventSchema):
     attempts = fields.Integer(required=True)
     next_retry_at = fields.AwareDateTime(required=True)
     decline_reason = fields.String(required=True, allow_none=True)
-    # The open renewal order: what the buyer owes, and where to see it.
+    # What the buyer owes, and the open renewal order to see it (None when billing
+    # could not make one: decline_reason payment_method_unusable or charge_not_accepted).
     amount_cents = fields.Integer(required=True)
-    order_code = fields.String(required=True)
+    order_code = fields.String(required=True, allow_none=True)

@@ -128,8 +128,23 @@ class SubscriptionsService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("subscription.payment.token",))
     def create_subscription(self, subscription):
-        """Register a checkout's subscription; a repeat of its external_id returns the first."""
+        """Register a checkout's subscription, its card on file with billing; a repeat of
+        its external_id returns the first."""
         data = load(SUBSCRIPTION_INPUT, subscription)
+        with self.db.transaction() as session:
+            existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
+            if existing is not None:
+                return SUBSCRIPTION.dump(existing)
+            store.check_intake(session, data)
+        if data["payment"]["method"] == "credit_card":
+            # On file with billing before anything is written here (on SQLite no write
+            # lock may wait on another service), so that the renewals can charge it even
+            # if the checkout sends the first order later, or never; a card another
+            # buyer's is refused here rather than at every renewal.
+            self.billing.register_card({
+                "merchant_id": data["merchant_id"], "email": data["email"],
+                "payment": {field: data["payment"][field] for field in ("method", *domain.CARD_FIELDS)},
+            })
 
         def work(session):
             existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])

@@ -65,10 +65,9 @@ def find_by_external_id(session, merchant_id, external_id):
     ).one_or_none()
 
 
-def create_subscription(session, data, issue_ahead):
-    """A new subscription with its first activity entry; the caller records the event.
-
-    `issue_ahead`: how long before a renewal its boleto/pix order is issued."""
+def check_intake(session, data):
+    """ValidationFailed naming every field of a checkout's subscription that breaks a
+    rule against its merchant and offer."""
     fields = {}
     if session.get(Merchant, data["merchant_id"]) is None:
         fields["merchant_id"] = ["Unknown merchant."]
@@ -80,6 +79,12 @@ def create_subscription(session, data, issue_ahead):
     if fields:
         raise ValidationFailed(f"Invalid subscription: {', '.join(sorted(fields))}.", fields=fields)
 
+
+def create_subscription(session, data, issue_ahead):
+    """A new subscription with its first activity entry; the caller records the event.
+
+    `issue_ahead`: how long before a renewal its boleto/pix order is issued."""
+    check_intake(session, data)
     now = clock.now()
     payment = data["payment"]
     next_charge_at = data["next_charge_at"] or domain.initial_next_charge_at(data["status"], data["cycle_end"])

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from services.common.db import make_engine
 from services.subscriptions import store
 from services.subscriptions.service import SubscriptionsService
-from support.subscriptions_testkit import ANA, NOW, envelopes, identity
+from support.subscriptions_testkit import ANA, ANA_CARD, NOW, envelopes, identity
 from support.waiting import wait_until
 
 ANA_ID = identity(ANA)
@@ -130,6 +130,34 @@ def test_a_subscription_a_cycle_overdue_pays_one_cycle_from_the_attempt(rpc, sub
     assert len(ledger.requests) == 1
     renewed = rpc.get_subscription(ANA_ID, subscription["id"])
     assert renewed["cycle"] == {"number": 2, "start": NOW.isoformat(), "end": "2026-04-15T12:00:00+00:00"}
+
+
+def test_a_card_billing_cannot_use_makes_it_past_due_in_one_pass_and_ends_it_after_the_retries(
+        rpc, subscribe, ledger, set_clock, event_queue):
+    """Never retried forever in silence: past due at once, told by subscription_past_due
+    (the buyer's e-mail, the merchant's webhook), then retried and canceled as a decline."""
+    events = event_queue("subscriptions", "subscription_past_due", "subscription_canceled")
+    subscription = subscribe("acme-basico", started=DUE_NOW)
+    ledger.unusable_tokens.add(ANA_CARD["token"])
+
+    assert rpc.run_renewals() == {"past_due": 1}
+    past_due = rpc.get_subscription(ANA_ID, subscription["id"])
+    assert (past_due["status"], past_due["next_charge_at"]) == ("past_due", (NOW + DAY).isoformat())
+    [event] = envelopes(events, 1)
+    assert event["data"] == {
+        "subscription_id": subscription["id"], "email": ANA, "actor": "system", "cycle_number": 2, "attempts": 1,
+        "next_retry_at": (NOW + DAY).isoformat(), "decline_reason": "payment_method_unusable",
+        "amount_cents": 2990, "order_code": None,
+    }
+    assert rpc.run_renewals() == {}
+    for moment, expected in [(NOW + DAY, {"past_due": 1}), (NOW + 3 * DAY, {"past_due": 1}),
+                             (NOW + 5 * DAY, {"canceled": 1})]:
+        set_clock(moment)
+        assert rpc.run_renewals() == expected, moment
+    assert [event["type"] for event in envelopes(events, 3)] == [
+        "subscription_past_due", "subscription_past_due", "subscription_canceled"]
+    assert rpc.get_subscription(ANA_ID, subscription["id"])["cancel_reason"] == "non_payment"
+    assert ledger.orders == {}
 
 
 def test_a_retry_that_is_paid_makes_it_active_on_its_usual_dates(rpc, subscribe, ledger, set_clock):
