@@ -157,6 +157,19 @@ class BillingService(Pingable):
         ]
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def orders_by_keys(self, idempotency_keys):
+        """The orders of the charges already made under these keys, by key (a key no
+        charge has is left out): what was charged, without charging anything."""
+        if not isinstance(idempotency_keys, list) or len(idempotency_keys) > MAX_CHARGE_BATCH or not all(
+                isinstance(key, str) for key in idempotency_keys):
+            raise ValidationFailed(
+                f"A list of at most {MAX_CHARGE_BATCH} idempotency keys.",
+                fields={"idempotency_keys": ["Not a list of strings or too long."]},
+            )
+        with self.db.transaction() as session:
+            return {key: ORDER.dump(order) for key, order in store.orders_by_keys(session, idempotency_keys).items()}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def reconcile(self):
         """Settle the charges whose outcome is unknown by asking the processor."""
         return charges.reconcile(self.db, self.events, self.processor)

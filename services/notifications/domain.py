@@ -52,6 +52,8 @@ WEBHOOK_EVENTS = {
     "subscriptions": (
         "subscription_created", *SUBSCRIPTION_EMAILS,
         "subscription_plan_change_dropped", "subscription_cancellation_undone",
+        # The merchant's alone: a paid order to refund.
+        "subscription_payment_not_applied",
     ),
     "billing": ("order_created", "order_paid", "charge_failed"),
 }

@@ -511,6 +511,13 @@ def charge_outcome(order_status):
     return CHARGE_FAILED
 
 
+def paid_but_not_applied(order):
+    """Whether a subscription that ends without its renewal leaves `order` (the order
+    already made under that renewal's key, or None) paid and not applied: money taken
+    for a cycle that will not come, to be recorded and refunded."""
+    return order is not None and charge_outcome(order["status"]) == CHARGE_PAID
+
+
 # An unknown card answer is settled by billing's reconciler; ask again after this long.
 CARD_RECHECK_AFTER = timedelta(hours=1)
 

@@ -191,9 +191,7 @@ def settle_plan_change_payment(ctx, quote, order):
     if subscription.status == "active" and _is_current(quote, subscription) and (awaited or unconfirmed):
         apply_plan_change(ctx, subscription, quote, order["code"], actor="system")
     else:
-        store.log_activity(ctx.session, subscription, "system", "payment_not_applied", {
-            "order_code": order["code"], "amount_cents": order["amount_cents"], "for": "plan_change",
-        })
+        record_payment_not_applied(ctx, subscription, order, "plan_change")
 
 
 def settle_plan_change_failure(ctx, quote):
@@ -364,9 +362,16 @@ def settle_renewal_payment(ctx, subscription_id, cycle_number, order):
     if payable and cycle_number == subscription.cycle_number + 1:
         renew(ctx, subscription, order, actor="system")
     else:
-        store.log_activity(ctx.session, subscription, "system", "payment_not_applied", {
-            "order_code": order["code"], "amount_cents": order["amount_cents"], "for": "renewal",
-        })
+        record_payment_not_applied(ctx, subscription, order, "renewal")
+
+
+def record_payment_not_applied(ctx, subscription, order, kind):
+    """A paid order (of `kind`: renewal or plan_change) the subscription can no longer
+    take: recorded for operators (`portalctl payments not-applied`) and sent to the
+    merchant, who refunds it (the automatic refund comes later)."""
+    store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_payment_not_applied", {
+        "order_code": order["code"], "amount_cents": order["amount_cents"], "kind": kind,
+    })
 
 
 def renewal_already_applied(session, subscription_id, cycle_number):
@@ -383,6 +388,10 @@ def renewal_step(ctx, subscription):
     subscription as it was, due again at the next pass.
     """
     if subscription.cancel_at_period_end:
+        # A charge made by a pass whose transaction then failed is paid, but was never applied.
+        made = ctx.billing.made(open_renewal_request(ctx, subscription)[0])
+        if domain.paid_but_not_applied(made):
+            record_payment_not_applied(ctx, subscription, made, "renewal")
         end_subscription(ctx, subscription, reason="buyer", actor="system")
         return "canceled"
     issued_before = subscription.waiting_charge_method == subscription.payment_method
@@ -493,10 +502,15 @@ def renew_batch(db, context_for, claim_next, billing_timeout):
             claimed = claim_next(session, ctx.now)
             if not claimed:
                 return None
-            requests = [open_renewal_request(ctx, subscription)[0]
-                        for subscription in claimed if not subscription.cancel_at_period_end]
-            answers = ctx.billing.with_timeout(billing_timeout).charge_batch(requests) if requests else []
-            charged = replace(ctx, billing=AnsweredCharges(requests, answers))
+            requests = {subscription.id: open_renewal_request(ctx, subscription)[0] for subscription in claimed}
+            to_charge = [requests[subscription.id] for subscription in claimed if not subscription.cancel_at_period_end]
+            # Those ending now are not charged, but a charge may already have been made for them.
+            to_look_up = [requests[subscription.id]["idempotency_key"]
+                          for subscription in claimed if subscription.cancel_at_period_end]
+            billing = ctx.billing.with_timeout(billing_timeout)
+            answers = billing.charge_batch(to_charge) if to_charge else []
+            made = billing.orders_by_keys(to_look_up) if to_look_up else {}
+            charged = replace(ctx, billing=AnsweredCharges(to_charge, answers, made))
             steps = Counter()
             for subscription in claimed:
                 try:
@@ -518,10 +532,16 @@ class ChargeNotMade(PortalError):
 
 class AnsweredCharges:
     """billing as a renewal step sees it within a batch: each charge request answered
-    with what one `charge_batch` call already said about its key."""
+    with what one `charge_batch` call already said about its key, and the orders
+    (`made`, by key) one `orders_by_keys` call found for those not charged."""
 
-    def __init__(self, requests, answers):
+    def __init__(self, requests, answers, made):
         self._answers = {request["idempotency_key"]: answer for request, answer in zip(requests, answers)}
+        self._made = made
+
+    def made(self, request):
+        """The order already made under the request's key, or None."""
+        return self._made.get(request["idempotency_key"])
 
     def charge(self, request):
         answer = self._answers[request["idempotency_key"]]

@@ -297,6 +297,18 @@ class ActivitySchema(Schema):
     details = fields.Dict()
 
 
+class PaymentNotAppliedViewSchema(Schema):
+    """A paid order a subscription did not take, as operators list them."""
+
+    at = fields.AwareDateTime()
+    subscription_id = fields.String()
+    merchant_id = fields.String()
+    email = fields.String()
+    order_code = fields.String()
+    amount_cents = fields.Integer()
+    kind = fields.String()
+
+
 class OrderRefSchema(Schema):
     """The order a charge made, as billing answered: enough to show how to pay it."""
 
@@ -380,6 +392,15 @@ class RenewedSchema(SubscriptionEventSchema):
     cycle_end = fields.AwareDateTime(required=True)
     amount_cents = fields.Integer(required=True)
     order_code = fields.String(required=True)
+
+
+class PaymentNotAppliedSchema(SubscriptionEventSchema):
+    """A paid order the subscription could not take (it ended, or moved on): to refund."""
+
+    order_code = fields.String(required=True)
+    amount_cents = fields.Integer(required=True)
+    # What the order paid for: a renewal or a plan change.
+    kind = fields.String(required=True, validate=validate.OneOf(("renewal", "plan_change")))
 
 
 class PastDueSchema(SubscriptionEventSchema):

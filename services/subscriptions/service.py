@@ -20,7 +20,8 @@ from services.subscriptions.models import inbox, outbox
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
     ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
-    PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PendingPlanChangeSchema,
+    PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
+    PaymentNotAppliedViewSchema, PendingPlanChangeSchema,
     PlanChangeOptionsSchema,
     PlanChangedSchema, PlanChangeDroppedSchema, PlanChangeRequestSchema, PlanChangeScheduledSchema,
     QuoteRequestSchema, QuoteSchema, RenewedSchema, SubscriptionCreatedSchema,
@@ -38,6 +39,7 @@ EVENTS = event_catalog(
     EventType("subscription_cancellation_undone", CancellationUndoneSchema()),
     EventType("subscription_renewed", RenewedSchema()),
     EventType("subscription_past_due", PastDueSchema()),
+    EventType("subscription_payment_not_applied", PaymentNotAppliedSchema()),
 )
 
 IDENTITY = IdentitySchema()
@@ -59,6 +61,7 @@ OFFER_VIEW = OfferViewSchema()
 PENDING_PLAN_CHANGE = PendingPlanChangeSchema()
 ACTIVITY = ActivitySchema()
 ORDER_REF = OrderRefSchema()
+PAYMENT_NOT_APPLIED = PaymentNotAppliedViewSchema()
 # Who may change a payment method: the buyer (also through billing's card form) or the merchant.
 METHOD_CHANGE_ACTORS = ("buyer", "merchant")
 
@@ -327,6 +330,14 @@ class SubscriptionsService(Pingable):
                     lifecycle.settle_plan_change_failure(ctx, quote)
             elif event_type == "order_paid":
                 lifecycle.settle_renewal_payment(ctx, order["subscription_id"], order["cycle_number"], order)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def payments_not_applied(self, merchant_id=None, limit=100):
+        """Paid orders no subscription took (for operators: `portalctl payments not-applied`)."""
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationFailed("A limit from 1 to 1000.", fields={"limit": ["From 1 to 1000."]})
+        with self.db.transaction() as session:
+            return PAYMENT_NOT_APPLIED.dump(store.payments_not_applied(session, merchant_id, limit), many=True)
 
     # -- renewals
 

@@ -305,6 +305,26 @@ def activity(session, subscription_id):
     ).all()
 
 
+def payments_not_applied(session, merchant_id=None, limit=100):
+    """Paid orders recorded as not applied (`lifecycle.record_payment_not_applied`),
+    newest first: each as its activity entry with the subscription's merchant and buyer."""
+    query = (
+        select(Activity.at, Activity.details, Subscription.id, Subscription.merchant_id, Subscription.email)
+        .join(Subscription, Subscription.id == Activity.subscription_id)
+        .where(Activity.action == "payment_not_applied")
+    )
+    if merchant_id is not None:
+        query = query.where(Subscription.merchant_id == merchant_id)
+    rows = session.execute(query.order_by(Activity.id.desc()).limit(limit))
+    return [
+        # Entries written before the event existed named the kind of order "for".
+        {"at": at, "subscription_id": subscription_id, "merchant_id": merchant, "email": email,
+         "order_code": details["order_code"], "amount_cents": details["amount_cents"],
+         "kind": details.get("kind", details.get("for"))}
+        for at, details, subscription_id, merchant, email in rows
+    ]
+
+
 def log_activity(session, subscription, actor, action, details):
     session.add(Activity(subscription_id=subscription.id, at=clock.now(), actor=actor, action=action, details=details))
 

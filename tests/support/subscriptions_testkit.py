@@ -2,7 +2,8 @@
 moment they happen at, and small waiting helpers.
 
 `FakeBilling` is a real nameko service named "billing" answering the issue-4 contract
-(`charge`, `charge_batch`, `register_card`, `get_payment_method`, `issue_card_entry_ticket`) the way
+(`charge`, `charge_batch`, `orders_by_keys`, `register_card`, `get_payment_method`,
+`issue_card_entry_ticket`) the way
 each test tells it to through `LEDGER["current"]`: cards approved, refused or left unknown, boleto/pix
 pending, a card it cannot use refused as billing refuses it. It keeps every charge request it
 receives, so tests can count them.
@@ -48,6 +49,8 @@ class Ledger:
         self.cards = {}
         # Card tokens billing refuses to charge, as it refuses a token not issued to the buyer.
         self.unusable_tokens = set()
+        # True: a batch is charged, then its answer lost (the renewal job's transaction fails).
+        self.lose_batch_answers = False
         self.tickets = []
         # Set to an eventlet Event to hold every charge until it is sent.
         self.hold = None
@@ -113,7 +116,14 @@ class FakeBilling:
                 answers.append({"order": None, "error": {"code": "error", "message": str(error), "fields": {}}})
             except PortalError as refusal:
                 answers.append({"order": None, "error": refusal.to_dict()})
+        if LEDGER["current"].lose_batch_answers:
+            raise RuntimeError("billing charged, but its answer was lost")
         return answers
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def orders_by_keys(self, idempotency_keys):
+        orders = LEDGER["current"].orders
+        return {key: orders[key] for key in idempotency_keys if key in orders}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def register_card(self, card):

@@ -1,6 +1,8 @@
 """The renewal job, driven by the shared clock (CLOCK_FILE): renews, fails into
 past_due, retries 1, 3 and 5 days after the first failed attempt, then cancels."""
 import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -8,6 +10,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.common.config import REPO_ROOT
 from services.common.db import make_engine
 from services.subscriptions import store
 from services.subscriptions.service import SubscriptionsService
@@ -158,6 +161,52 @@ def test_a_card_billing_cannot_use_makes_it_past_due_in_one_pass_and_ends_it_aft
         "subscription_past_due", "subscription_past_due", "subscription_canceled"]
     assert rpc.get_subscription(ANA_ID, subscription["id"])["cancel_reason"] == "non_payment"
     assert ledger.orders == {}
+
+
+def test_a_renewal_paid_but_not_applied_before_a_cancellation_is_recorded_listed_and_sent(
+        rpc, subscribe, ledger, event_queue, rabbit_config):
+    """The job's transaction fails after billing charged; the buyer schedules the
+    cancellation before the next pass, which ends the subscription: the paid order is
+    recorded as payment_not_applied, listed for operators and sent to the merchant."""
+    events = event_queue("subscriptions", "subscription_payment_not_applied", "subscription_canceled")
+    subscription = subscribe("acme-basico", started=DUE_NOW)
+    ledger.lose_batch_answers = True
+    assert rpc.run_renewals() == {"left_for_next_pass": 1}
+    paid = ledger.orders[f"renewal:{subscription['id']}:2"]
+    assert paid["status"] == "paid"
+    ledger.lose_batch_answers = False
+
+    rpc.cancel(ANA_ID, subscription["id"], {})
+    assert rpc.run_renewals() == {"canceled": 1}
+    assert rpc.get_subscription(ANA_ID, subscription["id"])["status"] == "canceled"
+    not_applied, canceled = envelopes(events, 2)
+    assert (not_applied["type"], not_applied["merchant_id"]) == ("subscription_payment_not_applied", "acme-cursos")
+    assert not_applied["data"] == {"subscription_id": subscription["id"], "email": ANA, "actor": "system",
+                                   "order_code": paid["code"], "amount_cents": 2990, "kind": "renewal"}
+    assert canceled["data"]["reason"] == "buyer"
+    [listed] = rpc.payments_not_applied()
+    assert {key: listed[key] for key in ("subscription_id", "merchant_id", "email", "order_code", "amount_cents",
+                                         "kind")} == {
+        "subscription_id": subscription["id"], "merchant_id": "acme-cursos", "email": ANA,
+        "order_code": paid["code"], "amount_cents": 2990, "kind": "renewal"}
+    assert rpc.payments_not_applied(merchant_id="beta-software") == []
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "portalctl.cli", "payments", "not-applied", "--merchant", "acme-cursos"],
+        cwd=REPO_ROOT, env={**os.environ, "AMQP_URI": rabbit_config["AMQP_URI"]},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert listing.returncode == 0, listing.stderr
+    [line] = listing.stdout.splitlines()
+    assert paid["code"] in line and subscription["id"] in line and "2990" in line and "renewal" in line
+
+
+def test_a_cancellation_with_no_charge_made_records_nothing_not_applied(rpc, subscribe, ledger):
+    subscription = subscribe("acme-basico", started=DUE_NOW + DAY)
+    rpc.cancel(ANA_ID, subscription["id"], {})
+    assert rpc.run_renewals() == {"canceled": 1}
+    assert rpc.payments_not_applied() == []
+    assert ledger.requests == []
 
 
 def test_a_retry_that_is_paid_makes_it_active_on_its_usual_dates(rpc, subscribe, ledger, set_clock):
