@@ -156,6 +156,26 @@ class TestAfterARenewalCharge:
         assert self.step("waiting", "pix", DUE + 5 * DAY).action == domain.CANCEL_FOR_NON_PAYMENT
 
 
+class TestChargesNotAppliedOrNotMade:
+    def test_a_charge_billing_refused_to_make_is_a_failed_attempt_with_its_reason(self):
+        assert domain.refused_charge_reason({"payment_token": ["Unknown for this buyer."]}) == "payment_method_unusable"
+        assert domain.refused_charge_reason({"method": ["Not a valid choice."]}) == "payment_method_unusable"
+        assert domain.refused_charge_reason({"product_name": ["Too long."]}) == "charge_not_accepted"
+        first = domain.after_failed_attempt(None, DUE)
+        assert first == domain.RenewalStep(domain.RETRY_LATER, DUE + DAY)
+        assert domain.after_failed_attempt(DUE, DUE + 5 * DAY).action == domain.CANCEL_FOR_NON_PAYMENT
+
+    @pytest.mark.parametrize("order, not_applied", [
+        (None, False),
+        ({"status": "paid"}, True),
+        ({"status": "pending"}, False),
+        ({"status": "pending_confirmation"}, False),
+        ({"status": "refused"}, False),
+    ])
+    def test_an_ending_subscription_leaves_a_paid_renewal_order_not_applied(self, order, not_applied):
+        assert domain.paid_but_not_applied(order) is not_applied
+
+
 class TestRepeatedRequests:
     NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
