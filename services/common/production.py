@@ -11,7 +11,7 @@ DEVELOPMENT, PRODUCTION = "development", "production"
 # everyone knows them; tests/deploy checks that each shipped default is listed here.
 SHIPPED_SECRETS = frozenset({
     "dev-only-processor-webhook-secret", "compose-only-processor-webhook-secret",
-    "guest", "portal", "auth", "subscriptions", "billing", "notifications",
+    "guest", "portal", "postgres", "auth", "subscriptions", "billing", "notifications",
 })
 # Public URLs a browser opens: login links, session cookies and card numbers travel on them.
 PUBLIC_URLS = ("PORTAL_BASE_URL", "BILLING_PUBLIC_URL")
