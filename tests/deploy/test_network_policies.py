@@ -13,6 +13,7 @@ MONITORING_NAMESPACE = "monitoring"
 PRIVATE_RANGES = [ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 # Where a port may be reached from, by the pod's container port name.
 ADMITTED = {"http": INGRESS_NAMESPACE, "metrics": MONITORING_NAMESPACE}
+OPEN_EGRESS = {"billing", "notifications"}
 # The cluster's DNS pods (in kube-system, not the portal's namespace).
 DNS_SERVER = {"k8s-app": "kube-dns"}
 
@@ -123,6 +124,10 @@ def test_gateway_and_billing_http_admits_the_ingress_namespace_only(base_resourc
 
 def test_every_admitted_port_is_a_named_port_of_the_pod_from_its_one_namespace(base_resources):
     for name, (labels, ports) in portal_pods(base_resources).items():
+        if "metrics" in ports:
+            assert any(entry["port"] == "metrics" for spec in policies(base_resources, "Ingress", labels)
+                       for rule in spec.get("ingress", []) for entry in rule.get("ports", [])), \
+                f"Prometheus cannot scrape {name}"
         for spec in policies(base_resources, "Ingress", labels):
             for rule in spec.get("ingress", []):
                 assert rule.get("ports") and rule.get("from"), f"{name}: a rule open to every port or peer"
@@ -136,6 +141,8 @@ def test_every_portal_pod_still_reaches_dns_the_broker_and_its_own_database(base
     databases = {resource["spec"]["bootstrap"]["initdb"]["database"]: resource["metadata"]["name"]
                  for resource in base_resources if resource["kind"] == "Cluster"}
     for name, (labels, _) in portal_pods(base_resources).items():
+        # Only billing (its processor) and notifications (SMTP, webhooks) go further.
+        assert policies(base_resources, "Egress", labels) or name in OPEN_EGRESS, f"{name} may connect anywhere"
         for protocol in ("UDP", "TCP"):
             assert egress_allowed(base_resources, labels, DNS_SERVER, False, 53, protocol), name
         if name != "portal-migrate":

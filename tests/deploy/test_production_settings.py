@@ -48,10 +48,6 @@ def test_every_deployment_of_the_production_overlay_runs_in_production_mode_and_
                                url_settings=[name for name in secrets if name.endswith("_DB_URL")]) == []
 
 
-def test_the_base_alone_is_not_production(base_resources, manifests):
-    assert "PORTAL_ENV" not in manifests.of_kind(base_resources, "ConfigMap")["portal-config"]["data"]
-
-
 def test_every_shipped_password_and_secret_is_one_production_mode_knows():
     shipped = {}
     for path in (REPO_ROOT / "config.yaml", REPO_ROOT / "deploy" / "compose.yaml"):
