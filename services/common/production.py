@@ -1,6 +1,10 @@
 """Production mode: with `PORTAL_ENV=production` a process refuses to start on any
 setting that is only safe on a developer's machine, naming each one, before it
-serves anything (`ObservedContainer` calls `refuse_unsafe_production`)."""
+serves anything (`ObservedContainer` calls `refuse_unsafe_production`).
+
+A process is checked on what it reads: AMQP_URI, the URL of each `Database` it uses,
+the plain secrets its service class names in `secret_settings`, and the settings every
+process shares."""
 import os
 from urllib.parse import urlsplit
 
@@ -28,7 +32,7 @@ def in_production(config):
 def url_credentials_refusal(name, url):
     """Why the credentials in `url` (AMQP_URI, a *_DB_URL) are unsafe, or None."""
     parts = urlsplit(str(url))
-    if parts.username == "guest":
+    if name == "AMQP_URI" and parts.username == "guest":
         return f"{name} logs in as RabbitMQ's `guest` user; give the portal a user of its own"
     if parts.password in SHIPPED_SECRETS:
         return f"{name} uses a default password shipped with the portal; set a secret one"

@@ -60,6 +60,11 @@ def test_every_refusal_is_listed_at_once():
         "PROCESSOR_WEBHOOK_SECRET", "AMQP_URI", "CLOCK_FILE", "PORTAL_BASE_URL"]
 
 
+def test_only_the_broker_has_a_guest_user():
+    (refusal,) = refusals(BILLING_DB_URL="postgresql://guest:guest@postgres/billing")
+    assert refusal.startswith("BILLING_DB_URL uses a default password")
+
+
 def test_a_process_is_checked_only_on_the_secrets_it_reads():
     # The gateway never reads billing's secret or database: their defaults do not stop it.
     config = {**FIT, "PROCESSOR_WEBHOOK_SECRET": "dev-only-processor-webhook-secret",
