@@ -67,7 +67,7 @@ class NotificationsService(Pingable):
         memory until the link expires. Answers `sent`, `queued` (still trying),
         `dropped` (expired) or `failed` (refused for good): never an error for auth.
         """
-        payload = load(SendLoginEmailSchema(), {
+        payload = load(SendLoginEmailSchema(self.config["PORTAL_BASE_URL"]), {
             "email": email, "link": link, "code": code, "expires_at": expires_at,
         })
         now = clock.now()
