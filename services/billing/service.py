@@ -19,7 +19,7 @@ from services.common.errors import (
     EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
 )
 from services.common.outbox import Outbox
-from services.common.rpc import Pingable, TimedRpc, rpc
+from services.common.rpc import OPERATOR, Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load
@@ -142,7 +142,7 @@ class BillingService(Pingable):
             for answer in answers
         ]
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def reconcile(self):
         """Settle the charges whose outcome is unknown by asking the processor."""
         return charges.reconcile(self.db, self.events, self.processor)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from services.common.clock import write_clock_file
 from services.common.errors import ValidationFailed

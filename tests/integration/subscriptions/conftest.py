@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from kombu import Connection, Exchange, Producer
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import func, select
 
 from gateway.service import GatewayService
