@@ -137,9 +137,10 @@ def vhost_permissions(user):
         event_exchanges = names(*(events_exchange(service) for service in SERVICES))
         own_queues = [NAMEKO_REPLY_QUEUE, r"amq\.gen-.+"]
         return {
-            # Its reply queue; `portalctl events` declares the event exchanges, a
-            # server-named queue to tail them, and the dead-letter and unrouted queues.
-            "configure": one_of(*own_queues, *event_exchanges, *shared),
+            # Its reply queue (declared with the RPC exchange); `portalctl events`
+            # declares the event exchanges, a server-named queue to tail them, and the
+            # dead-letter and unrouted queues.
+            "configure": one_of(rpc, *own_queues, *event_exchanges, *shared),
             # Requests; sending dead letters back (default exchange) and unrouted
             # events back to their exchange.
             "write": one_of(rpc, "amq\\.default", *own_queues, *event_exchanges, *shared),
