@@ -13,7 +13,7 @@ from nameko.testing.services import dummy, entrypoint_hook
 from services.common import migrations
 from services.common.config import load_config
 from services.common.errors import Forbidden
-from services.common.rpc import ClusterRpcProxy, TimedRpc
+from services.common.rpc import BrokerCheck, ClusterRpcProxy, TimedRpc
 from services.notifications.service import NotificationsService
 from services.subscriptions.service import SubscriptionsService
 from support.broker_users import load_broker_users
@@ -80,9 +80,15 @@ class AsCaller:
     notifications = TimedRpc("notifications")
     subscriptions = TimedRpc("subscriptions")
 
+    broker_answers = BrokerCheck()
+
     @dummy
     def call(self, service, method, *args, **kwargs):
         return getattr(getattr(self, service), method)(*args, **kwargs)
+
+    @dummy
+    def ready(self):
+        return self.broker_answers()
 
 
 def call_as(start_as, user, service, method, *args, **kwargs):
@@ -143,6 +149,12 @@ def test_each_service_makes_its_calls_as_its_own_user(start_as):
     assert answer["status"] == "dropped"
     # The gateway asks subscriptions, a service answers through the default exchange.
     assert call_as(start_as, "gateway", "subscriptions", "ping")["service"] == "subscriptions"
+
+
+def test_the_gateways_readiness_probe_needs_no_more_than_its_calls(start_as):
+    container = start_as(AsCaller, "gateway")
+    with entrypoint_hook(container, "ready") as ready:
+        assert ready() is True
 
 
 def test_the_operator_calls_operator_rpcs_as_portalctl_does(start_as, users):
