@@ -29,7 +29,8 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, NotFound, RuleRefused, TooManyRequests, Unauthorized
 from services.common.identity import owned_row, owned_rows
 from services.common.outbox import Outbox
-from services.common.rpc import OPERATOR, Pingable, TimedRpc, rpc
+from services.common.callers import OPERATOR
+from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.validation import load
 

@@ -19,7 +19,8 @@ from services.common.errors import (
     EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
 )
 from services.common.outbox import Outbox
-from services.common.rpc import OPERATOR, Pingable, TimedRpc, rpc
+from services.common.callers import OPERATOR
+from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load

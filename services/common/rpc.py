@@ -72,6 +72,7 @@ from nameko.standalone import rpc as standalone_rpc
 
 from services.common import clock
 from services.common.broker_link import unless_link_broke
+from services.common.callers import broker_user, caller_allowed
 from services.common.errors import Forbidden, PortalError, ServiceUnavailable
 from services.common.logs import WithoutRpcReplyBodies
 from services.common.observability import RPC_CLIENT_SECONDS
@@ -103,12 +104,6 @@ UNROUTABLE = "amq.portal.round-trip"
 # The worker context's key of the broker user that sent a request (its `user_id`).
 CALLER = "broker_user"
 CALLER_HEADER = f"nameko.{CALLER}"
-OPERATOR = "operator"
-
-
-def broker_user(amqp_uri):
-    """The user a connection to `amqp_uri` logs in as."""
-    return kombu.Connection(amqp_uri).userid
 
 
 class LinkDown(AmqpConnectionError):
@@ -697,13 +692,6 @@ class PortalRpc(Rpc):
         if not caller_allowed(caller, self.callers, self.rpc_consumer.link.user):
             raise Forbidden(f"{self.method_name} is not for this caller.", fields={"caller": caller})
         return super().handle_message(body, message)
-
-
-def caller_allowed(caller, callers, own_user):
-    """Whether a request `caller` (its broker-checked `user_id`, None if it named
-    none) sent may be answered: any caller when `callers` is None; else one of
-    `callers`, or a process of the callee's own user."""
-    return callers is None or (caller is not None and (caller in callers or caller == own_user))
 
 
 rpc = PortalRpc.decorator

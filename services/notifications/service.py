@@ -19,7 +19,8 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, NotFound, ValidationFailed
 from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
-from services.common.rpc import OPERATOR, Pingable, TimedRpc, rpc
+from services.common.callers import OPERATOR
+from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.timer import timer
 from services.common.validation import load
 from services.notifications import delivery, domain, emails, store

@@ -17,6 +17,7 @@ from services.common.rpc import BrokerCheck, ClusterRpcProxy, TimedRpc
 from services.notifications.service import NotificationsService
 from services.subscriptions.service import SubscriptionsService
 from support.broker_users import load_broker_users
+from support.waiting import wait_until
 
 VHOST = "portal_bus_users"
 PORTAL = "https://portal.example.com"
@@ -175,3 +176,17 @@ def test_a_callee_refuses_a_caller_its_entrypoint_does_not_name(start_as, users)
                 email="ana@example.com", link=f"{PORTAL}/entrar?token=abc", code="042917", expires_at=PAST)
         with pytest.raises(Forbidden):
             stranger.notifications.list_outbox()
+
+
+def test_an_event_put_straight_into_a_handlers_queue_is_dropped(start_as, users, rabbit_node, caplog):
+    start_as(NotificationsService, "notifications")
+    queue = "evt-billing-order_paid--notifications.on_order_paid"
+
+    # subscriptions may write to the default exchange (it answers RPCs through it),
+    # so it can reach any queue by name: a forged "order paid" for notifications.
+    publish(users["subscriptions"], "", queue, user_id="subscriptions", content_type="application/json")
+
+    wait_until(lambda: f"dropped a message in {queue}" in caplog.text, timeout=20)
+    ready_and_unacknowledged = rabbit_node.ctl(
+        "list_queues", "-p", VHOST, "name", "messages", "--no-table-headers", "--quiet").split()
+    assert ready_and_unacknowledged[ready_and_unacknowledged.index(queue) + 1] == "0"
