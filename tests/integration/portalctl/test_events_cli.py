@@ -34,12 +34,12 @@ def envelope(event_type, **data):
             "occurred_at": "2026-11-26T12:00:00+00:00", "merchant_id": "acme-cursos", "data": data}
 
 
-def publish(rabbit_config, exchange, routing_key, body, headers=None):
+def publish(rabbit_config, exchange, routing_key, body, headers=None, **properties):
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         channel = connection.channel()
         exchange(channel).declare()
         Producer(channel, serializer="json").publish(
-            body, exchange=exchange, routing_key=routing_key, headers=headers or {}, delivery_mode=2,
+            body, exchange=exchange, routing_key=routing_key, headers=headers or {}, delivery_mode=2, **properties,
         )
 
 
@@ -93,11 +93,17 @@ def test_dead_letters_are_listed_and_one_is_sent_back_to_its_own_queue(rabbit_co
 
 
 def test_unrouted_events_reach_a_consumer_that_binds_later(rabbit_config):
-    kept = [envelope("subscription_canceled", n=1), envelope("order_paid", n=2)]
+    kept = [envelope("subscription_canceled", n=1), envelope("order_paid", n=2), envelope("subscription_renewed", n=3)]
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         UNROUTED_QUEUE(connection.channel()).declare()
-    publish(rabbit_config, UNROUTED_QUEUE.exchange, "subscription_canceled", kept[0], {ORIGIN_HEADER: "subscriptions.events"})
-    publish(rabbit_config, UNROUTED_QUEUE.exchange, "order_paid", kept[1], {ORIGIN_HEADER: "billing.events"})
+        # As the outbox publishes: stamped with its broker user, which the broker checks.
+        publisher = connection.userid
+    publish(rabbit_config, UNROUTED_QUEUE.exchange, "subscription_canceled", kept[0], {ORIGIN_HEADER: "subscriptions.events"},
+            user_id=publisher)
+    publish(rabbit_config, UNROUTED_QUEUE.exchange, "order_paid", kept[1], {ORIGIN_HEADER: "billing.events"},
+            user_id=publisher)
+    # Naming no publisher: anyone who may publish to the unrouted exchange could have.
+    publish(rabbit_config, UNROUTED_QUEUE.exchange, "subscription_renewed", kept[2], {ORIGIN_HEADER: "subscriptions.events"})
 
     late = Queue("late-consumer", exchange=Exchange("subscriptions.events", type="topic", durable=True),
                  routing_key="#", durable=True)
@@ -108,6 +114,6 @@ def test_unrouted_events_reach_a_consumer_that_binds_later(rabbit_config):
 
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         got = late(connection.channel()).get(no_ack=True)
-        left = UNROUTED_QUEUE(connection.channel()).get(no_ack=True)
+        left = [UNROUTED_QUEUE(connection.channel()).get(no_ack=True) for _ in range(2)]
     assert json.loads(got.body)["event_id"] == kept[0]["event_id"]
-    assert json.loads(left.body)["event_id"] == kept[1]["event_id"]
+    assert [json.loads(message.body)["event_id"] for message in left] == [kept[1]["event_id"], kept[2]["event_id"]]
