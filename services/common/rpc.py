@@ -138,8 +138,10 @@ class Delivery:
         self.body = message.body
         self.properties = message.properties
         # The caller is the broker's word (`user_id`), never a header a caller sent.
-        self.headers = {**(message.properties.get("application_headers") or {}),
-                        CALLER_HEADER: message.properties.get("user_id")}
+        headers = message.properties.get("application_headers") or {}
+        self.headers = {key: value for key, value in headers.items() if key != CALLER_HEADER}
+        if message.properties.get("user_id") is not None:
+            self.headers[CALLER_HEADER] = message.properties["user_id"]
         self.delivery_info = message.delivery_info
         self.channel = channel
 
