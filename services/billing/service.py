@@ -19,6 +19,7 @@ from services.common.errors import (
     EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
 )
 from services.common.outbox import Outbox
+from services.common.callers import OPERATOR
 from services.common.production import in_production
 from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
@@ -145,7 +146,7 @@ class BillingService(Pingable):
             for answer in answers
         ]
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def reconcile(self):
         """Settle the charges whose outcome is unknown by asking the processor."""
         return charges.reconcile(self.db, self.events, self.processor)

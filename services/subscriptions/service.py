@@ -11,6 +11,7 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, ValidationFailed
 from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
+from services.common.callers import OPERATOR
 from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
@@ -111,12 +112,12 @@ class SubscriptionsService(Pingable):
             lambda session: work(self._context(session), identity), keep_answer,
         )
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def upsert_merchant(self, merchant):
         data = load(MERCHANT, merchant)
         return self.db.retry_on_conflict(lambda session: MERCHANT.dump(store.upsert_merchant(session, data)))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def upsert_offer(self, offer):
         data = load(OFFER, offer)
         return self.db.retry_on_conflict(lambda session: OFFER.dump(store.upsert_offer(session, data)))
@@ -319,7 +320,7 @@ class SubscriptionsService(Pingable):
     def renew_due_subscriptions(self):
         self._run_renewals()
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def run_renewals(self):
         """One pass of the renewal job now (for operators and tests); what it did, counted."""
         return self._run_renewals()

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 from services.billing.service import BillingService
 from services.common.errors import EXPECTED_ERRORS, NotFound

@@ -85,13 +85,18 @@ def test_dead_letters_are_listed_and_one_is_sent_back_to_its_own_queue(rabbit_co
 
 
 def test_unrouted_events_reach_a_consumer_that_binds_later(rabbit_config):
-    kept = [envelope("subscription_canceled", n=1), envelope("order_paid", n=2)]
+    kept = [envelope("subscription_canceled", n=1), envelope("order_paid", n=2), envelope("subscription_renewed", n=3)]
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         UNROUTED_QUEUE(connection.channel()).declare()
+        # As the outbox publishes: stamped with its broker user, which the broker checks.
+        publisher = connection.userid
     publish_confirmed(rabbit_config["AMQP_URI"], UNROUTED_QUEUE.exchange, kept[0],
-                      headers={ORIGIN_HEADER: "subscriptions.events"})
+                      headers={ORIGIN_HEADER: "subscriptions.events"}, user_id=publisher)
     publish_confirmed(rabbit_config["AMQP_URI"], UNROUTED_QUEUE.exchange, kept[1],
-                      headers={ORIGIN_HEADER: "billing.events"})
+                      headers={ORIGIN_HEADER: "billing.events"}, user_id=publisher)
+    # Naming no publisher: anyone who may publish to the unrouted exchange could have.
+    publish_confirmed(rabbit_config["AMQP_URI"], UNROUTED_QUEUE.exchange, kept[2],
+                      headers={ORIGIN_HEADER: "subscriptions.events"})
 
     late = Queue("late-consumer", exchange=Exchange("subscriptions.events", type="topic", durable=True),
                  routing_key="#", durable=True)
@@ -102,6 +107,6 @@ def test_unrouted_events_reach_a_consumer_that_binds_later(rabbit_config):
 
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         got = late(connection.channel()).get(no_ack=True)
-        left = UNROUTED_QUEUE(connection.channel()).get(no_ack=True)
+        left = [UNROUTED_QUEUE(connection.channel()).get(no_ack=True) for _ in range(2)]
     assert json.loads(got.body)["event_id"] == kept[0]["event_id"]
-    assert json.loads(left.body)["event_id"] == kept[1]["event_id"]
+    assert [json.loads(message.body)["event_id"] for message in left] == [kept[1]["event_id"], kept[2]["event_id"]]

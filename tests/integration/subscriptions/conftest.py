@@ -4,13 +4,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import func, select
 
 from gateway.service import GatewayService
 from services.common import clock
 from services.common.db import make_engine
 from services.common.outbox import event_exchange
+from services.common.rpc import ClusterRpcProxy
 from services.subscriptions.domain import add_months
 from services.subscriptions.models import Activity, Subscription, inbox
 from services.subscriptions.service import SubscriptionsService

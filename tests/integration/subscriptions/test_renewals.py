@@ -4,7 +4,7 @@ import os
 from datetime import timedelta
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
