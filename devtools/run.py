@@ -18,6 +18,7 @@ from devtools.lifetime import terminate_with_parent  # noqa: E402
 from portalctl.cli import cluster_rpc  # noqa: E402
 from services.common import migrations  # noqa: E402
 from services.common.config import REPO_ROOT, load_config  # noqa: E402
+from services.common.production import in_production  # noqa: E402
 
 SERVICE_PROCESSES = ["auth", "subscriptions", "billing", "notifications", "gateway"]
 STARTUP_SECONDS = 90
@@ -114,6 +115,9 @@ def main():
     if os.environ.get("DATABASE") == "postgresql":
         use_local_postgres(os.environ.get("POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     config = load_config()
+    if in_production(config):
+        # It loads demo data and lets webhooks reach this machine's network.
+        raise SystemExit("`make run` is for development only: unset PORTAL_ENV (it is production).")
     concurrency = replica_counts(config, int(os.environ.get("REPLICAS", "1")))
     for service in migrations.SERVICES_WITH_DATABASE:
         migrations.upgrade(service)

@@ -9,7 +9,7 @@ from services.common.errors import PortalError
 
 def cluster_rpc(config):
     """A standalone RPC client with the same deadline as the services' own calls."""
-    from nameko.standalone.rpc import ClusterRpcProxy
+    from services.common.rpc import ClusterRpcProxy
 
     return ClusterRpcProxy(config, timeout=float(config.get("RPC_TIMEOUT", 5)))
 

@@ -9,6 +9,8 @@ import json
 
 import pika
 
+from services.common.callers import broker_user, caller_allowed
+
 SERVICES = ("auth", "subscriptions", "billing", "notifications")
 DEAD_LETTERS = "portal.dead-letters"
 UNROUTED = "portal.unrouted"
@@ -61,23 +63,28 @@ def _take_all(channel, queue):
         taken.append((method, properties, body))
 
 
-def dead_letter_destination(method, properties):
+def dead_letter_destination(method, properties, own_user):
     """Back to the very queue whose consumer gave up on it (the default exchange
     routes by queue name), so other consumers do not see it twice."""
     queue = (properties.headers or {}).get("x-first-death-queue")
     return ("", queue) if queue else None
 
 
-def unrouted_destination(method, properties):
-    """Back to the exchange it was published to, now that someone may listen."""
+def unrouted_destination(method, properties, own_user):
+    """Back to the exchange it was published to, now that someone may listen; only
+    if its origin's service published it (the broker vouches for `user_id`): every
+    service may publish to the unrouted exchange, naming any origin."""
     exchange = (properties.headers or {}).get(ORIGIN_HEADER)
-    return (exchange, method.routing_key) if exchange else None
+    if not exchange or not caller_allowed(properties.user_id, {exchange.removesuffix(".events")}, own_user):
+        return None
+    return exchange, method.routing_key
 
 
 def review(amqp_uri, queue, destination, emit, type_pattern="*", send_back=None):
     """List the messages held in `queue`; with `send_back` (an event id, or "all"),
     publish the matching ones to `destination(method, properties)` and remove them."""
     connection, channel = _channel(amqp_uri)
+    own_user = broker_user(amqp_uri)
     channel.confirm_delivery()
     # Declared as the services declare it, so a broker that never held one answers "none".
     channel.queue_declare(queue, durable=True)
@@ -87,8 +94,11 @@ def review(amqp_uri, queue, destination, emit, type_pattern="*", send_back=None)
             envelope = json.loads(body)
             chosen = fnmatch.fnmatchcase(method.routing_key, type_pattern) and send_back in (
                 "all", envelope.get("event_id"))
-            target = destination(method, properties) if chosen else None
+            target = destination(method, properties, own_user) if chosen else None
             if target:
+                # Sent back by the operator: handlers take a message straight to their
+                # queue from the operator only.
+                properties.user_id = own_user
                 channel.basic_publish(target[0], target[1], body, properties)
                 channel.basic_ack(method.delivery_tag)
                 moved += 1

@@ -29,6 +29,7 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, NotFound, RuleRefused, TooManyRequests, Unauthorized
 from services.common.identity import owned_row, owned_rows
 from services.common.outbox import Outbox
+from services.common.callers import OPERATOR
 from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.validation import load
@@ -435,7 +436,7 @@ class AuthService(Pingable):
 
     # Merchant API keys -------------------------------------------------------------
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def create_api_key(self, merchant_id):
         """A new key for an existing merchant. The answer is the only place the whole
         key ever appears; only its prefix and hash are kept."""
@@ -450,7 +451,7 @@ class AuthService(Pingable):
             session.add(row)
         return {**ApiKeySchema().dump(row), "key": key}
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def revoke_api_key(self, prefix):
         """The key with this prefix stops working at once; revoking twice is fine."""
         payload = load(ApiKeyLookupSchema(), {"prefix": prefix})
@@ -462,7 +463,7 @@ class AuthService(Pingable):
                 row.revoked_at = clock.now()
         return ApiKeySchema().dump(row)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def list_api_keys(self, merchant_id=None):
         """Every key (prefixes, never keys), or one merchant's."""
         query = select(ApiKey).order_by(ApiKey.merchant_id, ApiKey.created_at)

@@ -20,3 +20,8 @@ def load_config(path=None):
     path = Path(path or os.environ.get("PORTAL_CONFIG") or DEFAULT_CONFIG_PATH)
     with path.open() as handle:
         return yaml.safe_load(handle)
+
+
+def setting_is_on(value):
+    """A yes/no setting as written in config.yaml or the environment."""
+    return str(value).strip().lower() in ("1", "true", "yes", "on")

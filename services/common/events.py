@@ -12,6 +12,10 @@ each delivery (1, 2, 4, 8 s, at most `EVENT_RETRY_MAX_DELAY_SECONDS`), so the li
 spans an outage of half a minute instead of five redeliveries within a second; the
 broker counts a delivery to a consumer that died without acknowledging it too.
 Handlers stay idempotent by `event_id` (see `Inbox`), since delivery is at least once.
+A handler takes only what came through its source's exchange (`<service>.events`,
+where only that service may publish), or straight to its queue from the operator
+(`portalctl events dead-letters --send-back`); anything else was put in its queue
+through the default exchange by someone else, and is dropped.
 """
 import logging
 
@@ -26,6 +30,7 @@ from services.common import clock
 from services.common.db import UTCDateTime
 from services.common.errors import ServiceUnavailable
 from services.common.outbox import event_exchange
+from services.common.callers import OPERATOR, broker_user, caller_allowed
 
 DEAD_LETTER_EXCHANGE = Exchange("portal.dead-letters", type="topic", durable=True)
 DEAD_LETTER_QUEUE = Queue(
@@ -89,12 +94,29 @@ class ReliableEventHandler(EventHandler):
             DEAD_LETTER_QUEUE(channel).declare()
             self.queue(channel).declare()
         self.retry_max_delay = float(config.get("EVENT_RETRY_MAX_DELAY_SECONDS", DEFAULT_RETRY_MAX_DELAY_SECONDS))
+        self.own_user = broker_user(config["AMQP_URI"])
         Consumer.setup(self)
+
+    def handle_message(self, body, message):
+        exchange, sender = message.delivery_info.get("exchange"), message.properties.get("user_id")
+        if not from_its_source(exchange, sender, self.queue.exchange.name, self.own_user):
+            log.warning("dropped a message in %s that did not come through %s (exchange %r, user %r)",
+                        self.queue.name, self.queue.exchange.name, exchange, sender)
+            self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         if exc_info is not None and isinstance(exc_info[1], ServiceUnavailable):
             eventlet.sleep(retry_delay(message.headers.get("x-delivery-count", 0), self.retry_max_delay))
         return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+def from_its_source(exchange, sender, source_exchange, own_user):
+    """Whether an event delivered from `exchange` by the broker user `sender` is one
+    its handler may act on: published to its source's exchange, or sent back straight
+    to the queue (the default exchange, "") by the operator."""
+    return exchange == source_exchange or (exchange == "" and caller_allowed(sender, {OPERATOR}, own_user))
 
 
 def retry_delay(deliveries_before, max_delay):

@@ -17,6 +17,8 @@ from nameko.containers import ServiceContainer
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from services.common.broker_link import stop_without_broker, tolerate_broken_links, unless_link_broke
+from services.common.db import Database
+from services.common.production import refuse_unsafe_production
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,13 @@ def valid_correlation_id(value):
 class ObservedContainer(ServiceContainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Before anything listens or consumes: PORTAL_ENV=production refuses unsafe settings.
+        refuse_unsafe_production(
+            self.config, self.service_name,
+            secret_settings=getattr(self.service_cls, "secret_settings", ()),
+            url_settings=sorted({dependency.url_key for dependency in self.dependencies
+                                 if isinstance(dependency, Database)}),
+        )
         tolerate_broken_links()
         stop_without_broker()
 

@@ -18,6 +18,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, event, func, select, update
 
 from services.common import clock
+from services.common.callers import broker_user
 from services.common.db import UTCDateTime, is_postgres, make_engine
 from services.common.observability import OUTBOX_BACKLOG
 
@@ -65,6 +66,7 @@ class OutboxRelay:
         self.table = table
         self.exchange = event_exchange(service_name)
         self.amqp_uri = amqp_uri
+        self.user = broker_user(amqp_uri)
         self.batch_size = batch_size
         self._connection = None
         self._producer = None
@@ -108,6 +110,8 @@ class OutboxRelay:
             "delivery_mode": 2, "message_id": envelope["event_id"], "type": event_type, "retry": False,
             # Where the event belongs, so a dead-lettered or unrouted copy can be sent back.
             "headers": {ORIGIN_HEADER: self.exchange.name},
+            # The broker checks it is ours: an unrouted copy is sent back only as the origin's.
+            "user_id": self.user,
         }
         if exchange is None:
             producer.publish(envelope, routing_key=event_type, mandatory=True, **properties)

@@ -29,6 +29,15 @@ go to the default one.
 `BrokerCheck` asks over the same link whether the broker answers (the gateway's
 `/readyz`): a message it cannot route comes back at once, so a probe opens no
 connection and leaves nothing on the broker.
+
+Every request carries the link's broker user as its AMQP `user_id`, which RabbitMQ
+checks against the connection's user (it refuses a message that names another), so
+a callee knows which service called: `rpc(callers=("auth",))` answers only those
+broker users (and its own: a deployment where every process shares one user, as in
+development, has nothing to tell apart), and a worker finds its caller in its
+context data under `CALLER`. Which user may send which request at all is the
+broker's topic permissions' job (deploy/rabbitmq/broker_users.py); nameko's callers
+stamp their user with `ClusterRpcProxy` from here.
 """
 import collections
 import contextlib
@@ -58,11 +67,13 @@ from nameko.constants import (
 from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider, ProviderCollector, SharedExtension
 from nameko.messaging import HeaderEncoder
-from nameko.rpc import RPC_QUEUE_TEMPLATE, Responder, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import RPC_QUEUE_TEMPLATE, Responder, Rpc, RpcConsumer, ServiceProxy, get_rpc_exchange
+from nameko.standalone import rpc as standalone_rpc
 
 from services.common import clock
 from services.common.broker_link import unless_link_broke
-from services.common.errors import PortalError, ServiceUnavailable
+from services.common.callers import broker_user, caller_allowed
+from services.common.errors import Forbidden, PortalError, ServiceUnavailable
 from services.common.logs import WithoutRpcReplyBodies
 from services.common.observability import RPC_CLIENT_SECONDS
 
@@ -86,9 +97,13 @@ READ_CHUNK = 65536
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)
 # Replies are read as what requests are sent as (never pickle).
 ACCEPTED_CONTENT = {"application/json"}
-# Where `RpcLink.answers` sends its message: no queue can have this name (names that
-# begin with "amq." are the broker's own), so the broker returns the message at once.
+# Where `RpcLink.answers` sends its message on the RPC exchange: no binding matches it
+# (services bind `<service>.*`, nameko's reply queues a uuid), so the broker returns
+# it at once.
 UNROUTABLE = "amq.portal.round-trip"
+# The worker context's key of the broker user that sent a request (its `user_id`).
+CALLER = "broker_user"
+CALLER_HEADER = f"nameko.{CALLER}"
 
 
 class LinkDown(AmqpConnectionError):
@@ -122,7 +137,11 @@ class Delivery:
     def __init__(self, message, channel):
         self.body = message.body
         self.properties = message.properties
-        self.headers = message.properties.get("application_headers") or {}
+        # The caller is the broker's word (`user_id`), never a header a caller sent.
+        headers = message.properties.get("application_headers") or {}
+        self.headers = {key: value for key, value in headers.items() if key != CALLER_HEADER}
+        if message.properties.get("user_id") is not None:
+            self.headers[CALLER_HEADER] = message.properties["user_id"]
         self.delivery_info = message.delivery_info
         self.channel = channel
 
@@ -135,6 +154,7 @@ class RpcLink:
 
     def __init__(self, amqp_uri, exchange, ssl=None, login_method=None, heartbeat=DEFAULT_HEARTBEAT):
         self.amqp_uri = amqp_uri
+        self.user = broker_user(amqp_uri)
         self.exchange_name = exchange.name
         self._exchange = exchange
         self._connection_options = {"ssl": ssl, "login_method": login_method, "heartbeat": heartbeat}
@@ -192,7 +212,7 @@ class RpcLink:
         message = Message(
             data, content_type=content_type, content_encoding=content_encoding, delivery_mode=NON_PERSISTENT,
             expiration=str(expires_in_ms), correlation_id=correlation_id, reply_to=DIRECT_REPLY_TO,
-            application_headers=headers,
+            application_headers=headers, user_id=self.user,
         )
         answered = self._calls[correlation_id] = Event()
         try:
@@ -212,7 +232,7 @@ class RpcLink:
         returned = self._calls[correlation_id] = Event()
         try:
             self._publish_request(Message(b"", delivery_mode=NON_PERSISTENT, correlation_id=correlation_id),
-                                  UNROUTABLE, exchange="")
+                                  UNROUTABLE)
             returned.wait(max(deadline - time.monotonic(), 0))
         except ServiceAbsent:  # the broker's return
             return True
@@ -478,8 +498,10 @@ class TimedMethod(HeaderEncoder):
     def call_async(self, *args, **kwargs):
         started = time.monotonic()
         deadline = started + self._timeout
-        # nameko's context data (correlation id, call stack) travels as headers.
+        # nameko's context data (correlation id, call stack) travels as headers; who
+        # called this worker is not passed on.
         headers = self.get_message_headers(self._worker_ctx)
+        headers.pop(CALLER_HEADER, None)
         try:
             correlation_id, answered = self._link.call(
                 f"{self._service_name}.{self._method_name}", {"args": args, "kwargs": kwargs}, headers, deadline)
@@ -662,8 +684,39 @@ class PortalRpc(Rpc):
     # must be this one, or two consumers would share `rpc-<service>`.
     rpc_consumer = LinkRpcConsumer()
 
+    def __init__(self, callers=None, **kwargs):
+        """`callers`: the broker users this entrypoint answers (None: any)."""
+        self.callers = None if callers is None else frozenset(callers)
+        super().__init__(**kwargs)
+
+    def handle_message(self, body, message):
+        caller = message.properties.get("user_id")
+        if not caller_allowed(caller, self.callers, self.rpc_consumer.link.user):
+            raise Forbidden(f"{self.method_name} is not for this caller.", fields={"caller": caller})
+        return super().handle_message(body, message)
+
 
 rpc = PortalRpc.decorator
+
+
+class ClusterRpcProxy(standalone_rpc.ClusterRpcProxy):
+    """nameko's standalone caller (portalctl's, the tests'), stamping each request
+    with its broker user as `user_id` so that callees know who called."""
+
+    def __init__(self, config, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self._proxy = StampedClusterProxy(self._worker_ctx, self._reply_listener, broker_user(config[AMQP_URI_CONFIG_KEY]))
+
+
+class StampedClusterProxy(standalone_rpc.ClusterProxy):
+    def __init__(self, worker_ctx, reply_listener, user):
+        self._user = user
+        super().__init__(worker_ctx, reply_listener)
+
+    def __getattr__(self, name):
+        if name not in self._proxies:
+            self._proxies[name] = ServiceProxy(self._worker_ctx, name, self._reply_listener, user_id=self._user)
+        return self._proxies[name]
 
 
 class Pingable:

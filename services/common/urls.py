@@ -1,5 +1,5 @@
 """URL rules more than one process applies the same way."""
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -21,3 +21,19 @@ def origin_of(url):
     if port is None or port == DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
+
+
+def is_under(url, base_url):
+    """Whether `url` is on `base_url`: the same origin (scheme, host, port), no
+    user name or password, and a path at or below the base's path (no `.` or `..`
+    segment that a browser would resolve out of it)."""
+    origin = origin_of(url)
+    if origin is None or origin != origin_of(base_url):
+        return False
+    parts, base = urlsplit(url.strip()), urlsplit(base_url.strip())
+    if parts.username is not None or parts.password is not None:
+        return False
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        return False
+    base_path = base.path.rstrip("/")
+    return parts.path == base_path or parts.path.startswith(f"{base_path}/")

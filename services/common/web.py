@@ -4,19 +4,27 @@ One table maps each typed error to its status; every error leaves as JSON
 `{"error": {"code", "message", "fields"}}` (or the page the caller renders), never
 as a traceback. Every response also carries the headers that keep the portal out
 of frames and stop content sniffing.
+
+Each request is read whole (request line, headers, body) in its connection's own
+green thread within one deadline before any route sees it, so a slow or oversized
+request never holds a worker or an in-flight slot.
 """
+import io
 import json
 import logging
 import time
+from contextlib import suppress
+from dataclasses import dataclass
 from functools import partial
 
 import eventlet
+from eventlet import wsgi
 from eventlet.event import Event
 from eventlet.greenio import shutdown_safe
-from eventlet.wsgi import STATE_IDLE
+from eventlet.wsgi import MAX_HEADER_LINE, STATE_IDLE, ChunkReadError
 from nameko.exceptions import BadRequest, RemoteError
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
@@ -32,7 +40,24 @@ from services.common.observability import (
 
 log = logging.getLogger(__name__)
 # nameko's web server logs every request line, and login links carry secrets in URLs.
-logging.getLogger("nameko.web.server").addFilter(WithoutUrlSecrets())
+server_log = logging.getLogger("nameko.web.server")
+server_log.addFilter(WithoutUrlSecrets())
+
+# Probes answer whatever else the process is serving: they take no in-flight slot.
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+# No body the portal takes nests deeper than a few levels; deeper ones are refused
+# before any code walks them (walking code recurses, and Python's stack is finite).
+MAX_JSON_DEPTH = 32
+
+
+# Refusals of the HTTP layer itself, before any route: they never cross RPC.
+class BodyTooLarge(PortalError):
+    code = "body_too_large"
+
+
+class RequestTooSlow(PortalError):
+    code = "request_timeout"
+
 
 HTTP_STATUS = {
     ValidationFailed: 400,
@@ -43,6 +68,8 @@ HTTP_STATUS = {
     RuleRefused: 422,
     TooManyRequests: 429,
     ServiceUnavailable: 503,
+    BodyTooLarge: 413,
+    RequestTooSlow: 408,
 }
 
 SECURITY_HEADERS = {
@@ -95,27 +122,49 @@ def read_json(request):
         raise ValidationFailed("A JSON body is required.", code="invalid_json", fields={"_body": ["Missing body."]})
     try:
         payload = json.loads(request.get_data(as_text=True))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ValidationFailed("The body is not valid JSON.", code="invalid_json", fields={"_body": ["Invalid JSON."]}) from None
     if not isinstance(payload, dict):
         raise ValidationFailed("The body must be a JSON object.", code="invalid_json", fields={"_body": ["Expected an object."]})
+    if _nests_deeper(payload, MAX_JSON_DEPTH):
+        raise ValidationFailed(
+            f"The body nests more than {MAX_JSON_DEPTH} levels deep.", code="invalid_json",
+            fields={"_body": [f"Nested more than {MAX_JSON_DEPTH} levels deep."]},
+        )
     return payload
 
 
-def _with_security_headers(start_response, server, status, headers, exc_info=None):
+def _nests_deeper(value, levels):
+    """Whether `value` has objects or arrays nested more than `levels` deep (looked at
+    level by level, without recursion)."""
+    level = [value]
+    for _ in range(levels):
+        level = [
+            item for container in level if isinstance(container, (dict, list))
+            for item in (container.values() if isinstance(container, dict) else container)
+        ]
+    return any(isinstance(item, (dict, list)) for item in level)
+
+
+def _secured_headers(headers, closing):
+    """`headers` with the security headers it does not set itself, and with
+    `Connection: close` when `closing`."""
     present = {name.lower() for name, _ in headers}
-    if server.draining:
-        # The process is stopping: this connection is not to be used again.
+    if closing:
         headers = [(name, value) for name, value in headers if name.lower() != "connection"]
         headers.append(("Connection", "close"))
     # A page that sets its own policy decides who may frame it (billing's card form
     # names the portal in frame-ancestors); X-Frame-Options: DENY would contradict it.
     if any(name.lower() == "content-security-policy" and "frame-ancestors" in value for name, value in headers):
         present.add("x-frame-options")
-    headers = list(headers) + [
+    return list(headers) + [
         (name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present
     ]
-    return start_response(status, headers, exc_info)
+
+
+def _with_security_headers(start_response, server, status, headers, exc_info=None):
+    # A stopping process answers on no connection again.
+    return start_response(status, _secured_headers(headers, closing=server.draining), exc_info)
 
 
 class _PortalWsgiApp(WsgiApp):
@@ -136,6 +185,120 @@ class _PortalWsgiApp(WsgiApp):
         return response(environ, partial(_with_security_headers, start_response, self.server))
 
 
+@dataclass(frozen=True)
+class RequestLimits:
+    """How long one request may take to arrive whole, and how large its body may be."""
+
+    read_seconds: float
+    max_body_bytes: int
+
+
+class _FramingLines:
+    """A request's reader whose lines (a chunked body's sizes and trailers) end within
+    eventlet's bound on a header line, instead of growing while the client sends."""
+
+    def __init__(self, rfile):
+        self._rfile = rfile
+        self.read = rfile.read
+
+    def readline(self, size=-1):
+        line = self._rfile.readline(MAX_HEADER_LINE)
+        if len(line) == MAX_HEADER_LINE and not line.endswith(b"\n"):
+            raise ChunkReadError("chunk line too long")
+        return line
+
+
+class _WholeRequestProtocol(HttpOnlyProtocol):
+    """eventlet's HTTP/1.1 protocol, reading each request whole before the app sees it.
+
+    The request line, headers and body (chunked too, decoded) are read in the
+    connection's green thread within one deadline counted from the request's first
+    byte, and at most `max_body_bytes` of body: a body announced larger is refused
+    without reading it, a chunked one as soon as it grows past the bound. A request
+    cut by either is answered (408, 413) and its connection closed. Between requests
+    a keep-alive connection waits under the server's socket timeout, not the deadline.
+    """
+
+    def __init__(self, conn_state, server, limits):
+        self.limits = limits  # eventlet serves the whole connection from __init__
+        super().__init__(conn_state, server)
+
+    def handle_one_request(self):
+        self._deadline = None
+        try:
+            super().handle_one_request()
+        except eventlet.Timeout as timeout:
+            if timeout is not self._deadline:
+                raise
+            self._refuse(RequestTooSlow(
+                f"The request did not arrive whole within {self.limits.read_seconds:g}s.",
+                fields={"_body": ["Sent too slowly."]},
+            ))
+        finally:
+            if self._deadline is not None:
+                self._deadline.cancel()
+
+    def _read_request_line(self):
+        if not self.rfile.closed:
+            with suppress(ConnectionError):  # eventlet's own read below tells what happened
+                self.rfile.peek(1)  # idle until the first byte (the socket timeout bounds it)
+        self._deadline = eventlet.Timeout(self.limits.read_seconds)
+        return super()._read_request_line()
+
+    def handle_one_response(self):
+        try:
+            body = self._whole_body(self.environ["eventlet.input"])
+        except (BodyTooLarge, ValidationFailed) as refusal:
+            self._refuse(refusal)
+            return
+        finally:
+            self._deadline.cancel()
+        if body is None:  # the client left before sending all of it
+            self.close_connection = 1
+            return
+        # The route reads the body from memory; a chunked one comes to it decoded, as
+        # a body of known length (werkzeug reads none from a stream without one).
+        self.environ["wsgi.input"] = io.BytesIO(body)
+        self.environ["CONTENT_LENGTH"] = str(len(body))
+        self.environ.pop("HTTP_TRANSFER_ENCODING", None)
+        super().handle_one_response()
+
+    def _whole_body(self, request_input):
+        """The body, or None when the connection ended before all of it came."""
+        bound = self.limits.max_body_bytes
+        too_large = BodyTooLarge(
+            f"The body is larger than {bound} bytes.", fields={"_body": [f"Larger than {bound} bytes."]})
+        if not request_input.chunked_input and request_input.content_length > bound:
+            raise too_large
+        request_input.rfile = _FramingLines(request_input.rfile)
+        try:
+            body = request_input.read(bound + 1)
+        except ChunkReadError:
+            raise ValidationFailed(
+                "The chunked body is malformed.", code="bad_request", fields={"_body": ["Malformed chunks."]},
+            ) from None
+        except OSError:
+            return None
+        if len(body) > bound:
+            raise too_large
+        if not request_input.chunked_input and len(body) < request_input.content_length:
+            return None
+        return body
+
+    def _refuse(self, error):
+        """Answer `error` and close the connection: the rest of the request stays unread.
+        The answer's writing is bounded by the socket timeout, not by the deadline."""
+        self._deadline.cancel()
+        self.close_connection = 1
+        response = error_response(error)
+        headers = _secured_headers(response.headers.to_wsgi_list(), closing=True)
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+        with suppress(OSError):
+            self.wfile.write(f"HTTP/1.1 {response.status}\r\n{head}\r\n".encode("latin-1") + response.get_data())
+            self.wfile.flush()
+        server_log.info("answered %s to %s: %s", response.status_code, self.client_address[0], error)
+
+
 class PortalWebServer(WebServer):
     """nameko's web server, draining on stop instead of dropping what it serves.
 
@@ -146,6 +309,10 @@ class PortalWebServer(WebServer):
     the port (SO_REUSEPORT); requests under way, and those already sent on open
     connections, are answered with `Connection: close`; idle connections are closed
     after a moment in which their clients may still send one.
+
+    Each request is read whole before it is served (`_WholeRequestProtocol`), and a
+    connection silent for `HTTP_IDLE_SECONDS` (between requests, or not reading its
+    answer) is closed.
     """
 
     IDLE_GRACE_SECONDS = 0.5
@@ -157,15 +324,32 @@ class PortalWebServer(WebServer):
         self._drained = None
         self._in_flight = 0
         self._max_in_flight = None
+        self._limits = None
+        self._idle_seconds = None
 
     def setup(self):
         super().setup()
-        self._max_in_flight = int(self.container.config.get("HTTP_MAX_REQUESTS_IN_FLIGHT", 100))
+        config = self.container.config
+        self._max_in_flight = int(config.get("HTTP_MAX_REQUESTS_IN_FLIGHT", 100))
+        self._limits = RequestLimits(
+            read_seconds=float(config.get("HTTP_REQUEST_READ_SECONDS", 10)),
+            max_body_bytes=int(config.get("HTTP_MAX_BODY_BYTES", 1048576)),
+        )
+        self._idle_seconds = float(config.get("HTTP_IDLE_SECONDS", 75))
+
+    def get_wsgi_server(self, sock, wsgi_app, protocol=None, debug=False):
+        return wsgi.Server(
+            sock, sock.getsockname(), wsgi_app, log=server_log, debug=debug,
+            protocol=partial(_WholeRequestProtocol, limits=self._limits), socket_timeout=self._idle_seconds,
+        )
 
     def answer_within_bound(self, provider, request):
         """The provider's answer, or at once a 503 to retry when the process already
         has `HTTP_MAX_REQUESTS_IN_FLIGHT` requests under way: beyond what its workers
-        can serve, each waiting request only holds memory and adds to every wait."""
+        can serve, each waiting request only holds memory and adds to every wait.
+        Probes are answered whatever is in flight."""
+        if request.path in PROBE_PATHS:
+            return provider.handle_request(request)
         if self._in_flight >= self._max_in_flight:
             response = error_response(ServiceUnavailable(
                 "Muitas requisições ao mesmo tempo; tente novamente em instantes.", code="overloaded"))

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from services.common.config import setting_is_on
 from services.common.urls import DEFAULT_PORTS
 
 # Names that mean this machine whatever DNS says.
@@ -118,10 +119,6 @@ def _port_number(value):
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def setting_is_on(value):
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """notifications' RPC payloads, views and event data."""
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from services.common.schemas import slug
+from services.common.urls import is_under
 from services.notifications.domain import WEBHOOK_EVENT_TYPES
 from services.notifications.outbound import DestinationRefused
 from services.notifications.models import STATUSES
@@ -15,6 +16,16 @@ class SendLoginEmailSchema(Schema):
     link = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
     code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$"))
     expires_at = fields.AwareDateTime(required=True)
+
+    def __init__(self, portal_base_url, **kwargs):
+        super().__init__(**kwargs)
+        self.portal_base_url = portal_base_url
+
+    @validates("link")
+    def link_is_the_portals(self, link, data_key):
+        # A login e-mail is trusted by its reader: it may only ever send them to the portal.
+        if not is_under(link, self.portal_base_url):
+            raise ValidationError("The link must be on the portal's own address (PORTAL_BASE_URL).")
 
 
 class ListOutboxSchema(Schema):

@@ -19,6 +19,7 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, NotFound, ValidationFailed
 from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
+from services.common.callers import OPERATOR
 from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.timer import timer
 from services.common.validation import load
@@ -61,13 +62,14 @@ class NotificationsService(Pingable):
 
     # -- login e-mail (a command from auth)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("link", "code"))
+    # Only auth asks for a login e-mail: a link in it is a key to a buyer's account.
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("link", "code"), callers=("auth",))
     def send_login_email(self, email, link, code, expires_at):
         """Send the login e-mail now; if the mail server is away, keep trying from
         memory until the link expires. Answers `sent`, `queued` (still trying),
         `dropped` (expired) or `failed` (refused for good): never an error for auth.
         """
-        payload = load(SendLoginEmailSchema(), {
+        payload = load(SendLoginEmailSchema(self.config["PORTAL_BASE_URL"]), {
             "email": email, "link": link, "code": code, "expires_at": expires_at,
         })
         now = clock.now()
@@ -91,14 +93,14 @@ class NotificationsService(Pingable):
 
     # -- ops
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def list_outbox(self, status=None, limit=50):
         """The newest outgoing e-mails (optionally of one status), without bodies."""
         payload = load(ListOutboxSchema(), {"status": status, "limit": limit})
         with self.db.transaction() as session:
             return OUTGOING_EMAIL.dump(store.list_emails(session, payload["status"], payload["limit"]), many=True)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def retry(self, email_id):
         """Send a failed e-mail again (a new retry window); login e-mails cannot be."""
         if not isinstance(email_id, str):
@@ -108,7 +110,7 @@ class NotificationsService(Pingable):
             row = store.retry_email(session, email_id, now, self.settings.mail.retry_until(now))
             return OUTGOING_EMAIL.dump(row)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def list_webhook_deliveries(self, merchant_id=None, limit=50):
         """The newest webhook deliveries (of one merchant, or all), each with its log."""
         payload = load(ListDeliveriesSchema(), {"merchant_id": merchant_id, "limit": limit})
@@ -116,7 +118,7 @@ class NotificationsService(Pingable):
             deliveries = store.list_deliveries(session, payload["merchant_id"], payload["limit"])
             return WEBHOOK_DELIVERY.dump(deliveries, many=True)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def replay_webhook(self, delivery_id):
         """Deliver a finished (delivered or failed) webhook again, with a new window."""
         if not isinstance(delivery_id, str):

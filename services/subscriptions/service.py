@@ -11,6 +11,7 @@ from services.common.envelope import EventType, event_catalog
 from services.common.errors import EXPECTED_ERRORS, ValidationFailed
 from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
+from services.common.callers import OPERATOR
 from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
@@ -114,12 +115,12 @@ class SubscriptionsService(Pingable):
             lambda session: work(self._context(session), identity), keep_answer,
         )
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def upsert_merchant(self, merchant):
         data = load(MERCHANT, merchant)
         return self.db.retry_on_conflict(lambda session: MERCHANT.dump(store.upsert_merchant(session, data)))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def upsert_offer(self, offer):
         data = load(OFFER, offer)
         return self.db.retry_on_conflict(lambda session: OFFER.dump(store.upsert_offer(session, data)))
@@ -331,7 +332,7 @@ class SubscriptionsService(Pingable):
             elif event_type == "order_paid":
                 lifecycle.settle_renewal_payment(ctx, order["subscription_id"], order["cycle_number"], order)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def payments_not_applied(self, merchant_id=None, limit=100):
         """Paid orders no subscription took (for operators: `portalctl payments not-applied`)."""
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
@@ -345,7 +346,7 @@ class SubscriptionsService(Pingable):
     def renew_due_subscriptions(self):
         self._run_renewals()
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def run_renewals(self):
         """One pass of the renewal job now (for operators and tests); what it did, counted."""
         return self._run_renewals()

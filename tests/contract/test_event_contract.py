@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from services.common.envelope import EnvelopeSchema
 from support.event_docs import documented_events, published_event_types

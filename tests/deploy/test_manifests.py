@@ -15,7 +15,10 @@ from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
 
 RABBITMQ = ("rabbitmq.com/v1beta1", "RabbitmqCluster")
 POSTGRES = ("postgresql.cnpg.io/v1", "Cluster")
-CUSTOM_RESOURCES = {RABBITMQ, POSTGRES}
+# The messaging topology operator's kinds: the broker's users and what each may do
+# (tests/deploy/test_broker_users.py checks them).
+TOPOLOGY = {("rabbitmq.com/v1beta1", kind) for kind in ("User", "Permission", "TopicPermission", "Exchange")}
+CUSTOM_RESOURCES = {RABBITMQ, POSTGRES, *TOPOLOGY}
 IMAGE = "subscription-portal"
 READINESS_ON_OWN_BROKER_LINK = {"exec": {"command": ["python", "-m", "services.common.probe", "ready"]}}
 
@@ -215,10 +218,14 @@ def test_every_referenced_config_map_and_secret_exists_or_is_generated(base_reso
         if isinstance(value, dict) and "secretKeyRef" in value
     }
     assert config_maps == set(manifests.of_kind(base_resources, "ConfigMap"))
-    generated = {f"{name}-default-user" for name in custom(base_resources, RABBITMQ)}
-    generated |= {f"{name}-app" for name in custom(base_resources, POSTGRES)}
-    # The one Secret created out of band (documented in config.yaml and the README).
-    assert secrets == generated | {"portal-secrets"}
+    generated = {f"{name}-app" for name in custom(base_resources, POSTGRES)}
+    # Created out of band (documented in config.yaml, rabbitmq.yaml and the README):
+    # portal-secrets and each broker user's credentials, which its User imports.
+    broker_users = {
+        user["spec"]["importCredentialsSecret"]["name"]
+        for user in custom(base_resources, ("rabbitmq.com/v1beta1", "User")).values()
+    }
+    assert secrets - broker_users == generated | {"portal-secrets"}
 
 
 def test_every_setting_is_one_the_processes_read(base_resources, manifests, settings):

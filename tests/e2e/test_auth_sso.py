@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from services.common import clock
 from services.common.config import load_config

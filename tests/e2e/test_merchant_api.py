@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.common.rpc import ClusterRpcProxy
 from support.login_flow import ask_for_link, create_api_key, portalctl
 from support.merchant_api import CARD, merchant_call, new_merchant, order_sale, subscription_sale
 from support.portal_client import assert_json_error

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import delete
 
 from services.billing.models import PaymentMethod
 from services.common import clock
 from services.common.db import make_engine
 from services.common.formatting import date
+from services.common.rpc import ClusterRpcProxy
 from services.subscriptions.domain import add_months
 from support.notifications import Receiver, merchant_verifies, save_endpoints_unchecked
 from support.portal_client import TIMEOUT, assert_json_error, log_in

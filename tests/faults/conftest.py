@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from portalctl.demo import load_demo
 from support.fleet import Fleet

@@ -39,6 +39,20 @@ def procfile_commands():
     return commands
 
 
+def start_procfile_process(name, env, output):
+    """The Procfile's process `name` with `env` (its `$VARIABLES` substituted, its
+    leading `VAR=value` assignments applied), stdout and stderr to `output`."""
+    words = shlex.split(string.Template(procfile_commands()[name]).substitute(env))
+    assignments = {}
+    while "=" in words[0]:
+        key, value = words.pop(0).split("=", 1)
+        assignments[key] = value
+    return subprocess.Popen(
+        PROGRAMS[words[0]] + words[1:], cwd=REPO_ROOT, env={**env, **assignments},
+        stdout=output, stderr=subprocess.STDOUT, preexec_fn=terminate_with_parent,
+    )
+
+
 class Fleet(RunningSystem):
     def __init__(self, folder, amqp_uri, replicas=None, rpc_timeout=2, extra_env=None):
         super().__init__(folder, database_backend="postgresql", rpc_timeout=rpc_timeout,
@@ -69,19 +83,10 @@ class Fleet(RunningSystem):
     def start_process(self, name, **overrides):
         """One more process of `name`, as the Procfile starts it (`overrides`: its own
         settings, e.g. another AMQP_URI)."""
-        env = {**self.env, **overrides}
-        words = shlex.split(string.Template(procfile_commands()[name]).substitute(env))
-        assignments = {}
-        while "=" in words[0]:
-            key, value = words.pop(0).split("=", 1)
-            assignments[key] = value
         self._started += 1
         log_path = self.folder / f"{self._started:02d}-{name}.log"
         with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                PROGRAMS[words[0]] + words[1:], cwd=REPO_ROOT, env={**env, **assignments},
-                stdout=log, stderr=subprocess.STDOUT, preexec_fn=terminate_with_parent,
-            )
+            process = start_procfile_process(name, {**self.env, **overrides}, log)
         process.log_path = log_path
         self.processes[name].append(process)
         return process

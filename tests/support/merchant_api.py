@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from services.common import clock
 from services.subscriptions.domain import add_months

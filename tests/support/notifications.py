@@ -11,7 +11,6 @@ from collections import deque
 
 import eventlet
 import eventlet.wsgi
-from kombu import Connection, Producer
 from sqlalchemy.orm import sessionmaker
 
 from services.common import clock
@@ -20,6 +19,7 @@ from services.common.errors import NotFound
 from services.common.outbox import event_exchange
 from services.common.rpc import rpc
 from services.notifications import store
+from support.publishing import publish_confirmed
 
 MERCHANT_ID = "acme-cursos"
 SENDER = "Portal do Cliente <portal@example.com>"
@@ -148,14 +148,9 @@ def envelope(event_type, merchant_id=MERCHANT_ID, **data):
 
 
 def publish(amqp_uri, source, *envelopes):
-    """Publish as `source`'s outbox relay does: its exchange, the type as routing key."""
-    with Connection(amqp_uri) as connection:
-        channel = connection.channel()
-        exchange = event_exchange(source)
-        exchange(channel).declare()
-        producer = Producer(channel, exchange=exchange, serializer="json")
-        for body in envelopes:
-            producer.publish(body, routing_key=body["type"], delivery_mode=2, message_id=body["event_id"])
+    """Publish as `source`'s outbox relay does: its exchange, the type as routing key,
+    confirmed."""
+    publish_confirmed(amqp_uri, event_exchange(source), *envelopes)
 
 
 class Receiver:

@@ -105,18 +105,21 @@ class RabbitNode:
         while _accepts(self.port) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def queues(self):
-        """{queue name: consumer count} of every queue, from rabbitmqctl."""
+    def ctl(self, *arguments):
+        """What `rabbitmqctl <arguments>` prints, run against this node."""
         # Into a file, not a pipe: under eventlet, a pipe's reader can outlive the
         # command and trip the next user of its descriptor.
-        with tempfile.TemporaryFile("w+") as listed:
+        with tempfile.TemporaryFile("w+") as printed:
             subprocess.run(
-                [str(Path(server_script()).with_name("rabbitmqctl")), "-n", self.name, "list_queues", "name",
-                 "consumers", "--no-table-headers", "--quiet"],
-                env=self.environment(), stdout=listed, stderr=subprocess.DEVNULL, timeout=60, check=True,
+                [str(Path(server_script()).with_name("rabbitmqctl")), "-n", self.name, *arguments],
+                env=self.environment(), stdout=printed, stderr=subprocess.DEVNULL, timeout=60, check=True,
             )
-            listed.seek(0)
-            lines = listed.read().splitlines()
+            printed.seek(0)
+            return printed.read()
+
+    def queues(self):
+        """{queue name: consumer count} of every queue, from rabbitmqctl."""
+        lines = self.ctl("list_queues", "name", "consumers", "--no-table-headers", "--quiet").splitlines()
         return {name: int(consumers) for name, consumers in (line.rsplit(None, 1) for line in lines if line.strip())}
 
     def restart(self):

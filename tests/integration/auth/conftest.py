@@ -4,7 +4,7 @@ import time
 
 import eventlet
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from services.auth.service import AuthService
 from services.common.clock import write_clock_file

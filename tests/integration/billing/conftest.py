@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 from services.billing.service import BillingService
 from services.common.errors import EXPECTED_ERRORS, NotFound
@@ -60,12 +60,14 @@ def billing(billing_config, runner_factory):
     """The running billing service and what tests do with it: `.rpc`, `.url(path)`,
     `.subscription_calls`, `.add_card(number)` → token, `.sandbox_charges(key)`,
     `.processor` (the adapter the service uses), `.card_form(...)`, `.received(...)`,
-    `.make_subscriptions_refuse(error)`, `.subscription_of(buyer)` → a new subscription's id."""
+    `.make_subscriptions_refuse(error)`, `.subscription_of(buyer)` → a new subscription's id,
+    `.container` (billing's service container)."""
     FakeSubscriptions.calls = []
     FakeSubscriptions.refusal = None
     FakeSubscriptions.owners = {}
     runner = runner_factory(billing_config, BillingService, FakeSubscriptions)
     runner.start()
+    container = get_container(runner, BillingService)
     base_url = f"http://{billing_config['WEB_SERVER_ADDRESS']}"
 
     def url(path):
@@ -91,14 +93,13 @@ def billing(billing_config, runner_factory):
         yield SimpleNamespace(
             rpc=proxy.billing, url=url, subscription_calls=FakeSubscriptions.calls, add_card=add_card,
             sandbox_charges=charges, config=billing_config, card_form=card_form, received=received,
-            processor=_processor(runner),
+            processor=_processor(container), container=container,
             make_subscriptions_refuse=lambda error: setattr(FakeSubscriptions, "refusal", error),
             subscription_of=subscription_of,
         )
 
 
-def _processor(runner):
-    container = get_container(runner, BillingService)
+def _processor(container):
     provider = next(dep for dep in container.dependencies if dep.attr_name == "processor")
     return provider.processor
 

@@ -4,7 +4,7 @@ import time
 import uuid
 
 import pytest
-from kombu import Connection, Producer
+from kombu import Connection
 from nameko.testing.services import entrypoint_waiter
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
@@ -12,11 +12,13 @@ from services.common.db import Database, make_engine
 from services.common.errors import ServiceUnavailable
 from services.common.events import DEAD_LETTER_QUEUE, event_handler, first_delivery, inbox_table
 from services.common.outbox import event_exchange
+from support.publishing import publish_confirmed
 
 metadata = MetaData()
 effects = Table("effects", metadata, Column("id", Integer, primary_key=True), Column("event_id", String(36)))
 inbox = inbox_table(metadata)
 attempts = []
+SHOP_EVENTS = event_exchange("shop")
 
 
 # Until when (monotonic) the dependency of `on_thing` does not answer.
@@ -59,19 +61,12 @@ def listener(container_factory, rabbit_config, make_db_url):
     engine.dispose()
 
 
-def publish(amqp_uri, *envelopes):
-    with Connection(amqp_uri) as connection:
-        producer = Producer(connection.channel(), exchange=event_exchange("shop"), serializer="json")
-        for body in envelopes:
-            producer.publish(body, routing_key="thing_happened", delivery_mode=2)
-
-
 def test_a_poison_message_is_dead_lettered_and_the_next_one_is_processed(listener, rabbit_config):
     container, engine = listener
     poison, good = envelope(poison=True), envelope(n=1)
     with entrypoint_waiter(container, "on_thing", callback=lambda worker_ctx, result, exc_info: (
             worker_ctx.args[0]["event_id"] == good["event_id"]), timeout=30):
-        publish(rabbit_config["AMQP_URI"], poison, good)
+        publish_confirmed(rabbit_config["AMQP_URI"], SHOP_EVENTS, poison, good)
 
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         dead = DEAD_LETTER_QUEUE(connection.channel())
@@ -92,7 +87,7 @@ def test_a_redelivered_event_is_acted_on_once(listener, rabbit_config):
     once = envelope(n=2)
     for _ in range(2):
         with entrypoint_waiter(container, "on_thing", timeout=30):
-            publish(rabbit_config["AMQP_URI"], once)
+            publish_confirmed(rabbit_config["AMQP_URI"], SHOP_EVENTS, once)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(effects)).scalar_one() == 1
 
@@ -105,7 +100,7 @@ def test_a_dependency_down_for_a_few_seconds_delays_the_event_instead_of_dead_le
     dependency_down_until[0] = time.monotonic() + 2
     with entrypoint_waiter(container, "on_thing", callback=lambda worker_ctx, result, exc_info: (
             exc_info is None), timeout=30):
-        publish(rabbit_config["AMQP_URI"], event)
+        publish_confirmed(rabbit_config["AMQP_URI"], SHOP_EVENTS, event)
 
     assert 2 <= attempts.count(event["event_id"]) <= 3
     with engine.connect() as connection:

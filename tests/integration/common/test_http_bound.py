@@ -1,5 +1,6 @@
 """A process serves at most HTTP_MAX_REQUESTS_IN_FLIGHT requests at once; one more is
-answered 503 `overloaded` at once, and once those finish it is served again."""
+answered 503 `overloaded` at once, and once those finish it is served again. The
+probes (/healthz, /readyz) are answered whatever is in flight."""
 import eventlet
 import requests
 
@@ -21,6 +22,10 @@ class Slow:
     def now(self, request):
         return json_response({"now": True})
 
+    @http("GET", "/healthz")
+    def healthz(self, request):
+        return json_response({"status": "ok"})
+
 
 def test_a_request_beyond_the_bound_is_refused_at_once_and_the_bound_frees_up(container_factory, rabbit_config):
     RELEASE["event"] = eventlet.Event()
@@ -35,6 +40,7 @@ def test_a_request_beyond_the_bound_is_refused_at_once_and_the_bound_frees_up(co
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "overloaded"
     assert refused.headers["Retry-After"] == "1"
+    assert requests.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
 
     RELEASE["event"].send()
     assert [answer.wait().json() for answer in waiting] == [{"waited": True}] * 2

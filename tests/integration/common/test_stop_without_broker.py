@@ -7,7 +7,7 @@ import eventlet
 import pytest
 from eventlet.event import Event
 from nameko.events import event_handler
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from services.common.rpc import TimedRpc, rpc
 

@@ -12,7 +12,7 @@ import eventlet
 import pytest
 from kombu import Connection
 from nameko.exceptions import RpcTimeout, UnknownService
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from portalctl import cli
 from services.common import clock

@@ -5,7 +5,7 @@ nothing."""
 import re
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
 from sqlalchemy import func, select
 

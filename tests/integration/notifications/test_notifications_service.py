@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 
 from services.common.clock import write_clock_file
 from services.common.errors import ValidationFailed
@@ -33,9 +33,9 @@ def frozen_clock(clock_file):
     return clock_file
 
 
-def send_login_email(config, expires_at=EXPIRES_AT):
+def send_login_email(config, expires_at=EXPIRES_AT, link=LINK):
     with ClusterRpcProxy(config, timeout=15) as cluster:
-        return cluster.notifications.send_login_email(email=BUYER, link=LINK, code=CODE, expires_at=expires_at)
+        return cluster.notifications.send_login_email(email=BUYER, link=link, code=CODE, expires_at=expires_at)
 
 
 def list_outbox(config, **filters):
@@ -140,4 +140,17 @@ def test_invalid_command_is_refused_without_echoing_the_secrets(sink, start_noti
 
     assert set(refused.value.fields) == {"expires_at"}
     assert LINK not in str(refused.value.to_dict()) and CODE not in str(refused.value.to_dict())
+    assert sink.messages() == []
+
+
+def test_login_email_with_a_link_off_the_portal_is_refused_and_nothing_is_sent(sink, start_notifications):
+    config, _ = start_notifications(sink.smtp_port)
+    phishing = "https://portal.example.com.evil.example.net/entrar?token=q8Xw2n"
+
+    with pytest.raises(ValidationFailed) as refused:
+        send_login_email(config, link=phishing)
+
+    assert set(refused.value.fields) == {"link"}
+    assert phishing not in str(refused.value.to_dict())
+    assert list_outbox(config) == []
     assert sink.messages() == []

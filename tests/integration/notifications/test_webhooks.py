@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import eventlet
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
 from nameko.testing.utils import get_extension
 

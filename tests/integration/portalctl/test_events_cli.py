@@ -6,12 +6,13 @@ import sys
 import uuid
 
 import pytest
-from kombu import Connection, Exchange, Producer, Queue
+from kombu import Connection, Exchange, Queue
 
 from services.common.config import REPO_ROOT
 from services.common.events import DEAD_LETTER_QUEUE
 from services.common.outbox import ORIGIN_HEADER, UNROUTED_QUEUE, event_exchange
 from support.event_consumer import wait_for_consumer
+from support.publishing import publish_confirmed
 
 
 def portalctl(rabbit_config, *args, **popen):
@@ -34,23 +35,14 @@ def envelope(event_type, **data):
             "occurred_at": "2026-11-26T12:00:00+00:00", "merchant_id": "acme-cursos", "data": data}
 
 
-def publish(rabbit_config, exchange, routing_key, body, headers=None):
-    with Connection(rabbit_config["AMQP_URI"]) as connection:
-        channel = connection.channel()
-        exchange(channel).declare()
-        Producer(channel, serializer="json").publish(
-            body, exchange=exchange, routing_key=routing_key, headers=headers or {}, delivery_mode=2,
-        )
-
-
 def test_tail_prints_matching_events_as_they_happen(rabbit_config):
     tail = portalctl(rabbit_config, "tail", "--type", "subscription_*", "--count", "2", "--idle-seconds", "20")
     try:
         wait_for_consumer(rabbit_config["vhost"])
         first, other, second = envelope("subscription_canceled", n=1), envelope("order_paid"), envelope("subscription_renewed", n=2)
-        publish(rabbit_config, event_exchange("subscriptions"), "subscription_canceled", first)
-        publish(rabbit_config, event_exchange("billing"), "order_paid", other)
-        publish(rabbit_config, event_exchange("subscriptions"), "subscription_renewed", second)
+        publish_confirmed(rabbit_config["AMQP_URI"], event_exchange("subscriptions"), first)
+        publish_confirmed(rabbit_config["AMQP_URI"], event_exchange("billing"), other)
+        publish_confirmed(rabbit_config["AMQP_URI"], event_exchange("subscriptions"), second)
         output, errors = tail.communicate(timeout=30)
     finally:
         tail.kill()
@@ -70,7 +62,7 @@ def failing_queue(rabbit_config):
         DEAD_LETTER_QUEUE(connection.channel()).declare()
     dead = [envelope("order_paid", n=1), envelope("order_paid", n=2)]
     for body, queue_name in zip(dead, [queue.name, "evt-elsewhere"]):
-        publish(rabbit_config, DEAD_LETTER_QUEUE.exchange, "order_paid", body, headers={
+        publish_confirmed(rabbit_config["AMQP_URI"], DEAD_LETTER_QUEUE.exchange, body, headers={
             "x-first-death-queue": queue_name, ORIGIN_HEADER: "billing.events",
         })
     return queue, dead
@@ -93,11 +85,18 @@ def test_dead_letters_are_listed_and_one_is_sent_back_to_its_own_queue(rabbit_co
 
 
 def test_unrouted_events_reach_a_consumer_that_binds_later(rabbit_config):
-    kept = [envelope("subscription_canceled", n=1), envelope("order_paid", n=2)]
+    kept = [envelope("subscription_canceled", n=1), envelope("order_paid", n=2), envelope("subscription_renewed", n=3)]
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         UNROUTED_QUEUE(connection.channel()).declare()
-    publish(rabbit_config, UNROUTED_QUEUE.exchange, "subscription_canceled", kept[0], {ORIGIN_HEADER: "subscriptions.events"})
-    publish(rabbit_config, UNROUTED_QUEUE.exchange, "order_paid", kept[1], {ORIGIN_HEADER: "billing.events"})
+        # As the outbox publishes: stamped with its broker user, which the broker checks.
+        publisher = connection.userid
+    publish_confirmed(rabbit_config["AMQP_URI"], UNROUTED_QUEUE.exchange, kept[0],
+                      headers={ORIGIN_HEADER: "subscriptions.events"}, user_id=publisher)
+    publish_confirmed(rabbit_config["AMQP_URI"], UNROUTED_QUEUE.exchange, kept[1],
+                      headers={ORIGIN_HEADER: "billing.events"}, user_id=publisher)
+    # Naming no publisher: anyone who may publish to the unrouted exchange could have.
+    publish_confirmed(rabbit_config["AMQP_URI"], UNROUTED_QUEUE.exchange, kept[2],
+                      headers={ORIGIN_HEADER: "subscriptions.events"})
 
     late = Queue("late-consumer", exchange=Exchange("subscriptions.events", type="topic", durable=True),
                  routing_key="#", durable=True)
@@ -108,6 +107,6 @@ def test_unrouted_events_reach_a_consumer_that_binds_later(rabbit_config):
 
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         got = late(connection.channel()).get(no_ack=True)
-        left = UNROUTED_QUEUE(connection.channel()).get(no_ack=True)
+        left = [UNROUTED_QUEUE(connection.channel()).get(no_ack=True) for _ in range(2)]
     assert json.loads(got.body)["event_id"] == kept[0]["event_id"]
-    assert json.loads(left.body)["event_id"] == kept[1]["event_id"]
+    assert [json.loads(message.body)["event_id"] for message in left] == [kept[1]["event_id"], kept[2]["event_id"]]

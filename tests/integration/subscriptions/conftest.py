@@ -4,16 +4,17 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from kombu import Connection, Exchange, Producer
-from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import func, select
 
 from gateway.service import GatewayService
 from services.common import clock
 from services.common.db import make_engine
+from services.common.outbox import event_exchange
+from services.common.rpc import ClusterRpcProxy
 from services.subscriptions.domain import add_months
 from services.subscriptions.models import Activity, Subscription, inbox
 from services.subscriptions.service import SubscriptionsService
+from support.publishing import publish_confirmed
 from support.system import free_port
 from support.subscriptions_testkit import ANA, LEDGER, NOW, FakeBilling, Ledger, card_for
 
@@ -122,10 +123,6 @@ def subscribe(rpc, catalog):
 @pytest.fixture
 def billing_event(rabbit_config):
     """Publish an envelope on billing.events as billing's outbox relay would."""
-    connection = Connection(rabbit_config["AMQP_URI"])
-    exchange = Exchange("billing.events", type="topic", durable=True)
-    producer = Producer(connection.channel(), exchange=exchange, serializer="json")
-    exchange(producer.channel).declare()
 
     def publish(event_type, order, event_id=None, settled_at_charge=False):
         envelope = {
@@ -139,11 +136,10 @@ def billing_event(rabbit_config):
                 "method": order["payment"]["method"], "settled_at_charge": settled_at_charge,
             },
         }
-        producer.publish(envelope, routing_key=event_type, delivery_mode=2)
+        publish_confirmed(rabbit_config["AMQP_URI"], event_exchange("billing"), envelope)
         return envelope["event_id"]
 
-    yield publish
-    connection.release()
+    return publish
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 from datetime import date, datetime
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import func, select, text
 
 from portalctl.demo import ANA, BRUNO, load_demo

@@ -15,7 +15,7 @@ import uuid
 from queue import Empty
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import func, select
 
 from services.common.config import REPO_ROOT

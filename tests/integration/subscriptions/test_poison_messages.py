@@ -5,9 +5,11 @@ import time
 import uuid
 from datetime import timedelta
 
-from kombu import Connection, Exchange, Producer
+from kombu import Connection
 
 from services.common.events import DEAD_LETTER_QUEUE
+from services.common.outbox import event_exchange
+from support.publishing import publish_confirmed
 from support.subscriptions_testkit import NOW, identity
 from support.waiting import wait_until
 
@@ -15,11 +17,10 @@ DAY = timedelta(days=1)
 QUEUE = "evt-billing-order_paid--subscriptions.on_order_paid"
 
 
-def publish_raw(amqp_uri, body, content_type="application/json"):
-    with Connection(amqp_uri) as connection:
-        producer = Producer(connection.channel(), exchange=Exchange("billing.events", type="topic", durable=True))
-        producer.publish(body, routing_key="order_paid", delivery_mode=2, content_type=content_type,
-                         content_encoding="utf-8")
+def publish_raw(amqp_uri, body):
+    """`body` as it is, labelled JSON, where billing publishes its `order_paid`."""
+    publish_confirmed(amqp_uri, event_exchange("billing"), body, routing_key="order_paid",
+                      content_type="application/json", content_encoding="utf-8")
 
 
 def dead_letters(amqp_uri, expected, timeout=30):

@@ -6,7 +6,7 @@ import sys
 from datetime import timedelta
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 

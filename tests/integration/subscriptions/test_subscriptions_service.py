@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 from queue import Empty
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
+from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import func, select
 
 from services.common.db import make_engine
