@@ -16,6 +16,8 @@ DEVELOPMENT, PRODUCTION = "development", "production"
 SHIPPED_SECRETS = frozenset({
     "dev-only-processor-webhook-secret", "compose-only-processor-webhook-secret",
     "guest", "portal", "postgres", "auth", "subscriptions", "billing", "notifications",
+    # compose's broker users' passwords (deploy/rabbitmq/broker_users.py)
+    "gateway", "operator", "events-reader",
 })
 # Public URLs a browser opens: login links, session cookies and card numbers travel on them.
 PUBLIC_URLS = ("PORTAL_BASE_URL", "BILLING_PUBLIC_URL")

@@ -48,7 +48,6 @@ import socket
 import sys
 import time
 import uuid
-from datetime import timedelta
 
 import eventlet
 import kombu
@@ -567,12 +566,14 @@ class TimedRpc(HoldsLink, DependencyProvider):
 
 class BrokerCheck(HoldsLink, DependencyProvider):
     """A worker's `broker_answers()`: whether the broker answers on the process's link
-    (no connection of its own). The answer is kept for `FRESH_FOR` (the shared clock),
-    and workers that ask while it is being found out wait for it: a crowd of readiness
-    probes costs the broker one round trip."""
+    (no connection of its own). The answer is kept for `FRESH_FOR_SECONDS`, and workers
+    that ask while it is being found out wait for it: a crowd of readiness probes costs
+    the broker one round trip. Freshness is measured on `seconds` (the monotonic clock),
+    never on the business clock, which tests freeze (`CLOCK_FILE`) for days at a time."""
 
-    FRESH_FOR = timedelta(seconds=1)
+    FRESH_FOR_SECONDS = 1.0
     TIMEOUT = 2.0
+    seconds = staticmethod(time.monotonic)
 
     def setup(self):
         self.link = RpcLink.acquire(self.container.config)
@@ -584,7 +585,7 @@ class BrokerCheck(HoldsLink, DependencyProvider):
         return self.broker_answers
 
     def broker_answers(self):
-        if self._answered_at is not None and timedelta(0) <= clock.now() - self._answered_at < self.FRESH_FOR:
+        if self._answered_at is not None and self.seconds() - self._answered_at < self.FRESH_FOR_SECONDS:
             return self._answer
         if self._finding_out is not None:
             return self._finding_out.wait()
@@ -592,7 +593,7 @@ class BrokerCheck(HoldsLink, DependencyProvider):
         answer = False  # what the waiting workers get if this one is killed while asking
         try:
             answer = self.link.answers(self.TIMEOUT)
-            self._answer, self._answered_at = answer, clock.now()
+            self._answer, self._answered_at = answer, self.seconds()
         finally:
             self._finding_out = None
             finding_out.send(answer)

@@ -17,6 +17,7 @@ from services.common.rpc import BrokerCheck, ClusterRpcProxy, TimedRpc
 from services.notifications.service import NotificationsService
 from services.subscriptions.service import SubscriptionsService
 from support.broker_users import load_broker_users
+from support.publishing import publish_one_as_is
 from support.waiting import wait_until
 
 VHOST = "portal_bus_users"
@@ -46,15 +47,6 @@ def connect(uri, **options):
                                  virtual_host=parts.virtual_host, **options)
     connection.connect()
     return connection
-
-
-def publish(uri, exchange, routing_key, **properties):
-    """Publish one message as the user of `uri`, waiting for the broker's confirm."""
-    connection = connect(uri, confirm_publish=True)
-    try:
-        connection.channel().basic_publish(amqp.Message(b"{}", **properties), exchange, routing_key)
-    finally:
-        connection.collect()
 
 
 @pytest.fixture
@@ -107,7 +99,7 @@ def test_an_events_reader_reads_its_own_queues_and_may_publish_nothing(users):
         ("", "rpc-auth"),  # straight into a queue
     ]:
         with pytest.raises(amqp.exceptions.AccessRefused):
-            publish(reader, exchange, routing_key)
+            publish_one_as_is(reader, exchange, routing_key)
 
     connection = connect(reader)  # what it may do: its own queue, bound to an event exchange
     try:
@@ -125,19 +117,19 @@ def test_an_events_reader_reads_its_own_queues_and_may_publish_nothing(users):
 def test_no_service_may_send_an_operator_rpc(users, user):
     for routing_key in ("auth.create_api_key", "notifications.replay_webhook", "notifications.retry"):
         with pytest.raises(amqp.exceptions.AccessRefused):
-            publish(users[user], "nameko-rpc", routing_key, user_id=user)
+            publish_one_as_is(users[user], "nameko-rpc", routing_key, user_id=user)
 
 
 def test_a_service_may_not_send_what_it_has_no_reason_to(users):
     with pytest.raises(amqp.exceptions.AccessRefused):  # only auth asks for login e-mails
-        publish(users["gateway"], "nameko-rpc", "notifications.send_login_email", user_id="gateway")
+        publish_one_as_is(users["gateway"], "nameko-rpc", "notifications.send_login_email", user_id="gateway")
     with pytest.raises(amqp.exceptions.AccessRefused):  # only billing publishes billing's events
-        publish(users["subscriptions"], "billing.events", "order_paid")
+        publish_one_as_is(users["subscriptions"], "billing.events", "order_paid")
 
 
 def test_a_forged_user_id_is_refused_by_the_broker(users):
     with pytest.raises(amqp.exceptions.PreconditionFailed):
-        publish(users["gateway"], "nameko-rpc", "subscriptions.get_merchant", user_id="auth")
+        publish_one_as_is(users["gateway"], "nameko-rpc", "subscriptions.get_merchant", user_id="auth")
 
 
 def test_each_service_makes_its_calls_as_its_own_user(start_as):
@@ -184,7 +176,7 @@ def test_an_event_put_straight_into_a_handlers_queue_is_dropped(start_as, users,
 
     # subscriptions may write to the default exchange (it answers RPCs through it),
     # so it can reach any queue by name: a forged "order paid" for notifications.
-    publish(users["subscriptions"], "", queue, user_id="subscriptions", content_type="application/json")
+    publish_one_as_is(users["subscriptions"], "", queue, user_id="subscriptions", content_type="application/json")
 
     wait_until(lambda: f"dropped a message in {queue}" in caplog.text, timeout=20)
     ready_and_unacknowledged = rabbit_node.ctl(

@@ -9,6 +9,7 @@ fails on any other publisher in tests/ (docs/events.md states the rule)."""
 import socket
 import time
 
+import amqp
 from kombu import Connection, Producer
 
 from services.common.outbox import PublishNotConfirmed
@@ -61,3 +62,19 @@ def publish_confirmed(amqp_uri, exchange, *bodies, routing_key=None, mandatory=T
                 ) from None
     if refused or returned:
         raise PublishNotConfirmed(f"{exchange.name}: refused {refused}, returned {returned}")
+
+
+def publish_one_as_is(amqp_uri, exchange_name, routing_key, body=b"{}", **properties):
+    """Publish one message to the exchange named `exchange_name`, declaring nothing,
+    and wait for the broker's confirm: what the broker refuses (a permission, a forged
+    `user_id`) is raised as its own error (py-amqp's), for tests of those refusals."""
+    parts = Connection(amqp_uri)
+    connection = amqp.Connection(
+        f"{parts.hostname}:{parts.port}", userid=parts.userid, password=parts.password,
+        virtual_host=parts.virtual_host, confirm_publish=True, connect_timeout=5,
+    )
+    connection.connect()
+    try:
+        connection.channel().basic_publish(amqp.Message(body, **properties), exchange_name, routing_key)
+    finally:
+        connection.collect()
