@@ -104,6 +104,14 @@ def webhook_replay(args):
     print(f"{delivery['id']} ({delivery['event_type']}) will be delivered again to {delivery['url']}")
 
 
+def payments_not_applied(args):
+    with cluster_rpc(load_config()) as rpc:
+        payments = rpc.subscriptions.payments_not_applied(merchant_id=args.merchant, limit=args.limit)
+    for payment in payments:
+        print(f"{payment['at']}  {payment['order_code']}  {payment['amount_cents']} cents  {payment['kind']:<11} "
+              f"{payment['merchant_id']}  subscription {payment['subscription_id']}  {payment['email']}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="portalctl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +172,14 @@ def main(argv=None):
     replay_parser = webhook_commands.add_parser("replay", help="deliver a delivered or failed webhook again")
     replay_parser.add_argument("id")
     replay_parser.set_defaults(handler=webhook_replay)
+
+    payments_parser = commands.add_parser("payments", help="payments that need an operator")
+    payment_commands = payments_parser.add_subparsers(dest="payment_command", required=True)
+    not_applied_parser = payment_commands.add_parser(
+        "not-applied", help="paid orders no subscription took (to refund), newest first")
+    not_applied_parser.add_argument("--merchant")
+    not_applied_parser.add_argument("--limit", type=int, default=100)
+    not_applied_parser.set_defaults(handler=payments_not_applied)
 
     args = parser.parse_args(argv)
     try:

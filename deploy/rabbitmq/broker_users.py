@@ -61,7 +61,10 @@ CALLS = {
         "notifications": ("send_login_email",),
     },
     "subscriptions": {
-        "billing": ("charge", "charge_batch", "get_payment_method", "issue_card_entry_ticket"),
+        "billing": (
+            "charge", "charge_batch", "orders_by_keys", "register_card", "get_payment_method",
+            "issue_card_entry_ticket",
+        ),
     },
     "billing": {
         "subscriptions": ("get_subscription", "change_payment_method"),
@@ -73,7 +76,9 @@ CALLS = {
     # What portalctl calls (portalctl/cli.py, portalctl/demo.py) and the operators' jobs.
     OPERATOR: {
         "auth": ("ping", "create_api_key", "revoke_api_key", "list_api_keys"),
-        "subscriptions": ("ping", "get_merchant", "upsert_merchant", "upsert_offer", "run_renewals"),
+        "subscriptions": (
+            "ping", "get_merchant", "upsert_merchant", "upsert_offer", "run_renewals", "payments_not_applied",
+        ),
         "billing": ("ping", "reconcile"),
         "notifications": ("ping", "list_outbox", "retry", "list_webhook_deliveries", "replay_webhook"),
     },

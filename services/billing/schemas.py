@@ -76,6 +76,26 @@ class OrderInputSchema(Schema):
             raise ValidationError(problems)
 
 
+class CardPaymentSchema(CardOnFileSchema):
+    method = fields.String(required=True, validate=validate.Equal("credit_card"))
+
+    @validates_schema
+    def check_rules(self, data, **kwargs):
+        missing = {field: ["Required for credit_card."] for field in ("token", *domain.METHOD_FIELDS["credit_card"])
+                   if not data.get(field)}
+        if missing:
+            raise ValidationError(missing)
+
+
+class CardRegistrationSchema(Schema):
+    """A card a checkout's subscription names, kept on file so its renewals can charge
+    it even before the checkout sends the subscription's first order."""
+
+    merchant_id = fields.String(required=True, validate=slug)
+    email = LowerEmail(required=True)
+    payment = fields.Nested(CardPaymentSchema, required=True)
+
+
 class ChargeRequestSchema(Schema):
     """What subscriptions asks billing to charge; idempotent by `idempotency_key`."""
 

@@ -8,10 +8,11 @@ from services.billing import card_entry, charges, domain, pages, store
 from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
 from services.billing.schemas import (
-    CardEntryTicketRequestSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
+    CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     ProcessorCallbackSchema, TicketSchema,
 )
+from services.common import clock
 from services.common.client_address import client_address, trusted_networks
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
@@ -39,6 +40,7 @@ EVENTS = event_catalog(
 IDENTITY = IdentitySchema()
 ORDER_INPUT = OrderInputSchema()
 CHARGE_REQUEST = ChargeRequestSchema()
+CARD_REGISTRATION = CardRegistrationSchema()
 TICKET_REQUEST = CardEntryTicketRequestSchema()
 CALLBACK = ProcessorCallbackSchema()
 ORDER = OrderSchema()
@@ -96,6 +98,18 @@ class BillingService(Pingable):
                 "Subscription not found.", fields={"subscription_id": ["No subscription of this merchant's buyer."]},
             ) from None
 
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("card.payment.token",))
+    def register_card(self, card):
+        """Keep a checkout's card on file for its buyer (subscriptions' intake sends it
+        before the subscription's first order may come); a repeat changes nothing."""
+        data = load(CARD_REGISTRATION, card)
+
+        def work(session):
+            store.card_on_file(session, data["merchant_id"], data["email"], data["payment"], clock.now())
+            return None
+
+        return self.db.retry_on_conflict(work)
+
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_orders(self, identity, subscription_id=None):
         """The buyer's orders, newest first; a subscription's invoice history with `subscription_id`."""
@@ -145,6 +159,19 @@ class BillingService(Pingable):
             else {"order": ORDER.dump(answer), "error": None}
             for answer in answers
         ]
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def orders_by_keys(self, idempotency_keys):
+        """The orders of the charges already made under these keys, by key (a key no
+        charge has is left out): what was charged, without charging anything."""
+        if not isinstance(idempotency_keys, list) or len(idempotency_keys) > MAX_CHARGE_BATCH or not all(
+                isinstance(key, str) for key in idempotency_keys):
+            raise ValidationFailed(
+                f"A list of at most {MAX_CHARGE_BATCH} idempotency keys.",
+                fields={"idempotency_keys": ["Not a list of strings or too long."]},
+            )
+        with self.db.transaction() as session:
+            return {key: ORDER.dump(order) for key, order in store.orders_by_keys(session, idempotency_keys).items()}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def reconcile(self):

@@ -28,24 +28,24 @@ def _unused_order_code(session):
             return code
 
 
-def _card_on_file(session, order, now):
-    """The payment method of the card's token, added on first use.
+def card_on_file(session, merchant_id, email, payment, now):
+    """The payment method of the card's token (`payment`: token, card_brand, card_last4,
+    card_exp), added on first use.
 
     A token is bound to the buyer it was issued for: one arriving for anyone else is
     refused rather than attached to their orders.
     """
-    payment = order["payment"]
     if not payment["token"]:
         return None
     card = session.scalars(select(PaymentMethod).filter_by(token=payment["token"])).one_or_none()
     if card is None:
         card = PaymentMethod(
-            id=str(uuid.uuid4()), merchant_id=order["merchant_id"], email=order["buyer"]["email"],
+            id=str(uuid.uuid4()), merchant_id=merchant_id, email=email,
             token=payment["token"], brand=payment["card_brand"], last4=payment["card_last4"],
             exp=payment["card_exp"], created_at=now,
         )
         session.add(card)
-    elif (card.merchant_id, card.email) != (order["merchant_id"], order["buyer"]["email"]):
+    elif (card.merchant_id, card.email) != (merchant_id, email):
         raise ValidationFailed(
             "The card token belongs to another buyer.",
             fields={"payment": {"token": ["Belongs to another buyer."]}},
@@ -58,7 +58,7 @@ def create_order(session, data):
     created_at = data["created_at"] or now
     payment = data["payment"]
     buyer = data["buyer"]
-    card = _card_on_file(session, data, now)
+    card = card_on_file(session, data["merchant_id"], buyer["email"], payment, now)
     order = Order(
         id=str(uuid.uuid4()),
         code=_unused_order_code(session),

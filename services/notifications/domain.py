@@ -37,9 +37,14 @@ SUBSCRIPTION_EMAILS = {
 }
 ORDER_EMAIL_KINDS = (CHARGE_FAILED, ORDER_PAID, BOLETO_ISSUED, PIX_ISSUED)
 ISSUED_EMAILS = {"boleto": BOLETO_ISSUED, "pix": PIX_ISSUED}
+# Charges of a subscription's renewal: the first one and its retries.
+RENEWAL_ORDER_KINDS = ("renewal", "retry")
 # A renewal's receipt comes with `subscription_renewed`, a paid plan change with
 # `subscription_plan_changed`: their orders' payment adds no e-mail of its own.
-ORDER_KINDS_WITHOUT_PAID_EMAIL = ("renewal", "plan_change")
+ORDER_KINDS_WITHOUT_PAID_EMAIL = (*RENEWAL_ORDER_KINDS, "plan_change")
+# A renewal's failed charge is told by `subscription_past_due` (or `subscription_canceled`
+# after the last retry), with the next retry: one e-mail per failed charge, not two.
+ORDER_KINDS_WITHOUT_FAILED_EMAIL = RENEWAL_ORDER_KINDS
 
 # What merchants may subscribe their endpoints to: every event about their buyers'
 # subscriptions and orders.
@@ -47,6 +52,8 @@ WEBHOOK_EVENTS = {
     "subscriptions": (
         "subscription_created", *SUBSCRIPTION_EMAILS,
         "subscription_plan_change_dropped", "subscription_cancellation_undone",
+        # The merchant's alone: a paid order to refund.
+        "subscription_payment_not_applied",
     ),
     "billing": ("order_created", "order_paid", "charge_failed"),
 }
@@ -59,7 +66,7 @@ def email_kinds(event_type, data):
     """The e-mails (kinds) an event calls for; most events call for none or one."""
     if event_type in SUBSCRIPTION_EMAILS:
         return [SUBSCRIPTION_EMAILS[event_type]]
-    if event_type == "charge_failed":
+    if event_type == "charge_failed" and data.get("kind") not in ORDER_KINDS_WITHOUT_FAILED_EMAIL:
         return [CHARGE_FAILED]
     if event_type == "order_paid" and data.get("kind") not in ORDER_KINDS_WITHOUT_PAID_EMAIL:
         return [ORDER_PAID]

@@ -199,6 +199,10 @@ class NotificationsService(Pingable):
     def on_subscription_past_due(self, envelope):
         self._notify(envelope)
 
+    @event_handler("subscriptions", "subscription_payment_not_applied")
+    def on_subscription_payment_not_applied(self, envelope):
+        self._notify(envelope)
+
     @event_handler("billing", "order_created")
     def on_order_created(self, envelope):
         self._notify(envelope)

@@ -440,14 +440,43 @@ def initial_renewal_run_at(status, payment_method, next_charge_at, issue_ahead):
     return renewal_run_at(payment_method, next_charge_at, issue_ahead)
 
 
-def next_retry_at(due_at, failed_attempt_at):
-    """The scheduled retry after the attempt planned for `failed_attempt_at`: 1, 3 and 5
-    days after the failed due date; None after the last (the subscription is canceled)."""
+def next_retry_at(first_failed_at, failed_attempt_at):
+    """The retry after an attempt that failed at `failed_attempt_at`: the first of 1, 3
+    and 5 days after the renewal's first failed attempt still to come; None after the
+    last (the subscription is canceled).
+
+    Counted from that attempt, not from the due date: a subscription taken up late is
+    charged once, then retried on later days, never at once (a retry a pass could not
+    make in time is not made up with another in the same pass).
+    """
     for days in RETRY_AFTER_DAYS:
-        retry_at = due_at + timedelta(days=days)
+        retry_at = first_failed_at + timedelta(days=days)
         if retry_at > failed_attempt_at:
             return retry_at
     return None
+
+
+def renewed_cycle_start(cycle_end, periodicity_months, first_attempt_at):
+    """Where the cycle paid by a renewal starts: where the last one ended, unless that
+    whole cycle was already over at the renewal's first attempt; then one cycle from
+    that attempt, so the cycles missed meanwhile are never billed."""
+    if add_months(cycle_end, periodicity_months) <= first_attempt_at:
+        return first_attempt_at
+    return cycle_end
+
+
+# Why a renewal failed when billing refused to make its charge at all: the card on file
+# is not one it can charge for this buyer, or (a request it finds invalid) anything else.
+PAYMENT_METHOD_UNUSABLE = "payment_method_unusable"
+CHARGE_NOT_ACCEPTED = "charge_not_accepted"
+
+
+def refused_charge_reason(refusal_fields):
+    """The `decline_reason` of a renewal charge billing refused, by the fields its
+    refusal names."""
+    if "payment_token" in refusal_fields or "method" in refusal_fields:
+        return PAYMENT_METHOD_UNUSABLE
+    return CHARGE_NOT_ACCEPTED
 
 
 def charge_key(subscription_id, cycle_number, attempt):
@@ -482,6 +511,13 @@ def charge_outcome(order_status):
     return CHARGE_FAILED
 
 
+def paid_but_not_applied(order):
+    """Whether a subscription that ends without its renewal leaves `order` (the order
+    already made under that renewal's key, or None) paid and not applied: money taken
+    for a cycle that will not come, to be recorded and refunded."""
+    return order is not None and charge_outcome(order["status"]) == CHARGE_PAID
+
+
 # An unknown card answer is settled by billing's reconciler; ask again after this long.
 CARD_RECHECK_AFTER = timedelta(hours=1)
 
@@ -498,12 +534,14 @@ class RenewalStep:
     at: datetime | None = None
 
 
-def after_renewal_charge(outcome, payment_method, due_at, planned_for, now):
-    """What follows a renewal charge due at `due_at`, attempted at the time planned for it.
+def after_renewal_charge(outcome, payment_method, due_at, first_failed_at, now):
+    """What follows a renewal charge due at `due_at`, attempted `now`; `first_failed_at`:
+    when an earlier attempt at this renewal first failed (None: none did).
 
     Paid: the next cycle. A card whose answer is unknown: ask again soon. A boleto/pix
     issued ahead: wait for its payment until the due date. Refused, or still unpaid on
-    or after the due date: past due until the next retry, canceled after the last.
+    or after the due date: past due until the next retry (counted from the first failed
+    attempt, this one if none failed before), canceled after the last.
     """
     if outcome == CHARGE_PAID:
         return RenewalStep(RENEW)
@@ -511,7 +549,12 @@ def after_renewal_charge(outcome, payment_method, due_at, planned_for, now):
         return RenewalStep(CHECK_AGAIN, now + CARD_RECHECK_AFTER)
     if outcome == CHARGE_WAITING and now < due_at:
         return RenewalStep(CHECK_AGAIN, due_at)
-    retry_at = next_retry_at(due_at, planned_for)
+    return after_failed_attempt(first_failed_at, now)
+
+
+def after_failed_attempt(first_failed_at, now):
+    """Past due until the next retry, or canceled after the last (see `next_retry_at`)."""
+    retry_at = next_retry_at(first_failed_at or now, now)
     if retry_at is None:
         return RenewalStep(CANCEL_FOR_NON_PAYMENT)
     return RenewalStep(RETRY_LATER, retry_at)

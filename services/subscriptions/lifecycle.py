@@ -78,6 +78,7 @@ def charge_request(subscription, key, kind, amount_cents, cycle_number, product_
 def restart_renewals(ctx, subscription):
     """A fresh renewal schedule after the cycle changed: charged next when it ends."""
     subscription.charge_attempts = 0
+    subscription.first_failed_at = None
     subscription.waiting_charge_method = None
     subscription.next_charge_at = subscription.cycle_end
     subscription.renewal_run_at = domain.renewal_run_at(
@@ -190,9 +191,7 @@ def settle_plan_change_payment(ctx, quote, order):
     if subscription.status == "active" and _is_current(quote, subscription) and (awaited or unconfirmed):
         apply_plan_change(ctx, subscription, quote, order["code"], actor="system")
     else:
-        store.log_activity(ctx.session, subscription, "system", "payment_not_applied", {
-            "order_code": order["code"], "amount_cents": order["amount_cents"], "for": "plan_change",
-        })
+        record_payment_not_applied(ctx, subscription, order, "plan_change")
 
 
 def settle_plan_change_failure(ctx, quote):
@@ -319,10 +318,13 @@ def settle_retry(ctx, subscription, order, actor):
 
 
 def renew(ctx, subscription, order, actor):
-    """The renewal is paid: the next cycle starts where the last one ended (a scheduled
-    plan change takes effect with it)."""
+    """The renewal is paid: the next cycle starts where the last one ended, or at the
+    renewal's first attempt if a whole cycle was missed (see `domain.renewed_cycle_start`);
+    a scheduled plan change takes effect with it."""
     cycle_number = subscription.cycle_number + 1
-    cycle_start = subscription.cycle_end
+    months = next_cycle_offer(ctx, subscription).periodicity_months
+    cycle_start = domain.renewed_cycle_start(subscription.cycle_end, months, subscription.first_failed_at or ctx.now)
+    cycle_end = domain.add_months(cycle_start, months)
     if subscription.pending_change_status == domain.SCHEDULED:
         from_offer_id, quote = subscription.offer_id, store.quote_by_id(ctx.session, subscription.pending_quote_id)
         subscription.offer_id = subscription.pending_offer_id
@@ -333,8 +335,7 @@ def renew(ctx, subscription, order, actor):
         store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_plan_changed", {
             "from_offer_id": from_offer_id, "to_offer_id": subscription.offer_id, "kind": domain.SCHEDULED,
             "charge_cents": 0, "balance_cents": subscription.balance_cents, "order_code": None,
-            "cycle_number": cycle_number, "cycle_start": cycle_start,
-            "cycle_end": domain.add_months(cycle_start, subscription.offer.periodicity_months),
+            "cycle_number": cycle_number, "cycle_start": cycle_start, "cycle_end": cycle_end,
         })
     elif subscription.pending_change_status == AWAITING_PAYMENT:
         drop_pending_change(ctx, subscription, "system", why="not_paid")
@@ -342,7 +343,7 @@ def renew(ctx, subscription, order, actor):
     _, subscription.balance_cents = domain.apply_balance(offer.price_cents, subscription.balance_cents)
     subscription.cycle_number = cycle_number
     subscription.cycle_start = cycle_start
-    subscription.cycle_end = domain.add_months(cycle_start, offer.periodicity_months)
+    subscription.cycle_end = cycle_end
     if subscription.status != "active":
         subscription.status = domain.transition(subscription.status, "active")
     restart_renewals(ctx, subscription)
@@ -361,9 +362,16 @@ def settle_renewal_payment(ctx, subscription_id, cycle_number, order):
     if payable and cycle_number == subscription.cycle_number + 1:
         renew(ctx, subscription, order, actor="system")
     else:
-        store.log_activity(ctx.session, subscription, "system", "payment_not_applied", {
-            "order_code": order["code"], "amount_cents": order["amount_cents"], "for": "renewal",
-        })
+        record_payment_not_applied(ctx, subscription, order, "renewal")
+
+
+def record_payment_not_applied(ctx, subscription, order, kind):
+    """A paid order (of `kind`: renewal or plan_change) the subscription can no longer
+    take: recorded for operators (`portalctl payments not-applied`) and sent to the
+    merchant, who refunds it (the automatic refund comes later)."""
+    store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_payment_not_applied", {
+        "order_code": order["code"], "amount_cents": order["amount_cents"], "kind": kind,
+    })
 
 
 def renewal_already_applied(session, subscription_id, cycle_number):
@@ -380,13 +388,17 @@ def renewal_step(ctx, subscription):
     subscription as it was, due again at the next pass.
     """
     if subscription.cancel_at_period_end:
+        # A charge made by a pass whose transaction then failed is paid, but was never applied.
+        made = ctx.billing.made(open_renewal_request(ctx, subscription)[0])
+        if domain.paid_but_not_applied(made):
+            record_payment_not_applied(ctx, subscription, made, "renewal")
         end_subscription(ctx, subscription, reason="buyer", actor="system")
         return "canceled"
     issued_before = subscription.waiting_charge_method == subscription.payment_method
     order = charge_open_renewal(ctx, subscription)
     outcome = domain.charge_outcome(order["status"])
     step = domain.after_renewal_charge(
-        outcome, subscription.payment_method, subscription.cycle_end, subscription.renewal_run_at, ctx.now,
+        outcome, subscription.payment_method, subscription.cycle_end, subscription.first_failed_at, ctx.now,
     )
     if step.action == domain.RENEW:
         renew(ctx, subscription, order, actor="system")
@@ -397,18 +409,38 @@ def renewal_step(ctx, subscription):
         if not issued_before:
             store.log_activity(ctx.session, subscription, "system", "renewal_order_issued", _order_details(order))
         return "waiting"
+    # A boleto/pix still unpaid stays payable until the subscription is canceled.
+    subscription.waiting_charge_method = subscription.payment_method if outcome == domain.CHARGE_WAITING else None
+    return _attempt_failed(ctx, subscription, step, order.get("decline_reason"), order["amount_cents"], order["code"])
+
+
+def renewal_not_charged(ctx, subscription, refusal):
+    """billing refused to charge the renewal at all (`refusal`: ChargeNotMade), e.g. a
+    card it cannot use: a failed attempt like a declined one, so the buyer and the
+    merchant are told now, and the retries end it unless the payment method changes."""
+    request, subscription.charge_attempts = open_renewal_request(ctx, subscription)
+    subscription.waiting_charge_method = None
+    step = domain.after_failed_attempt(subscription.first_failed_at, ctx.now)
+    decline_reason = domain.refused_charge_reason(refusal.fields)
+    return _attempt_failed(ctx, subscription, step, decline_reason, request["amount_cents"], None)
+
+
+def _attempt_failed(ctx, subscription, step, decline_reason, amount_cents, order_code):
+    """The renewal's attempt failed now: canceled after the last retry, else past due
+    until the next, the buyer and the merchant told by one `subscription_past_due`
+    (which notifications mails)."""
     if step.action == domain.CANCEL_FOR_NON_PAYMENT:
         end_subscription(ctx, subscription, reason="non_payment", actor="system")
         return "canceled"
-    # A boleto/pix still unpaid stays payable until the subscription is canceled.
-    subscription.waiting_charge_method = subscription.payment_method if outcome == domain.CHARGE_WAITING else None
+    if subscription.first_failed_at is None:
+        subscription.first_failed_at = ctx.now
     if subscription.status == "active":
         subscription.status = domain.transition(subscription.status, "past_due")
     subscription.next_charge_at = subscription.renewal_run_at = step.at
     store.log_change(ctx.session, ctx.events, subscription, "system", "subscription_past_due", {
         "cycle_number": subscription.cycle_number + 1, "attempts": subscription.charge_attempts,
-        "next_retry_at": step.at, "decline_reason": order.get("decline_reason"),
-        "amount_cents": order["amount_cents"], "order_code": order["code"],
+        "next_retry_at": step.at, "decline_reason": decline_reason,
+        "amount_cents": amount_cents, "order_code": order_code,
     })
     return "past_due"
 
@@ -460,8 +492,8 @@ def renew_batch(db, context_for, claim_next, billing_timeout):
     Nothing is written before billing answers (on SQLite the write lock must not wait
     on billing), and each charge keeps the key of its renewal, so a batch that fails
     (billing did not answer, a row changed under it) rolls back whole and the next
-    pass asks again about the same charges; one charge that billing refused leaves
-    only its subscription due for the next pass.
+    pass asks again about the same charges; one charge that billing refused to make
+    is a failed attempt of its subscription alone (`renewal_not_charged`).
     """
     claimed = None
     try:
@@ -470,17 +502,22 @@ def renew_batch(db, context_for, claim_next, billing_timeout):
             claimed = claim_next(session, ctx.now)
             if not claimed:
                 return None
-            requests = [open_renewal_request(ctx, subscription)[0]
-                        for subscription in claimed if not subscription.cancel_at_period_end]
-            answers = ctx.billing.with_timeout(billing_timeout).charge_batch(requests) if requests else []
-            charged = replace(ctx, billing=AnsweredCharges(requests, answers))
+            requests = {subscription.id: open_renewal_request(ctx, subscription)[0] for subscription in claimed}
+            to_charge = [requests[subscription.id] for subscription in claimed if not subscription.cancel_at_period_end]
+            # Those ending now are not charged, but a charge may already have been made for them.
+            to_look_up = [requests[subscription.id]["idempotency_key"]
+                          for subscription in claimed if subscription.cancel_at_period_end]
+            billing = ctx.billing.with_timeout(billing_timeout)
+            answers = billing.charge_batch(to_charge) if to_charge else []
+            made = billing.orders_by_keys(to_look_up) if to_look_up else {}
+            charged = replace(ctx, billing=AnsweredCharges(to_charge, answers, made))
             steps = Counter()
             for subscription in claimed:
                 try:
                     steps[renewal_step(charged, subscription)] += 1
-                except ChargeNotMade as error:
-                    log.warning("renewal of subscription %s left for the next pass: %s", subscription.id, error)
-                    steps["left_for_next_pass"] += 1
+                except ChargeNotMade as refusal:
+                    log.warning("renewal of subscription %s not charged: %s", subscription.id, refusal)
+                    steps[renewal_not_charged(charged, subscription, refusal)] += 1
             return steps
     except (PortalError, RemoteError, StaleDataError) as error:
         if not claimed:
@@ -495,13 +532,20 @@ class ChargeNotMade(PortalError):
 
 class AnsweredCharges:
     """billing as a renewal step sees it within a batch: each charge request answered
-    with what one `charge_batch` call already said about its key."""
+    with what one `charge_batch` call already said about its key, and the orders
+    (`made`, by key) one `orders_by_keys` call found for those not charged."""
 
-    def __init__(self, requests, answers):
+    def __init__(self, requests, answers, made):
         self._answers = {request["idempotency_key"]: answer for request, answer in zip(requests, answers)}
+        self._made = made
+
+    def made(self, request):
+        """The order already made under the request's key, or None."""
+        return self._made.get(request["idempotency_key"])
 
     def charge(self, request):
         answer = self._answers[request["idempotency_key"]]
         if answer["error"] is not None:
-            raise ChargeNotMade(answer["error"]["message"], code=answer["error"]["code"])
+            raise ChargeNotMade(answer["error"]["message"], code=answer["error"]["code"],
+                                fields=answer["error"]["fields"])
         return answer["order"]

@@ -123,6 +123,8 @@ class Subscription(Base):
     # the method of the last one while its outcome is awaited: a boleto/pix not paid yet
     # (it stays payable, so it is asked about again, never issued twice) or an unknown card answer.
     charge_attempts: Mapped[int] = mapped_column(default=0)
+    # When the first attempt at the renewal still unpaid failed: its retries count from there.
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     waiting_charge_method: Mapped[str | None] = mapped_column(String(20))
     payment_method: Mapped[str] = mapped_column(String(20))
     card_brand: Mapped[str | None] = mapped_column(String(20))

@@ -297,6 +297,18 @@ class ActivitySchema(Schema):
     details = fields.Dict()
 
 
+class PaymentNotAppliedViewSchema(Schema):
+    """A paid order a subscription did not take, as operators list them."""
+
+    at = fields.AwareDateTime()
+    subscription_id = fields.String()
+    merchant_id = fields.String()
+    email = fields.String()
+    order_code = fields.String()
+    amount_cents = fields.Integer()
+    kind = fields.String()
+
+
 class OrderRefSchema(Schema):
     """The order a charge made, as billing answered: enough to show how to pay it."""
 
@@ -382,12 +394,22 @@ class RenewedSchema(SubscriptionEventSchema):
     order_code = fields.String(required=True)
 
 
+class PaymentNotAppliedSchema(SubscriptionEventSchema):
+    """A paid order the subscription could not take (it ended, or moved on): to refund."""
+
+    order_code = fields.String(required=True)
+    amount_cents = fields.Integer(required=True)
+    # What the order paid for: a renewal or a plan change.
+    kind = fields.String(required=True, validate=validate.OneOf(("renewal", "plan_change")))
+
+
 class PastDueSchema(SubscriptionEventSchema):
     # The cycle whose charge failed, and how many charges it has had.
     cycle_number = fields.Integer(required=True)
     attempts = fields.Integer(required=True)
     next_retry_at = fields.AwareDateTime(required=True)
     decline_reason = fields.String(required=True, allow_none=True)
-    # The open renewal order: what the buyer owes, and where to see it.
+    # What the buyer owes, and the open renewal order to see it (None when billing
+    # could not make one: decline_reason payment_method_unusable or charge_not_accepted).
     amount_cents = fields.Integer(required=True)
-    order_code = fields.String(required=True)
+    order_code = fields.String(required=True, allow_none=True)

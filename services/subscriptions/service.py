@@ -21,7 +21,8 @@ from services.subscriptions.models import inbox, outbox
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
     ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
-    PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PendingPlanChangeSchema,
+    PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
+    PaymentNotAppliedViewSchema, PendingPlanChangeSchema,
     PlanChangeOptionsSchema,
     PlanChangedSchema, PlanChangeDroppedSchema, PlanChangeRequestSchema, PlanChangeScheduledSchema,
     QuoteRequestSchema, QuoteSchema, RenewedSchema, SubscriptionCreatedSchema,
@@ -39,6 +40,7 @@ EVENTS = event_catalog(
     EventType("subscription_cancellation_undone", CancellationUndoneSchema()),
     EventType("subscription_renewed", RenewedSchema()),
     EventType("subscription_past_due", PastDueSchema()),
+    EventType("subscription_payment_not_applied", PaymentNotAppliedSchema()),
 )
 
 IDENTITY = IdentitySchema()
@@ -60,6 +62,7 @@ OFFER_VIEW = OfferViewSchema()
 PENDING_PLAN_CHANGE = PendingPlanChangeSchema()
 ACTIVITY = ActivitySchema()
 ORDER_REF = OrderRefSchema()
+PAYMENT_NOT_APPLIED = PaymentNotAppliedViewSchema()
 # Who may change a payment method: the buyer (also through billing's card form) or the merchant.
 METHOD_CHANGE_ACTORS = ("buyer", "merchant")
 
@@ -129,8 +132,23 @@ class SubscriptionsService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("subscription.payment.token",))
     def create_subscription(self, subscription):
-        """Register a checkout's subscription; a repeat of its external_id returns the first."""
+        """Register a checkout's subscription, its card on file with billing; a repeat of
+        its external_id returns the first."""
         data = load(SUBSCRIPTION_INPUT, subscription)
+        with self.db.transaction() as session:
+            existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
+            if existing is not None:
+                return SUBSCRIPTION.dump(existing)
+            store.check_intake(session, data)
+        if data["payment"]["method"] == "credit_card":
+            # On file with billing before anything is written here (on SQLite no write
+            # lock may wait on another service), so that the renewals can charge it even
+            # if the checkout sends the first order later, or never; a card another
+            # buyer's is refused here rather than at every renewal.
+            self.billing.register_card({
+                "merchant_id": data["merchant_id"], "email": data["email"],
+                "payment": {field: data["payment"][field] for field in ("method", *domain.CARD_FIELDS)},
+            })
 
         def work(session):
             existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
@@ -313,6 +331,14 @@ class SubscriptionsService(Pingable):
                     lifecycle.settle_plan_change_failure(ctx, quote)
             elif event_type == "order_paid":
                 lifecycle.settle_renewal_payment(ctx, order["subscription_id"], order["cycle_number"], order)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def payments_not_applied(self, merchant_id=None, limit=100):
+        """Paid orders no subscription took (for operators: `portalctl payments not-applied`)."""
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationFailed("A limit from 1 to 1000.", fields={"limit": ["From 1 to 1000."]})
+        with self.db.transaction() as session:
+            return PAYMENT_NOT_APPLIED.dump(store.payments_not_applied(session, merchant_id, limit), many=True)
 
     # -- renewals
 

@@ -65,10 +65,9 @@ def find_by_external_id(session, merchant_id, external_id):
     ).one_or_none()
 
 
-def create_subscription(session, data, issue_ahead):
-    """A new subscription with its first activity entry; the caller records the event.
-
-    `issue_ahead`: how long before a renewal its boleto/pix order is issued."""
+def check_intake(session, data):
+    """ValidationFailed naming every field of a checkout's subscription that breaks a
+    rule against its merchant and offer."""
     fields = {}
     if session.get(Merchant, data["merchant_id"]) is None:
         fields["merchant_id"] = ["Unknown merchant."]
@@ -80,6 +79,12 @@ def create_subscription(session, data, issue_ahead):
     if fields:
         raise ValidationFailed(f"Invalid subscription: {', '.join(sorted(fields))}.", fields=fields)
 
+
+def create_subscription(session, data, issue_ahead):
+    """A new subscription with its first activity entry; the caller records the event.
+
+    `issue_ahead`: how long before a renewal its boleto/pix order is issued."""
+    check_intake(session, data)
     now = clock.now()
     payment = data["payment"]
     next_charge_at = data["next_charge_at"] or domain.initial_next_charge_at(data["status"], data["cycle_end"])
@@ -99,6 +104,7 @@ def create_subscription(session, data, issue_ahead):
         renewal_run_at=domain.initial_renewal_run_at(data["status"], payment["method"], next_charge_at, issue_ahead),
         # A past-due subscription has already had its renewal charge refused.
         charge_attempts=1 if data["status"] == "past_due" else 0,
+        first_failed_at=data["cycle_end"] if data["status"] == "past_due" else None,
         payment_method=payment["method"],
         card_brand=payment["card_brand"],
         card_last4=payment["card_last4"],
@@ -297,6 +303,26 @@ def activity(session, subscription_id):
     return session.scalars(
         select(Activity).filter_by(subscription_id=subscription_id).order_by(Activity.id.desc())
     ).all()
+
+
+def payments_not_applied(session, merchant_id=None, limit=100):
+    """Paid orders recorded as not applied (`lifecycle.record_payment_not_applied`),
+    newest first: each as its activity entry with the subscription's merchant and buyer."""
+    query = (
+        select(Activity.at, Activity.details, Subscription.id, Subscription.merchant_id, Subscription.email)
+        .join(Subscription, Subscription.id == Activity.subscription_id)
+        .where(Activity.action == "payment_not_applied")
+    )
+    if merchant_id is not None:
+        query = query.where(Subscription.merchant_id == merchant_id)
+    rows = session.execute(query.order_by(Activity.id.desc()).limit(limit))
+    return [
+        # Entries written before the event existed named the kind of order "for".
+        {"at": at, "subscription_id": subscription_id, "merchant_id": merchant, "email": email,
+         "order_code": details["order_code"], "amount_cents": details["amount_cents"],
+         "kind": details.get("kind", details.get("for"))}
+        for at, details, subscription_id, merchant, email in rows
+    ]
 
 
 def log_activity(session, subscription, actor, action, details):

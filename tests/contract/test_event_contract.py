@@ -196,8 +196,27 @@ def test_payment_method_added_charge_failed_and_subscription_past_due(system, sh
     assert failed["data"]["decline_reason"] == "card_declined"
     past_due = assert_as_documented(consumer.expect("subscription_past_due", subscription_id=subscription["id"]))
     assert past_due["data"]["attempts"] == 1
+    # The next retry, a day after this first failed attempt.
+    assert past_due["data"]["next_retry_at"] > failed["occurred_at"]
     assert (past_due["data"]["amount_cents"], past_due["data"]["order_code"]) == (
         failed["data"]["amount_cents"], failed["data"]["code"])
+
+
+@covers("subscription_payment_not_applied")
+def test_subscription_payment_not_applied(system, instant_shop, consumer):
+    # A boleto renewal issued, unpaid: past due. The buyer cancels, then pays it anyway.
+    _email, subscription, _order, session = buyer_session(system, instant_shop, started=timedelta(days=32))
+    answer = session.post(me(system, f"{subscription['id']}/payment-method"), json={"method": "boleto"}, timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    run_renewals(system)
+    issued = consumer.expect("order_created", subscription_id=subscription["id"], kind="renewal")[3]
+    assert session.post(me(system, f"{subscription['id']}/cancel"), json={}, timeout=TIMEOUT).status_code == 200
+    paid = requests.post(f"http://127.0.0.1:{system.billing_port}/sandbox/orders/{issued['data']['code']}/pay",
+                         timeout=TIMEOUT)
+    assert paid.status_code == 200, paid.text
+    envelope = assert_as_documented(consumer.expect("subscription_payment_not_applied",
+                                                    subscription_id=subscription["id"]))
+    assert (envelope["data"]["order_code"], envelope["data"]["kind"]) == (issued["data"]["code"], "renewal")
 
 
 # -- auth and notifications

@@ -2,13 +2,17 @@
 `portalctl`, intake of orders and subscriptions, settings and the offers' plan-change
 options, and every refusal (401, 404, 400 naming the field, a repeat answering the first)."""
 import uuid
+from datetime import timedelta
 
 import pytest
 import requests
 
+from services.common.rpc import ClusterRpcProxy
 from support.login_flow import ask_for_link, create_api_key, portalctl
 from support.merchant_api import CARD, merchant_call, new_merchant, order_sale, subscription_sale
 from support.portal_client import assert_json_error
+from support.system import BROKER
+from support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +41,30 @@ def test_a_checkout_feeds_a_subscription_and_its_order_in_once(system, shop):
     assert again.status_code == 201 and again.json()["subscription"] == subscription
     order_again = merchant_call(system, "POST", "/orders", key, order_sale(email, sale["external_id"] + "-c1", subscription["id"]))
     assert order_again.json()["order"]["code"] == order.json()["order"]["code"]
+
+
+def test_a_subscription_taken_in_before_its_order_renews_with_its_card(system, shop):
+    """The checkout sends the subscription first, and its order later (or never): the
+    card came with the subscription, so the renewal charges it."""
+    merchant_id, key = shop
+    email = f"iara.{uuid.uuid4().hex[:6]}@example.com"
+    # A monthly cycle that ended days ago: due at the next pass.
+    sale = subscription_sale(email, started=timedelta(days=40))
+    answer = merchant_call(system, "POST", "/subscriptions", key, sale)
+    assert answer.status_code == 201, answer.text
+    subscription_id = answer.json()["subscription"]["id"]
+    buyer = {"email": email, "merchant_id": merchant_id, "session_id": "e2e"}
+
+    with ClusterRpcProxy({"AMQP_URI": f"{BROKER}/{system.vhost}"}, timeout=30) as rpc:
+        def renewed():
+            rpc.subscriptions.run_renewals()
+            return rpc.subscriptions.get_subscription(buyer, subscription_id)["cycle"]["number"] == 2
+
+        wait_until(renewed, message="the renewal charged")
+        [order] = rpc.billing.list_orders(buyer, subscription_id)
+    assert (order["status"], order["amount_cents"], order["cycle_number"]) == ("paid", 3990, 2)
+    assert {key: order["payment"][key] for key in ("method", "card_last4")} == {"method": "credit_card",
+                                                                                 "card_last4": "4242"}
 
 
 def test_the_intake_buyer_can_log_in(system, shop):

@@ -8,10 +8,13 @@ from datetime import timedelta
 
 import pytest
 import requests
-from services.common.rpc import ClusterRpcProxy
+from sqlalchemy import delete
 
+from services.billing.models import PaymentMethod
 from services.common import clock
+from services.common.db import make_engine
 from services.common.formatting import date
+from services.common.rpc import ClusterRpcProxy
 from services.subscriptions.domain import add_months
 from support.notifications import Receiver, merchant_verifies, save_endpoints_unchecked
 from support.portal_client import TIMEOUT, assert_json_error, log_in
@@ -45,10 +48,10 @@ def receiver():
     running.close()
 
 
-def new_buyer(rpc):
+def new_buyer(rpc, started=timedelta(days=3)):
     """A buyer of Acme's monthly plan, so the demo buyers stay as other modules expect."""
     email = f"e2e-notify-{uuid.uuid4().hex[:8]}@example.com"
-    start = clock.now() - timedelta(days=3)
+    start = clock.now() - started
     rpc.subscriptions.upsert_contact({"merchant_id": MERCHANT_ID, "email": email, "name": "Nina Teste"})
     subscription = rpc.subscriptions.create_subscription({
         "merchant_id": MERCHANT_ID, "external_id": f"e2e-{uuid.uuid4().hex[:10]}", "offer_id": "acme-basico-mensal",
@@ -107,6 +110,42 @@ def test_a_cancellation_reaches_the_buyer_by_e_mail_and_the_merchant_by_a_signed
         if delivery["event_id"] == body["event_id"] and delivery["status"] == "delivered"
     ], message="the delivery logged")
     assert [attempt["status_code"] for attempt in delivery["log"]] == [200]
+
+
+def test_a_renewal_billing_cannot_charge_is_past_due_in_one_pass_with_the_e_mail_and_the_webhook(
+        system, rpc, merchant_api, receiver):
+    """A card billing does not know for the buyer (a subscription taken in before billing
+    kept intake's cards): never retried in silence."""
+    put = merchant_api.put(f"{system.gateway_url}/api/v1/merchant/webhooks", timeout=TIMEOUT, json={
+        "endpoints": [{"url": receiver.url, "event_types": ["subscription_past_due"]}],
+    })
+    assert put.status_code == 200, put.text
+    email, subscription = new_buyer(rpc, started=timedelta(days=40))
+    engine = make_engine(system.database_urls["billing"])
+    try:
+        with engine.begin() as connection:
+            connection.execute(delete(PaymentMethod.__table__).where(PaymentMethod.__table__.c.email == email))
+    finally:
+        engine.dispose()
+
+    rpc.subscriptions.run_renewals()
+    buyer = {"email": email, "merchant_id": MERCHANT_ID, "session_id": "e2e"}
+    assert rpc.subscriptions.get_subscription(buyer, subscription["id"])["status"] == "past_due"
+
+    def past_due_emails():
+        return requests.get(f"{system.mail_url}/api/messages", params={"to": email}, timeout=TIMEOUT).json()
+
+    [message] = wait_until(past_due_emails, timeout=30, message="the past-due e-mail")
+    assert message["subject"] == f"Pagamento pendente: assinatura de {subscription['product_name']}"
+    assert "Motivo: a forma de pagamento cadastrada não pode ser usada" in message["text"]
+    assert f"{system.gateway_url}/assinaturas/{subscription['id']}/forma-de-pagamento" in message["links"]
+    [request] = wait_until(lambda: [
+        request for request in receiver.requests
+        if json.loads(request["body"])["data"].get("subscription_id") == subscription["id"]
+    ], timeout=30, message="the merchant's webhook")
+    body = json.loads(request["body"])
+    assert (body["type"], body["data"]["decline_reason"], body["data"]["order_code"]) == (
+        "subscription_past_due", "payment_method_unusable", None)
 
 
 def boleto_to_pay(rpc, email, subscription):

@@ -2,9 +2,11 @@
 moment they happen at, and small waiting helpers.
 
 `FakeBilling` is a real nameko service named "billing" answering the issue-4 contract
-(`charge`, `charge_batch`, `get_payment_method`, `issue_card_entry_ticket`) the way each test tells it
-to through `LEDGER["current"]`: cards approved, refused or left unknown, boleto/pix
-pending. It keeps every charge request it receives, so tests can count them.
+(`charge`, `charge_batch`, `orders_by_keys`, `register_card`, `get_payment_method`,
+`issue_card_entry_ticket`) the way
+each test tells it to through `LEDGER["current"]`: cards approved, refused or left unknown, boleto/pix
+pending, a card it cannot use refused as billing refuses it. It keeps every charge request it
+receives, so tests can count them.
 """
 import json
 import secrets
@@ -13,7 +15,7 @@ from datetime import datetime, timezone
 import eventlet
 
 from services.billing.card_entry import TICKET_BYTES
-from services.common.errors import EXPECTED_ERRORS, NotFound
+from services.common.errors import EXPECTED_ERRORS, NotFound, PortalError, ValidationFailed
 from services.common.rpc import rpc
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
@@ -21,6 +23,14 @@ ANA = "ana@example.com"
 BRUNO = "bruno@example.com"
 ANA_CARD = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030",
             "token": "tok_ana_visa"}
+
+
+def card_for(email, merchant_id="acme-cursos"):
+    """A buyer's card at a merchant: Ana's at Acme, or one with a token of its own
+    (billing keeps a token for the one buyer it was issued to)."""
+    if (email, merchant_id) == (ANA, "acme-cursos"):
+        return ANA_CARD
+    return {**ANA_CARD, "token": f"tok_{merchant_id}_{email}"}
 
 
 def identity(email=ANA, merchant_id=None):
@@ -37,6 +47,10 @@ class Ledger:
         self.orders = {}
         self.requests = []
         self.cards = {}
+        # Card tokens billing refuses to charge, as it refuses a token not issued to the buyer.
+        self.unusable_tokens = set()
+        # True: a batch is charged, then its answer lost (the renewal job's transaction fails).
+        self.lose_batch_answers = False
         self.tickets = []
         # Set to an eventlet Event to hold every charge until it is sent.
         self.hold = None
@@ -64,6 +78,9 @@ class FakeBilling:
         key = request["idempotency_key"]
         if key in ledger.orders:
             return ledger.orders[key]
+        if request["payment_token"] in ledger.unusable_tokens:
+            raise ValidationFailed("The card token was not issued to this buyer.",
+                                   fields={"payment_token": ["Unknown for this buyer."]})
         if request["amount_cents"] == 0:
             status = "paid"
         elif request["method"] == "credit_card":
@@ -97,7 +114,27 @@ class FakeBilling:
                 answers.append({"order": self.charge(request), "error": None})
             except RuntimeError as error:
                 answers.append({"order": None, "error": {"code": "error", "message": str(error), "fields": {}}})
+            except PortalError as refusal:
+                answers.append({"order": None, "error": refusal.to_dict()})
+        if LEDGER["current"].lose_batch_answers:
+            raise RuntimeError("billing charged, but its answer was lost")
         return answers
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def orders_by_keys(self, idempotency_keys):
+        orders = LEDGER["current"].orders
+        return {key: orders[key] for key in idempotency_keys if key in orders}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def register_card(self, card):
+        """Keeps the card of a subscription's intake, refusing one another buyer's."""
+        payment, owner = card["payment"], {"email": card["email"], "merchant_id": card["merchant_id"]}
+        known = LEDGER["current"].cards.setdefault(payment["token"], {
+            **owner, "brand": payment["card_brand"], "last4": payment["card_last4"], "exp": payment["card_exp"],
+        })
+        if (known["email"], known["merchant_id"]) != (owner["email"], owner["merchant_id"]):
+            raise ValidationFailed("The card token belongs to another buyer.",
+                                   fields={"payment": {"token": ["Belongs to another buyer."]}})
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_payment_method(self, identity, token):

@@ -165,7 +165,7 @@ def test_an_event_that_comes_while_subscriptions_and_billing_are_down_is_mailed_
         container.stop()
     event = envelope(
         "charge_failed", order_id="order-PED-DDDDRECU", code="PED-DDDDRECU", subscription_id="sub-ana",
-        cycle_number=2, kind="renewal", idempotency_key=None, amount_cents=123456, status="refused",
+        cycle_number=2, kind="plan_change", idempotency_key=None, amount_cents=123456, status="refused",
         method="credit_card", email=ANA, decline_reason="insufficient_funds",
     )
 

@@ -74,8 +74,16 @@ CASES = [
         "subscription_past_due", cycle_number=2, attempts=1, next_retry_at="2026-06-05T15:00:00+00:00",
         decline_reason="insufficient_funds", amount_cents=123456, order_code="PED-DDDDRECU",
     ), "subscriptions", ANA, "Pagamento pendente: assinatura de Curso de Python", [
-        "Vamos tentar cobrar novamente em 05/06/2026", "Pedido: PED-DDDDRECU", "Valor: R$ 1.234,56", PAYMENT_PAGE,
+        "Vamos tentar cobrar novamente em 05/06/2026", "Pedido: PED-DDDDRECU", "Valor: R$ 1.234,56",
+        "Motivo: saldo ou limite insuficiente", PAYMENT_PAGE,
     ], id="subscription_past_due"),
+    pytest.param(subscription_event(
+        "subscription_past_due", cycle_number=2, attempts=1, next_retry_at="2026-06-05T15:00:00+00:00",
+        decline_reason="payment_method_unusable", amount_cents=123456, order_code=None,
+    ), "subscriptions", ANA, "Pagamento pendente: assinatura de Curso de Python", [
+        "Vamos tentar cobrar novamente em 05/06/2026", "Valor: R$ 1.234,56",
+        "Motivo: a forma de pagamento cadastrada não pode ser usada", PAYMENT_PAGE,
+    ], id="subscription_past_due-payment_method_unusable"),
     pytest.param(order_event("order_paid", "PED-AAAAPAGO", "paid", "credit_card"),
                  "billing", ANA, "Pagamento confirmado: pedido PED-AAAAPAGO", [
         "Valor: R$ 1.234,56 em 3x", "Pago em: 04/05/2026", f"{PORTAL}/pedidos/PED-AAAAPAGO",
@@ -89,7 +97,7 @@ CASES = [
                  "billing", ANA, "Seu pix de R$ 1.234,56: pedido PED-CCCCCPIX", [
         PIX_CODE, f"{PORTAL}/pedidos/PED-CCCCCPIX",
     ], id="order_created-pix"),
-    pytest.param(order_event("charge_failed", "PED-DDDDRECU", "refused", "credit_card", "sub-ana", "renewal",
+    pytest.param(order_event("charge_failed", "PED-DDDDRECU", "refused", "credit_card", "sub-ana", "plan_change",
                              decline_reason="insufficient_funds"),
                  "billing", ANA, "Não conseguimos cobrar sua assinatura de Curso de Python", [
         "A cobrança de R$ 1.234,56", "saldo ou limite insuficiente", PAYMENT_PAGE,
@@ -138,21 +146,29 @@ ENGLISH_CASES = [
         next_retry_at="2026-06-05T15:00:00+00:00", decline_reason="insufficient_funds",
         amount_cents=9900, order_code="PED-BOBFAILD",
     ), "subscriptions", BOB, "Payment overdue: Python Course subscription", [
-        "Order: PED-BOBFAILD", "Amount: R$99.00", "To keep your access, change the payment method and pay now:", f"{BOB_PAGE}/forma-de-pagamento",
+        "Order: PED-BOBFAILD", "Amount: R$99.00", "Reason: insufficient funds or limit", "To keep your access, change the payment method and pay now:", f"{BOB_PAGE}/forma-de-pagamento",
     ], id="en-subscription_past_due"),
-    pytest.param(order_event("charge_failed", "PED-BOBFAILD", "refused", "credit_card", "sub-bob", "renewal",
+    pytest.param(order_event("charge_failed", "PED-BOBFAILD", "refused", "credit_card", "sub-bob", "plan_change",
                              decline_reason="insufficient_funds", email=BOB),
                  "billing", BOB, "We could not charge your Python Course subscription", [
         "was not approved (insufficient funds or limit)", f"{BOB_PAGE}/forma-de-pagamento",
     ], id="en-charge_failed"),
 ]
 # Events no buyer needs an e-mail about (a card order waiting for the processor, the
-# payment of a renewal whose receipt `subscription_renewed` sends, changes undone).
+# payment of a renewal whose receipt `subscription_renewed` sends, the failed charge of a
+# renewal that `subscription_past_due` tells, changes undone).
 SILENT = [
     pytest.param(order_event("order_created", "PED-FFFFCARD", "pending_confirmation", "credit_card"), "billing",
                  id="order_created-card"),
     pytest.param(order_event("order_paid", "PED-EEEERENO", "paid", "credit_card", "sub-ana", "renewal"), "billing",
                  id="order_paid-renewal"),
+    pytest.param(order_event("order_paid", "PED-EEEERETR", "paid", "credit_card", "sub-ana", "retry"), "billing",
+                 id="order_paid-retry"),
+    # A renewal's failed charge is told by `subscription_past_due`, once.
+    pytest.param(order_event("charge_failed", "PED-DDDDRECU", "refused", "credit_card", "sub-ana", "renewal",
+                             decline_reason="insufficient_funds"), "billing", id="charge_failed-renewal"),
+    pytest.param(order_event("charge_failed", "PED-DDDDRETR", "refused", "credit_card", "sub-ana", "retry",
+                             decline_reason="insufficient_funds"), "billing", id="charge_failed-retry"),
     pytest.param(subscription_event("subscription_created", external_id="x", offer_id="o", status="active",
                                     cycle_end=CYCLE_END), "subscriptions", id="subscription_created"),
     pytest.param(subscription_event("subscription_plan_change_dropped", to_offer_id="python-basico", why="undone"),
@@ -204,11 +220,17 @@ def test_the_event_becomes_exactly_one_e_mail(
     assert merchants_asked == ([] if event["data"].get("subscription_id") else [MERCHANT_ID])
 
 
-def test_the_charge_failed_e_mail_has_a_button_to_the_payment_method_page(sink, owning_services, start_notifications):
+@pytest.mark.parametrize("source, event", [
+    ("billing", order_event("charge_failed", "PED-DDDDRECU", "refused", "credit_card", "sub-ana", "plan_change",
+                            decline_reason="insufficient_funds")),
+    ("subscriptions", subscription_event(
+        "subscription_past_due", cycle_number=2, attempts=1, next_retry_at="2026-06-05T15:00:00+00:00",
+        decline_reason="insufficient_funds", amount_cents=123456, order_code="PED-DDDDRECU")),
+], ids=["charge_failed", "subscription_past_due"])
+def test_the_failed_charge_e_mail_has_a_button_to_the_payment_method_page(
+        source, event, sink, owning_services, start_notifications):
     config, _ = start_notifications(sink.smtp_port)
-    publish(config["AMQP_URI"], "billing", order_event(
-        "charge_failed", "PED-DDDDRECU", "refused", "credit_card", "sub-ana", "renewal",
-        decline_reason="insufficient_funds"))
+    publish(config["AMQP_URI"], source, event)
     [message] = sink.wait_for_messages(1)
     assert re.search(rf'<a [^>]*href="{re.escape(PAYMENT_PAGE)}"[^>]*>\s*Alterar forma de pagamento', message["html"])
 

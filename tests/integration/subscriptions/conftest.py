@@ -16,7 +16,7 @@ from services.subscriptions.models import Activity, Subscription, inbox
 from services.subscriptions.service import SubscriptionsService
 from support.publishing import publish_confirmed
 from support.system import free_port
-from support.subscriptions_testkit import ANA, ANA_CARD, LEDGER, NOW, FakeBilling, Ledger
+from support.subscriptions_testkit import ANA, LEDGER, NOW, FakeBilling, Ledger, card_for
 
 @pytest.fixture
 def ledger():
@@ -108,13 +108,13 @@ def subscribe(rpc, catalog):
     periodicity.update({"beta-pro": 1, "beta-max": 1})
 
     def create(offer_id="acme-basico", started=timedelta(days=10), email=ANA, merchant_id="acme-cursos",
-               payment=ANA_CARD, **changes):
+               payment=None, **changes):
         start = NOW - started
         end = add_months(start, periodicity[offer_id])
         return rpc.create_subscription({
             "merchant_id": merchant_id, "external_id": f"checkout-{uuid.uuid4().hex[:8]}", "offer_id": offer_id,
             "email": email, "status": "active", "cycle_number": 1, "cycle_start": start.isoformat(),
-            "cycle_end": end.isoformat(), "payment": payment, **changes,
+            "cycle_end": end.isoformat(), "payment": payment or card_for(email, merchant_id), **changes,
         })
 
     return create

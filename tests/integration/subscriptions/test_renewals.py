@@ -1,6 +1,8 @@
 """The renewal job, driven by the shared clock (CLOCK_FILE): renews, fails into
-past_due, retries 1, 3 and 5 days after the due date, then cancels."""
+past_due, retries 1, 3 and 5 days after the first failed attempt, then cancels."""
 import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -8,10 +10,11 @@ from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.common.config import REPO_ROOT
 from services.common.db import make_engine
 from services.subscriptions import store
 from services.subscriptions.service import SubscriptionsService
-from support.subscriptions_testkit import ANA, NOW, envelopes, identity
+from support.subscriptions_testkit import ANA, ANA_CARD, NOW, envelopes, identity
 from support.waiting import wait_until
 
 ANA_ID = identity(ANA)
@@ -87,6 +90,123 @@ def test_a_refused_renewal_is_retried_after_one_three_and_five_days_then_cancele
     assert [(event["data"]["amount_cents"], event["data"]["order_code"]) for event in published[:3]] == [
         (2990, ledger.orders[key]["code"]) for key in keys(ledger)[:3]]
     assert published[3]["data"]["reason"] == "non_payment"
+
+
+def test_a_renewal_taken_up_days_late_is_charged_once_and_retried_from_that_attempt(
+        rpc, subscribe, ledger, set_clock, event_queue):
+    """A cycle that ended 3 days before the pass: one charge in that pass, then the
+    retries 1, 3 and 5 days after it, one charge (and one event) each."""
+    events = event_queue("subscriptions", "subscription_past_due", "subscription_canceled")
+    subscription = subscribe("acme-basico", started=DUE_NOW + 3 * DAY)
+    ledger.card_answer = "refused"
+
+    assert rpc.run_renewals() == {"past_due": 1}
+    assert rpc.run_renewals() == {}
+    assert len(ledger.requests) == 1
+    past_due = rpc.get_subscription(ANA_ID, subscription["id"])
+    assert (past_due["status"], past_due["next_charge_at"]) == ("past_due", (NOW + DAY).isoformat())
+    for moment, expected in [
+        (NOW + DAY - timedelta(seconds=1), {}),
+        (NOW + DAY, {"past_due": 1}),
+        (NOW + 3 * DAY - timedelta(seconds=1), {}),
+        (NOW + 3 * DAY, {"past_due": 1}),
+        (NOW + 5 * DAY, {"canceled": 1}),
+    ]:
+        set_clock(moment)
+        assert rpc.run_renewals() == expected, moment
+    assert len(ledger.requests) == 4
+    published = envelopes(events, 4)
+    assert [(event["type"], event["data"].get("next_retry_at")) for event in published] == [
+        ("subscription_past_due", (NOW + DAY).isoformat()),
+        ("subscription_past_due", (NOW + 3 * DAY).isoformat()),
+        ("subscription_past_due", (NOW + 5 * DAY).isoformat()),
+        ("subscription_canceled", None),
+    ]
+
+
+def test_a_subscription_a_cycle_overdue_pays_one_cycle_from_the_attempt(rpc, subscribe, ledger):
+    """Its cycle ended over a month before the pass: one cycle is charged, starting at
+    the attempt; the month missed is never billed."""
+    subscription = subscribe("acme-basico", started=DUE_NOW + 40 * DAY)
+    assert rpc.run_renewals() == {"renewed": 1}
+    assert rpc.run_renewals() == {}
+    assert len(ledger.requests) == 1
+    renewed = rpc.get_subscription(ANA_ID, subscription["id"])
+    assert renewed["cycle"] == {"number": 2, "start": NOW.isoformat(), "end": "2026-04-15T12:00:00+00:00"}
+
+
+def test_a_card_billing_cannot_use_makes_it_past_due_in_one_pass_and_ends_it_after_the_retries(
+        rpc, subscribe, ledger, set_clock, event_queue):
+    """Never retried forever in silence: past due at once, told by subscription_past_due
+    (the buyer's e-mail, the merchant's webhook), then retried and canceled as a decline."""
+    events = event_queue("subscriptions", "subscription_past_due", "subscription_canceled")
+    subscription = subscribe("acme-basico", started=DUE_NOW)
+    ledger.unusable_tokens.add(ANA_CARD["token"])
+
+    assert rpc.run_renewals() == {"past_due": 1}
+    past_due = rpc.get_subscription(ANA_ID, subscription["id"])
+    assert (past_due["status"], past_due["next_charge_at"]) == ("past_due", (NOW + DAY).isoformat())
+    [event] = envelopes(events, 1)
+    assert event["data"] == {
+        "subscription_id": subscription["id"], "email": ANA, "actor": "system", "cycle_number": 2, "attempts": 1,
+        "next_retry_at": (NOW + DAY).isoformat(), "decline_reason": "payment_method_unusable",
+        "amount_cents": 2990, "order_code": None,
+    }
+    assert rpc.run_renewals() == {}
+    for moment, expected in [(NOW + DAY, {"past_due": 1}), (NOW + 3 * DAY, {"past_due": 1}),
+                             (NOW + 5 * DAY, {"canceled": 1})]:
+        set_clock(moment)
+        assert rpc.run_renewals() == expected, moment
+    assert [event["type"] for event in envelopes(events, 3)] == [
+        "subscription_past_due", "subscription_past_due", "subscription_canceled"]
+    assert rpc.get_subscription(ANA_ID, subscription["id"])["cancel_reason"] == "non_payment"
+    assert ledger.orders == {}
+
+
+def test_a_renewal_paid_but_not_applied_before_a_cancellation_is_recorded_listed_and_sent(
+        rpc, subscribe, ledger, event_queue, rabbit_config):
+    """The job's transaction fails after billing charged; the buyer schedules the
+    cancellation before the next pass, which ends the subscription: the paid order is
+    recorded as payment_not_applied, listed for operators and sent to the merchant."""
+    events = event_queue("subscriptions", "subscription_payment_not_applied", "subscription_canceled")
+    subscription = subscribe("acme-basico", started=DUE_NOW)
+    ledger.lose_batch_answers = True
+    assert rpc.run_renewals() == {"left_for_next_pass": 1}
+    paid = ledger.orders[f"renewal:{subscription['id']}:2"]
+    assert paid["status"] == "paid"
+    ledger.lose_batch_answers = False
+
+    rpc.cancel(ANA_ID, subscription["id"], {})
+    assert rpc.run_renewals() == {"canceled": 1}
+    assert rpc.get_subscription(ANA_ID, subscription["id"])["status"] == "canceled"
+    not_applied, canceled = envelopes(events, 2)
+    assert (not_applied["type"], not_applied["merchant_id"]) == ("subscription_payment_not_applied", "acme-cursos")
+    assert not_applied["data"] == {"subscription_id": subscription["id"], "email": ANA, "actor": "system",
+                                   "order_code": paid["code"], "amount_cents": 2990, "kind": "renewal"}
+    assert canceled["data"]["reason"] == "buyer"
+    [listed] = rpc.payments_not_applied()
+    assert {key: listed[key] for key in ("subscription_id", "merchant_id", "email", "order_code", "amount_cents",
+                                         "kind")} == {
+        "subscription_id": subscription["id"], "merchant_id": "acme-cursos", "email": ANA,
+        "order_code": paid["code"], "amount_cents": 2990, "kind": "renewal"}
+    assert rpc.payments_not_applied(merchant_id="beta-software") == []
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "portalctl.cli", "payments", "not-applied", "--merchant", "acme-cursos"],
+        cwd=REPO_ROOT, env={**os.environ, "AMQP_URI": rabbit_config["AMQP_URI"]},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert listing.returncode == 0, listing.stderr
+    [line] = listing.stdout.splitlines()
+    assert paid["code"] in line and subscription["id"] in line and "2990" in line and "renewal" in line
+
+
+def test_a_cancellation_with_no_charge_made_records_nothing_not_applied(rpc, subscribe, ledger):
+    subscription = subscribe("acme-basico", started=DUE_NOW + DAY)
+    rpc.cancel(ANA_ID, subscription["id"], {})
+    assert rpc.run_renewals() == {"canceled": 1}
+    assert rpc.payments_not_applied() == []
+    assert ledger.requests == []
 
 
 def test_a_retry_that_is_paid_makes_it_active_on_its_usual_dates(rpc, subscribe, ledger, set_clock):

@@ -11,6 +11,7 @@ from services.common.db import make_engine
 from services.common.errors import NotFound, ValidationFailed
 from services.subscriptions.models import Activity, Contact, Merchant, Subscription
 from services.subscriptions.service import SubscriptionsService
+from support.subscriptions_testkit import LEDGER, FakeBilling, Ledger
 
 CYCLE_START = datetime(2026, 11, 10, 15, 30, tzinfo=timezone.utc)
 CARD = {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030", "token": "tok_ana"}
@@ -24,8 +25,16 @@ def subscription(external_id, merchant_id="acme-cursos", offer_id="acme-basico",
     return {
         "merchant_id": merchant_id, "external_id": external_id, "offer_id": offer_id, "email": email,
         "status": "active", "cycle_number": 1, "cycle_start": CYCLE_START.isoformat(),
-        "cycle_end": (CYCLE_START + timedelta(days=30)).isoformat(), "payment": CARD, **changes,
+        "cycle_end": (CYCLE_START + timedelta(days=30)).isoformat(), "payment": card_of(email, merchant_id),
+        **changes,
     }
+
+
+def card_of(email, merchant_id):
+    """A card token is issued for one buyer of one merchant (billing refuses it for any other)."""
+    if (email, merchant_id) == ("ana@example.com", "acme-cursos"):
+        return CARD
+    return {**CARD, "token": f"tok_{merchant_id}_{email}"}
 
 
 @pytest.fixture
@@ -34,7 +43,14 @@ def config(service_config):
 
 
 @pytest.fixture
-def rpc(config, container_factory):
+def ledger():
+    LEDGER["current"] = Ledger()
+    return LEDGER["current"]
+
+
+@pytest.fixture
+def rpc(config, container_factory, ledger):
+    container_factory(FakeBilling, config).start()
     container_factory(SubscriptionsService, config).start()
     with ClusterRpcProxy(config, timeout=15) as proxy:
         yield proxy.subscriptions
@@ -217,3 +233,25 @@ def test_bad_input_names_the_fields(rpc, catalog):
     with pytest.raises(ValidationFailed) as failure:
         rpc.list_subscriptions({"email": "ana@example.com"})
     assert set(failure.value.fields) == {"merchant_id", "session_id"}
+
+
+def test_intake_puts_the_card_on_file_with_billing(rpc, catalog, ledger):
+    """So that its renewals can charge it even if the checkout sends its first order later."""
+    rpc.create_subscription(subscription("checkout-1"))
+    rpc.create_subscription(subscription("checkout-1"))
+    assert ledger.cards == {"tok_ana": {"email": "ana@example.com", "merchant_id": "acme-cursos", "brand": "visa",
+                                        "last4": "4242", "exp": "08/2030"}}
+    rpc.create_subscription(subscription("checkout-2", payment={"method": "pix"}))
+    assert list(ledger.cards) == ["tok_ana"]
+
+
+def test_intake_of_a_card_billing_refuses_writes_nothing(rpc, catalog, ledger, count_rows):
+    rpc.create_subscription(subscription("ana-1"))
+    with pytest.raises(ValidationFailed) as failure:
+        rpc.create_subscription(subscription("bruno-1", email="bruno@example.com", payment=CARD))
+    assert failure.value.fields == {"payment": {"token": ["Belongs to another buyer."]}}
+    assert count_rows(Subscription) == 1
+    # A subscription the rules refuse puts no card on file either.
+    with pytest.raises(ValidationFailed):
+        rpc.create_subscription(subscription("x", merchant_id="nowhere", payment={**CARD, "token": "tok_other"}))
+    assert list(ledger.cards) == ["tok_ana"]

@@ -106,10 +106,17 @@ def test_a_pending_boleto_or_pix_order_calls_for_how_to_pay_it():
 
 def test_a_paid_order_has_its_receipt_unless_its_subscription_event_already_says_so():
     assert domain.email_kinds("order_paid", {"kind": None}) == ["order_paid"]
-    assert domain.email_kinds("order_paid", {"kind": "retry"}) == ["order_paid"]
     assert domain.email_kinds("order_paid", {"kind": "renewal"}) == []
+    assert domain.email_kinds("order_paid", {"kind": "retry"}) == []
     assert domain.email_kinds("order_paid", {"kind": "plan_change"}) == []
-    assert domain.email_kinds("charge_failed", {"kind": "renewal"}) == ["charge_failed"]
+
+
+def test_a_failed_renewal_charge_is_told_once_by_its_subscription_event():
+    assert domain.email_kinds("charge_failed", {"kind": "renewal"}) == []
+    assert domain.email_kinds("charge_failed", {"kind": "retry"}) == []
+    assert domain.email_kinds("subscription_past_due", {"decline_reason": "card_declined"}) == ["past_due"]
+    assert domain.email_kinds("charge_failed", {"kind": "plan_change"}) == ["charge_failed"]
+    assert domain.email_kinds("charge_failed", {"kind": None}) == ["charge_failed"]
 
 
 def test_english_only_when_the_buyer_data_says_so():

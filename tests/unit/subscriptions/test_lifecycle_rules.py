@@ -68,7 +68,7 @@ class TestPaymentMethod:
 
 
 class TestRenewalSchedule:
-    def test_retries_one_three_and_five_days_after_the_due_date_then_none(self):
+    def test_retries_one_three_and_five_days_after_the_first_failed_attempt_then_none(self):
         attempts = [DUE]
         while (retry := domain.next_retry_at(DUE, attempts[-1])) is not None:
             attempts.append(retry)
@@ -76,10 +76,31 @@ class TestRenewalSchedule:
 
     @given(st.integers(min_value=0, max_value=10 * 24 * 3600))
     def test_a_late_pass_takes_the_next_retry_still_ahead(self, seconds_late):
-        planned = DUE + timedelta(seconds=seconds_late)
-        retry = domain.next_retry_at(DUE, planned)
-        remaining = [DUE + days * DAY for days in (1, 3, 5) if DUE + days * DAY > planned]
+        attempted = DUE + timedelta(seconds=seconds_late)
+        retry = domain.next_retry_at(DUE, attempted)
+        remaining = [DUE + days * DAY for days in (1, 3, 5) if DUE + days * DAY > attempted]
         assert retry == (remaining[0] if remaining else None)
+
+    @given(st.integers(min_value=0, max_value=60 * 24 * 3600), st.integers(min_value=0, max_value=3))
+    def test_a_retry_is_always_after_the_attempt_that_failed(self, seconds_late, retries_made):
+        """One attempt per subscription per pass: whatever the delay, what follows a
+        failed attempt is never due at that attempt's moment."""
+        first_failed_at = DUE + timedelta(seconds=seconds_late)
+        attempted = first_failed_at + timedelta(days=(0, 1, 3, 5)[retries_made])
+        step = domain.after_renewal_charge("failed", "credit_card", DUE, first_failed_at, attempted)
+        assert step.action == domain.CANCEL_FOR_NON_PAYMENT or step.at > attempted
+
+    def test_a_renewal_taken_up_late_is_retried_from_its_first_attempt(self):
+        late = DUE + 3 * DAY
+        step = domain.after_renewal_charge("failed", "credit_card", DUE, None, late)
+        assert step == domain.RenewalStep(domain.RETRY_LATER, late + DAY)
+
+    def test_a_missed_cycle_is_never_billed(self):
+        # A monthly cycle that ended 3 days before the attempt: the next follows it.
+        assert domain.renewed_cycle_start(DUE, 1, DUE + 3 * DAY) == DUE
+        # One that ended over a month before: one cycle from the attempt.
+        assert domain.renewed_cycle_start(DUE, 1, DUE + 40 * DAY) == DUE + 40 * DAY
+        assert domain.renewed_cycle_start(DUE, 1, domain.add_months(DUE, 1)) == domain.add_months(DUE, 1)
 
     def test_cards_are_charged_on_the_due_date_and_boleto_pix_issued_ahead(self):
         ahead = 3 * DAY
@@ -108,8 +129,8 @@ class TestRenewalSchedule:
 
 
 class TestAfterARenewalCharge:
-    def step(self, outcome, method, planned_for, now=None):
-        return domain.after_renewal_charge(outcome, method, DUE, planned_for, now or planned_for)
+    def step(self, outcome, method, now, first_failed_at=DUE):
+        return domain.after_renewal_charge(outcome, method, DUE, first_failed_at, now)
 
     def test_paid_renews(self):
         assert self.step("paid", "credit_card", DUE).action == domain.RENEW
@@ -133,6 +154,26 @@ class TestAfterARenewalCharge:
     def test_a_boleto_unpaid_on_the_due_date_is_past_due_then_canceled(self):
         assert self.step("waiting", "pix", DUE) == domain.RenewalStep(domain.RETRY_LATER, DUE + DAY)
         assert self.step("waiting", "pix", DUE + 5 * DAY).action == domain.CANCEL_FOR_NON_PAYMENT
+
+
+class TestChargesNotAppliedOrNotMade:
+    def test_a_charge_billing_refused_to_make_is_a_failed_attempt_with_its_reason(self):
+        assert domain.refused_charge_reason({"payment_token": ["Unknown for this buyer."]}) == "payment_method_unusable"
+        assert domain.refused_charge_reason({"method": ["Not a valid choice."]}) == "payment_method_unusable"
+        assert domain.refused_charge_reason({"product_name": ["Too long."]}) == "charge_not_accepted"
+        first = domain.after_failed_attempt(None, DUE)
+        assert first == domain.RenewalStep(domain.RETRY_LATER, DUE + DAY)
+        assert domain.after_failed_attempt(DUE, DUE + 5 * DAY).action == domain.CANCEL_FOR_NON_PAYMENT
+
+    @pytest.mark.parametrize("order, not_applied", [
+        (None, False),
+        ({"status": "paid"}, True),
+        ({"status": "pending"}, False),
+        ({"status": "pending_confirmation"}, False),
+        ({"status": "refused"}, False),
+    ])
+    def test_an_ending_subscription_leaves_a_paid_renewal_order_not_applied(self, order, not_applied):
+        assert domain.paid_but_not_applied(order) is not_applied
 
 
 class TestRepeatedRequests:
