@@ -566,9 +566,10 @@ class TimedRpc(HoldsLink, DependencyProvider):
 
 class BrokerCheck(HoldsLink, DependencyProvider):
     """A worker's `broker_answers()`: whether the broker answers on the process's link
-    (no connection of its own). The answer is kept for `FRESH_FOR_SECONDS`, and workers
-    that ask while it is being found out wait for it: a crowd of readiness probes costs
-    the broker one round trip. Freshness is measured on `seconds` (the monotonic clock),
+    (no connection of its own). Workers that ask while it is being found out wait for
+    that answer, and a yes is kept for `FRESH_FOR_SECONDS`: a crowd of readiness probes
+    costs the broker one round trip. A no is not kept, so the first probe after the
+    broker is back sees it. Freshness is measured on `seconds` (the monotonic clock),
     never on the business clock, which tests freeze (`CLOCK_FILE`) for days at a time."""
 
     FRESH_FOR_SECONDS = 1.0
@@ -577,23 +578,22 @@ class BrokerCheck(HoldsLink, DependencyProvider):
 
     def setup(self):
         self.link = RpcLink.acquire(self.container.config)
-        self._answer = None
-        self._answered_at = None
+        self._answered_yes_at = None
         self._finding_out = None  # an Event while a worker asks the broker
 
     def get_dependency(self, worker_ctx):
         return self.broker_answers
 
     def broker_answers(self):
-        if self._answered_at is not None and self.seconds() - self._answered_at < self.FRESH_FOR_SECONDS:
-            return self._answer
+        if self._answered_yes_at is not None and self.seconds() - self._answered_yes_at < self.FRESH_FOR_SECONDS:
+            return True
         if self._finding_out is not None:
             return self._finding_out.wait()
         finding_out = self._finding_out = Event()
         answer = False  # what the waiting workers get if this one is killed while asking
         try:
             answer = self.link.answers(self.TIMEOUT)
-            self._answer, self._answered_at = answer, self.seconds()
+            self._answered_yes_at = self.seconds() if answer else None
         finally:
             self._finding_out = None
             finding_out.send(answer)
