@@ -4,7 +4,8 @@
 
 Declares a durable queue of your own, binds it to the event exchanges you name,
 acknowledges each message only after handling it, and skips an event_id it has
-already handled (delivery is at least once). Stop with Ctrl-C.
+already handled (delivery is at least once). Stop with Ctrl-C. Against a deployment,
+run it as the `events-reader` broker user, with a queue named `events-reader.<yours>`.
 """
 import argparse
 import fnmatch
@@ -21,6 +22,24 @@ def parse_bindings(values):
         yield f"{service}.events", pattern or "*"
 
 
+def exchange_exists(connection, channel, exchange):
+    """Make sure `exchange` exists; the channel to go on with.
+
+    A deployment's broker declares the event exchanges itself, and its `events-reader`
+    user may not declare them: look first (a passive declare). On a broker where no
+    service has run yet, the look closes the channel, and the exchange is declared
+    on a new one, as the portal declares it."""
+    try:
+        channel.exchange_declare(exchange, exchange_type="topic", durable=True, passive=True)
+        return channel
+    except pika.exceptions.ChannelClosedByBroker as closed:
+        if closed.reply_code != 404:
+            raise
+    channel = connection.channel()
+    channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+    return channel
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--amqp-uri", default=os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/"))
@@ -35,7 +54,7 @@ def main():
     channel = connection.channel()
     channel.queue_declare(args.queue, durable=True)
     for exchange, _pattern in bindings:
-        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        channel = exchange_exists(connection, channel, exchange)
         # Topic wildcards match whole words only; event types are one word, so bind
         # everything and filter with the glob below.
         channel.queue_bind(args.queue, exchange, routing_key="#")

@@ -3,6 +3,10 @@ machine's shared broker) loaded with the deploy's users and permissions
 (deploy/rabbitmq/broker_users.py), in a vhost of its own: each process runs as its
 own broker user, the broker refuses every request a user has no reason to send, and
 a callee refuses a caller its entrypoint does not name."""
+import json
+import subprocess
+import sys
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import amqp
@@ -11,7 +15,7 @@ import pytest
 from nameko.testing.services import dummy, entrypoint_hook
 
 from services.common import migrations
-from services.common.config import load_config
+from services.common.config import REPO_ROOT, load_config
 from services.common.errors import Forbidden
 from services.common.rpc import BrokerCheck, ClusterRpcProxy, TimedRpc
 from services.notifications.service import NotificationsService
@@ -111,6 +115,38 @@ def test_an_events_reader_reads_its_own_queues_and_may_publish_nothing(users):
             connection.channel().queue_declare("rpc-auth", durable=True, auto_delete=False)
     finally:
         connection.collect()
+
+
+def test_the_example_consumer_follows_events_as_the_events_reader(users):
+    """examples/consume_events.py as the README says to run it in a deployment: the
+    events reader's credentials and a queue named for it; it may not declare the event
+    exchanges, so it finds them."""
+    reader, queue = users["events-reader"], "events-reader.crm"
+    consumer = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "examples" / "consume_events.py"), "--amqp-uri", reader,
+         "--queue", queue, "--bind", "subscriptions:subscription_*", "--count", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        def consuming():
+            assert consumer.poll() is None, consumer.communicate()[1]
+            connection = connect(reader)
+            try:
+                return connection.channel().queue_declare(queue, passive=True).consumer_count
+            except amqp.exceptions.NotFound:
+                return 0
+            finally:
+                connection.collect()
+
+        wait_until(consuming, message="the example to consume its queue")
+        event = {"event_id": str(uuid.uuid4()), "type": "subscription_canceled", "data": {}}
+        publish_one_as_is(users["subscriptions"], "subscriptions.events", "subscription_canceled",
+                          json.dumps(event).encode(), user_id="subscriptions")
+        output, errors = consumer.communicate(timeout=30)
+    finally:
+        consumer.kill()
+    assert consumer.returncode == 0, errors
+    assert [json.loads(line)["event_id"] for line in output.splitlines()] == [event["event_id"]]
 
 
 @pytest.mark.parametrize("user", ["gateway", "auth", "subscriptions", "billing", "notifications"])
