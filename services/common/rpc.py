@@ -34,8 +34,7 @@ Every request carries the link's broker user as its AMQP `user_id`, which Rabbit
 checks against the connection's user (it refuses a message that names another), so
 a callee knows which service called: `rpc(callers=("auth",))` answers only those
 broker users (and its own: a deployment where every process shares one user, as in
-development, has nothing to tell apart), and a worker finds its caller in its
-context data under `CALLER`. Which user may send which request at all is the
+development, has nothing to tell apart). Which user may send which request at all is the
 broker's topic permissions' job (deploy/rabbitmq/broker_users.py); nameko's callers
 stamp their user with `ClusterRpcProxy` from here.
 """
@@ -100,9 +99,6 @@ ACCEPTED_CONTENT = {"application/json"}
 # (services bind `<service>.*`, nameko's reply queues a uuid), so the broker returns
 # it at once.
 UNROUTABLE = "amq.portal.round-trip"
-# The worker context's key of the broker user that sent a request (its `user_id`).
-CALLER = "broker_user"
-CALLER_HEADER = f"nameko.{CALLER}"
 
 
 class LinkDown(AmqpConnectionError):
@@ -136,11 +132,7 @@ class Delivery:
     def __init__(self, message, channel):
         self.body = message.body
         self.properties = message.properties
-        # The caller is the broker's word (`user_id`), never a header a caller sent.
-        headers = message.properties.get("application_headers") or {}
-        self.headers = {key: value for key, value in headers.items() if key != CALLER_HEADER}
-        if message.properties.get("user_id") is not None:
-            self.headers[CALLER_HEADER] = message.properties["user_id"]
+        self.headers = message.properties.get("application_headers") or {}
         self.delivery_info = message.delivery_info
         self.channel = channel
 
@@ -307,12 +299,11 @@ class RpcLink:
             raise LinkDown("no link to the broker on that channel")
         return channel
 
-    def _publish_request(self, message, routing_key, exchange=None):
+    def _publish_request(self, message, routing_key):
         """Publish `message`, mandatory: the broker returns it if no queue takes it."""
         with self._send_lock:
             self._current(self._channel).basic_publish(
-                message, exchange=self.exchange_name if exchange is None else exchange, routing_key=routing_key,
-                mandatory=True)
+                message, exchange=self.exchange_name, routing_key=routing_key, mandatory=True)
 
     def _in_drainer(self, request):
         done = Event()
@@ -497,10 +488,8 @@ class TimedMethod(HeaderEncoder):
     def call_async(self, *args, **kwargs):
         started = time.monotonic()
         deadline = started + self._timeout
-        # nameko's context data (correlation id, call stack) travels as headers; who
-        # called this worker is not passed on.
+        # nameko's context data (correlation id, call stack) travels as headers.
         headers = self.get_message_headers(self._worker_ctx)
-        headers.pop(CALLER_HEADER, None)
         try:
             correlation_id, answered = self._link.call(
                 f"{self._service_name}.{self._method_name}", {"args": args, "kwargs": kwargs}, headers, deadline)
