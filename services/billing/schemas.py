@@ -216,3 +216,17 @@ class PaymentMethodAddedEventSchema(Schema):
     last4 = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$"))
     exp = fields.String(required=True)
     email = fields.String(required=True)
+
+
+# The most charges one `charge_batch` call takes (the renewal job sends its batches), and
+# the most orders one `orders_by_keys` call looks up.
+MAX_CHARGE_BATCH = 500
+
+
+class OrdersByKeysSchema(Schema):
+    """The idempotency keys whose charges are looked up (never made)."""
+
+    idempotency_keys = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)), required=True,
+        validate=validate.Length(max=MAX_CHARGE_BATCH),
+    )

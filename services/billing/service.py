@@ -10,7 +10,7 @@ from services.billing.processors import PaymentProcessor
 from services.billing.schemas import (
     CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
-    ProcessorCallbackSchema, TicketSchema,
+    OrdersByKeysSchema, ProcessorCallbackSchema, TicketSchema, MAX_CHARGE_BATCH,
 )
 from services.common import clock
 from services.common.client_address import client_address, trusted_networks
@@ -41,6 +41,7 @@ IDENTITY = IdentitySchema()
 ORDER_INPUT = OrderInputSchema()
 CHARGE_REQUEST = ChargeRequestSchema()
 CARD_REGISTRATION = CardRegistrationSchema()
+ORDERS_BY_KEYS = OrdersByKeysSchema()
 TICKET_REQUEST = CardEntryTicketRequestSchema()
 CALLBACK = ProcessorCallbackSchema()
 ORDER = OrderSchema()
@@ -52,8 +53,6 @@ SIGNATURE_HEADER = "X-Signature"
 # Who asks subscriptions about an order's subscription at intake (no buyer session exists).
 INTAKE_SESSION = "billing-intake"
 DEFAULT_RECONCILE_INTERVAL = 30
-# The most charges one `charge_batch` call takes (the renewal job sends its batches).
-MAX_CHARGE_BATCH = 500
 
 
 class BillingService(Pingable):
@@ -164,14 +163,9 @@ class BillingService(Pingable):
     def orders_by_keys(self, idempotency_keys):
         """The orders of the charges already made under these keys, by key (a key no
         charge has is left out): what was charged, without charging anything."""
-        if not isinstance(idempotency_keys, list) or len(idempotency_keys) > MAX_CHARGE_BATCH or not all(
-                isinstance(key, str) for key in idempotency_keys):
-            raise ValidationFailed(
-                f"A list of at most {MAX_CHARGE_BATCH} idempotency keys.",
-                fields={"idempotency_keys": ["Not a list of strings or too long."]},
-            )
+        keys = load(ORDERS_BY_KEYS, {"idempotency_keys": idempotency_keys})["idempotency_keys"]
         with self.db.transaction() as session:
-            return {key: ORDER.dump(order) for key, order in store.orders_by_keys(session, idempotency_keys).items()}
+            return {key: ORDER.dump(order) for key, order in store.orders_by_keys(session, keys).items()}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def reconcile(self):

@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from services.billing.models import Order
-from services.billing.schemas import OrderEventSchema, OrderInputSchema, OrderSchema
+from services.billing.schemas import MAX_CHARGE_BATCH, OrderEventSchema, OrderInputSchema, OrderSchema, OrdersByKeysSchema
 from services.common.errors import ValidationFailed
 from services.common.validation import load
 
@@ -101,3 +101,11 @@ def test_order_event_data_is_checked():
         "idempotency_key": None, "amount_cents": 1, "status": "paid", "method": "cash",
     })
     assert set(errors) == {"code", "method"}
+
+
+@pytest.mark.parametrize("keys", ["renewal:1", [1], [""], ["k"] * (MAX_CHARGE_BATCH + 1)])
+def test_orders_by_keys_takes_a_bounded_list_of_keys(keys):
+    with pytest.raises(ValidationFailed) as failure:
+        load(OrdersByKeysSchema(), {"idempotency_keys": keys})
+    assert "idempotency_keys" in failure.value.fields
+    assert load(OrdersByKeysSchema(), {"idempotency_keys": ["renewal:1"]}) == {"idempotency_keys": ["renewal:1"]}
