@@ -1,4 +1,4 @@
-"""Subscription rules as plain functions: no nameko, no SQL.
+"""Subscription rules as plain functions: no nameko, no SQL, no state.
 
 Problem finders return `{field: [message, ...]}` (empty when all is well) so the
 service can answer one `ValidationFailed` naming every field at once.

@@ -1,0 +1,144 @@
+"""The renewal job's batch, against the unit of work and billing in memory: one
+`charge_batch` call per batch, under each renewal's own key."""
+from datetime import timedelta
+
+import pytest
+
+from services.subscriptions import handlers
+from services.subscriptions.domain import commands
+from support.subscriptions_testkit import identity
+
+DAY = timedelta(days=1)
+
+
+def run_pass(uow, ports, batch_size=50):
+    """One pass: every batch until none is left; what happened, counted."""
+    command = commands.RenewDueBatch(batch_size, 30, handlers.ClaimPosition())
+    summary = {}
+    while (steps := handlers.renew_due_batch(command, uow, ports)) is not None:
+        for step, count in steps.items():
+            summary[step] = summary.get(step, 0) + count
+    return summary
+
+
+def test_a_card_subscription_renews_on_its_due_date(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    first_end = subscription.cycle_end
+    clock.now = first_end - timedelta(seconds=1)
+    assert run_pass(uow, ports) == {} and ledger.requests == []
+    clock.now = first_end
+
+    assert run_pass(uow, ports) == {"renewed": 1}
+
+    [charge] = ledger.requests
+    assert (charge["idempotency_key"], charge["kind"], charge["cycle_number"]) == (
+        f"renewal:{subscription.id}:2", "renewal", 2)
+    assert (subscription.cycle_number, subscription.cycle_start, subscription.next_charge_at) == (
+        2, first_end, subscription.cycle_end)
+    assert uow.event_types() == ["subscription_renewed"]
+
+
+def test_a_refused_renewal_is_retried_after_one_three_and_five_days_then_canceled(
+        uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    due = subscription.cycle_end
+    ledger.card_answer = "refused"
+    for days, step in [(0, "past_due"), (1, "past_due"), (3, "past_due"), (5, "canceled")]:
+        clock.now = due + days * DAY
+        assert run_pass(uow, ports) == {step: 1}
+    assert [request["idempotency_key"].split(":")[0] for request in ledger.requests] == [
+        "renewal", "retry", "retry", "retry"]
+    assert (subscription.status, subscription.cancel_reason) == ("canceled", "non_payment")
+    past_due = [data for event_type, data in uow.events if event_type == "subscription_past_due"]
+    assert [data["next_retry_at"] for data in past_due] == [due + DAY, due + 3 * DAY, due + 5 * DAY]
+    assert past_due[0]["decline_reason"] == "insufficient_funds"
+
+
+def test_a_card_billing_cannot_use_is_a_failed_attempt_of_its_subscription_alone(
+        uow, ports, subscribe, ledger, clock):
+    unusable = subscribe("acme-basico")
+    other = subscribe("acme-premium")
+    ledger.unusable_tokens.add(unusable.payment_token)
+    other.payment_token = "tok_other"
+    clock.now = max(unusable.cycle_end, other.cycle_end)
+    assert run_pass(uow, ports) == {"past_due": 1, "renewed": 1}
+    assert (unusable.status, unusable.charge_attempts) == ("past_due", 1)
+    [(_, data)] = [event for event in uow.events if event[0] == "subscription_past_due"]
+    assert (data["decline_reason"], data["order_code"]) == ("payment_method_unusable", None)
+
+
+def test_an_unknown_card_answer_is_asked_again_under_the_same_key(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    clock.now = subscription.cycle_end
+    ledger.card_answer = "pending_confirmation"
+    assert run_pass(uow, ports) == {"waiting": 1}
+    assert subscription.renewal_run_at == clock.now + timedelta(hours=1)
+    ledger.orders[f"renewal:{subscription.id}:2"]["status"] = "paid"
+    clock.now += timedelta(hours=1)
+    assert run_pass(uow, ports) == {"renewed": 1}
+    assert {request["idempotency_key"] for request in ledger.requests} == {f"renewal:{subscription.id}:2"}
+    assert [entry[2] for entry in uow.activity] == ["renewal_order_issued", "renewed"]
+
+
+def test_a_boleto_is_issued_ahead_and_never_twice(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico", payment={"method": "boleto"})
+    due = subscription.cycle_end
+    clock.now = due - ports.issue_ahead
+    assert run_pass(uow, ports) == {"waiting": 1}
+    assert ledger.requests[0]["due_at"] == due.isoformat()
+    clock.now = due
+    assert run_pass(uow, ports) == {"past_due": 1}
+    # Still payable: asked about again under its key, never issued anew.
+    assert len(ledger.orders) == 1 and subscription.waiting_charge_method == "boleto"
+
+
+def test_a_scheduled_downgrade_takes_effect_with_the_renewal(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-premium")
+    quote = handlers.quote_plan_change(commands.QuotePlanChange(identity(), subscription.id, "acme-basico"),
+                                       uow, ports)
+    handlers.change_plan(commands.ChangePlan(identity(), subscription.id, quote.id), uow, ports)
+    clock.now = subscription.cycle_end
+    assert run_pass(uow, ports) == {"renewed": 1}
+    assert ledger.requests[0]["amount_cents"] == 2990
+    assert (subscription.offer_id, subscription.pending_change_status, quote.status) == (
+        "acme-basico", None, "applied")
+    assert uow.event_types()[-2:] == ["subscription_plan_changed", "subscription_renewed"]
+
+
+def test_a_cancellation_at_period_end_ends_it_then_without_a_charge(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    handlers.cancel(commands.Cancel(identity(), subscription.id), uow, ports)
+    clock.now = subscription.cycle_end
+    assert run_pass(uow, ports) == {"canceled": 1}
+    assert ledger.requests == [] and (subscription.status, subscription.cancel_reason) == ("canceled", "buyer")
+
+
+def test_a_renewal_paid_but_not_applied_before_a_cancellation_is_recorded(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    # A pass charged it, then its transaction failed; the buyer then canceled.
+    ports.billing.charge(subscription.open_renewal_request()[0])
+    handlers.cancel(commands.Cancel(identity(), subscription.id), uow, ports)
+    clock.now = subscription.cycle_end
+    assert run_pass(uow, ports) == {"canceled": 1}
+    assert uow.event_types()[-2:] == ["subscription_payment_not_applied", "subscription_canceled"]
+
+
+def test_a_batch_billing_does_not_answer_changes_nothing(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    clock.now = subscription.cycle_end
+    ledger.lose_batch_answers = True
+    assert run_pass(uow, ports) == {"left_for_next_pass": 1}
+    assert (subscription.cycle_number, subscription.charge_attempts, uow.events) == (1, 0, [])
+    ledger.lose_batch_answers = False
+    assert run_pass(uow, ports) == {"renewed": 1}
+    assert len(ledger.orders) == 1
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 50])
+def test_a_pass_visits_each_due_subscription_once_whatever_the_batch_size(
+        uow, ports, subscribe, ledger, clock, batch_size):
+    subscriptions = [subscribe("acme-basico") for _ in range(3)]
+    clock.now = max(subscription.cycle_end for subscription in subscriptions)
+    ledger.card_answer = "refused"
+    assert run_pass(uow, ports, batch_size) == {"past_due": 3}
+    assert len(ledger.requests) == 3
