@@ -1,12 +1,12 @@
 """The renewal job's batch, against the unit of work and billing in memory: one
 `charge_batch` call per batch, under each renewal's own key."""
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from services.subscriptions import handlers
 from services.subscriptions.domain import commands
-from support.subscriptions_testkit import identity
+from support.subscriptions_testkit import NOW, identity
 
 DAY = timedelta(days=1)
 
@@ -142,3 +142,97 @@ def test_a_pass_visits_each_due_subscription_once_whatever_the_batch_size(
     ledger.card_answer = "refused"
     assert run_pass(uow, ports, batch_size) == {"past_due": 3}
     assert len(ledger.requests) == 3
+
+
+def test_a_renewal_taken_up_days_late_is_charged_once_and_retried_from_that_attempt(
+        uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    late = subscription.cycle_end + 3 * DAY
+    clock.now = late
+    ledger.card_answer = "refused"
+    assert run_pass(uow, ports) == {"past_due": 1}
+    assert run_pass(uow, ports) == {} and len(ledger.requests) == 1
+    assert subscription.next_charge_at == late + DAY
+    for moment, expected in [(late + DAY - timedelta(seconds=1), {}), (late + DAY, {"past_due": 1}),
+                             (late + 3 * DAY, {"past_due": 1}), (late + 5 * DAY, {"canceled": 1})]:
+        clock.now = moment
+        assert run_pass(uow, ports) == expected, moment
+    assert len(ledger.requests) == 4
+
+
+def test_a_subscription_a_cycle_overdue_pays_one_cycle_from_the_attempt(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico", started=timedelta(days=71))
+    assert subscription.cycle_end < NOW - 30 * DAY
+    assert run_pass(uow, ports) == {"renewed": 1}
+    assert run_pass(uow, ports) == {} and len(ledger.requests) == 1
+    # The month missed is never billed: the new cycle starts at the attempt.
+    assert (subscription.cycle_number, subscription.cycle_start, subscription.cycle_end) == (
+        2, NOW, datetime(2026, 4, 15, 12, tzinfo=timezone.utc))
+
+
+def test_a_card_billing_cannot_use_ends_it_after_the_retries(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    due = subscription.cycle_end
+    ledger.unusable_tokens.add(subscription.payment_token)
+    for moment, expected in [(due, {"past_due": 1}), (due + DAY, {"past_due": 1}),
+                             (due + 3 * DAY, {"past_due": 1}), (due + 5 * DAY, {"canceled": 1})]:
+        clock.now = moment
+        assert run_pass(uow, ports) == expected, moment
+    assert (subscription.cancel_reason, ledger.orders) == ("non_payment", {})
+    [first] = [data for event_type, data in uow.events if event_type == "subscription_past_due"][:1]
+    assert {key: first[key] for key in ("cycle_number", "attempts", "next_retry_at", "amount_cents")} == {
+        "cycle_number": 2, "attempts": 1, "next_retry_at": due + DAY, "amount_cents": 2990}
+
+
+def test_a_cancellation_with_no_charge_made_records_nothing_not_applied(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    handlers.cancel(commands.Cancel(identity(), subscription.id), uow, ports)
+    clock.now = subscription.cycle_end
+    assert run_pass(uow, ports) == {"canceled": 1}
+    assert "subscription_payment_not_applied" not in uow.event_types() and ledger.requests == []
+
+
+def test_a_retry_that_is_paid_makes_it_active_on_its_usual_dates(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico")
+    due = subscription.cycle_end
+    clock.now = due
+    ledger.card_answer = "refused"
+    run_pass(uow, ports)
+    ledger.card_answer = "paid"
+    clock.now = due + DAY
+    assert run_pass(uow, ports) == {"renewed": 1}
+    assert (subscription.status, subscription.cycle_number, subscription.cycle_start) == ("active", 2, due)
+    assert subscription.first_failed_at is None and subscription.charge_attempts == 0
+
+
+def test_a_registered_past_due_subscription_is_retried_a_day_after_its_due_date(
+        uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico", status="past_due")
+    clock.now = subscription.cycle_end
+    assert run_pass(uow, ports) == {}
+    clock.now = subscription.cycle_end + DAY
+    assert run_pass(uow, ports) == {"renewed": 1}
+    assert [request["idempotency_key"] for request in ledger.requests] == [f"retry:{subscription.id}:2:1"]
+
+
+def test_an_unpaid_pix_is_never_issued_twice_and_the_subscription_ends(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico", payment={"method": "pix"})
+    due = subscription.cycle_end
+    results = []
+    for moment in (due - 3 * DAY, due, due + DAY, due + 3 * DAY, due + 5 * DAY):
+        clock.now = moment
+        results.append(run_pass(uow, ports))
+    assert results == [{"waiting": 1}, {"past_due": 1}, {"past_due": 1}, {"past_due": 1}, {"canceled": 1}]
+    assert {request["idempotency_key"] for request in ledger.requests} == {f"renewal:{subscription.id}:2"}
+    assert subscription.cancel_reason == "non_payment"
+
+
+def test_a_boleto_canceled_at_period_end_is_not_issued_ahead(uow, ports, subscribe, ledger, clock):
+    subscription = subscribe("acme-basico", payment={"method": "boleto"})
+    handlers.cancel(commands.Cancel(identity(), subscription.id, "switching_service"), uow, ports)
+    clock.now = subscription.cycle_end - ports.issue_ahead
+    assert run_pass(uow, ports) == {}
+    clock.now = subscription.cycle_end
+    assert run_pass(uow, ports) == {"canceled": 1}
+    assert (subscription.cancel_reason, subscription.cancel_feedback, ledger.requests) == (
+        "buyer", "switching_service", [])
