@@ -60,7 +60,6 @@ OFFER = OfferSchema()
 CONTACT = ContactSchema()
 SUBSCRIPTION_INPUT = SubscriptionInputSchema()
 SUBSCRIPTION = SubscriptionSchema()
-SUBSCRIPTION_DETAIL = SubscriptionDetailSchema()
 QUOTE_REQUEST = QuoteRequestSchema()
 PLAN_CHANGE_REQUEST = PlanChangeRequestSchema()
 PAYMENT_METHOD_CHANGE = PaymentMethodChangeSchema()
@@ -77,11 +76,16 @@ log = logging.getLogger(__name__)
 METHOD_CHANGE_ACTORS = ("buyer", "merchant")
 
 
+def detail(subscription):
+    """A subscription as its page shows it now (with what the buyer may do now)."""
+    return SubscriptionDetailSchema(clock.now()).dump(subscription)
+
+
 def changed(subscription, order=None):
     """What a buyer operation answers: the subscription as it is now, and the order of
     the charge it made, if any."""
     return {
-        "subscription": SUBSCRIPTION_DETAIL.dump(subscription),
+        "subscription": detail(subscription),
         "order": ORDER_REF.dump(order) if order is not None else None,
     }
 
@@ -228,7 +232,7 @@ class SubscriptionsService(Pingable):
     def get_subscription(self, identity, subscription_id):
         identity = load(IDENTITY, identity)
         with self.db.transaction() as session:
-            return SUBSCRIPTION_DETAIL.dump(store.buyer_subscription(session, identity, subscription_id))
+            return detail(store.buyer_subscription(session, identity, subscription_id))
 
     # -- the buyer's self-service operations
 

@@ -316,7 +316,8 @@ def quote_plan_change(current, new, cycle_start, cycle_end, now, payment_method,
 
 
 def plan_change_refusal(status, has_pending_change, renewal_order_issued, offer_id, plan_change_options):
-    """Why a plan change to `offer_id` cannot be quoted or confirmed now, or None."""
+    """Why a plan change to `offer_id` (None: to any offer) cannot be quoted or
+    confirmed now, or None."""
     if status != "active":
         return Refusal("subscription_not_active", "Só é possível trocar o plano de uma assinatura ativa.")
     if has_pending_change:
@@ -329,7 +330,8 @@ def plan_change_refusal(status, has_pending_change, renewal_order_issued, offer_
         return Refusal(
             "renewal_in_progress", "A renovação desta assinatura está em andamento; troque de plano depois dela.",
         )
-    if offer_id not in plan_change_options:
+    offered = bool(plan_change_options) if offer_id is None else offer_id in plan_change_options
+    if not offered:
         return Refusal("option_not_offered", "Este plano não está entre as opções de troca desta assinatura.")
     return None
 
@@ -414,9 +416,11 @@ def undo_cancel_refusal(status, cancel_at_period_end, cycle_end, now):
 
 
 def payment_method_refusal(status, method, payment_methods_allowed):
+    """Why the payment method cannot change to `method` (None: to any) now, or None."""
     if not is_open(status):
         return Refusal("subscription_not_active", "Esta assinatura já não está ativa.")
-    if method not in payment_methods_allowed:
+    accepted = bool(payment_methods_allowed) if method is None else method in payment_methods_allowed
+    if not accepted:
         return Refusal("method_not_allowed", "Esta forma de pagamento não é aceita para esta assinatura.")
     return None
 

@@ -11,26 +11,27 @@ work (unit_of_work.py) writes them in the transaction of the change, then clears
 """
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from services.subscriptions.domain import rules
 from services.subscriptions.domain.rules import Refusal
 
 AWAITING_PAYMENT = "awaiting_payment"
 
-# What a buyer may do to a subscription, and the merchant's setting that allows each.
+# Each operation a buyer may do by themselves, and the merchant's setting that allows it.
+CHANGE_PAYMENT_METHOD = "change_payment_method"
 CHANGE_PLAN = "change_plan"
 UNDO_PLAN_CHANGE = "undo_plan_change"
-CHANGE_PAYMENT_METHOD = "change_payment_method"
 CANCEL = "cancel"
 UNDO_CANCEL = "undo_cancel"
-OPERATION_SETTINGS = {
+BUYER_OPERATIONS = {
+    CHANGE_PAYMENT_METHOD: "customer_can_change_payment_method",
     CHANGE_PLAN: "customer_can_change_plan",
     UNDO_PLAN_CHANGE: "customer_can_change_plan",
-    CHANGE_PAYMENT_METHOD: "customer_can_change_payment_method",
     CANCEL: "customer_can_cancel",
     UNDO_CANCEL: "customer_can_cancel",
 }
-OPERATION_NAMES = {
+SETTING_NAMES = {
     "customer_can_change_plan": "a troca de plano",
     "customer_can_change_payment_method": "a troca da forma de pagamento",
     "customer_can_cancel": "o cancelamento",
@@ -39,6 +40,12 @@ OPERATION_NAMES = {
 # (403), and a quote that no longer holds (409).
 OPERATION_DISABLED = "operation_disabled"
 QUOTE_EXPIRED = "quote_expired"
+
+
+@dataclass(frozen=True)
+class NextCharge:
+    at: datetime
+    amount_cents: int
 
 
 @dataclass(frozen=True)
@@ -116,21 +123,24 @@ class Subscription:
         return self.waiting_charge_method is not None
 
     def setting_refusal(self, operation):
-        """Why the merchant's settings do not let buyers do `operation`, or None."""
-        setting = OPERATION_SETTINGS[operation]
+        """Why the merchant's settings leave `operation` to its support, or None."""
+        setting = BUYER_OPERATIONS[operation]
         if getattr(self.merchant, setting):
             return None
         return Refusal(
             OPERATION_DISABLED,
-            f"{self.merchant.name} não permite {OPERATION_NAMES[setting]} pelo portal. Fale com o atendimento.",
+            f"{self.merchant.name} não permite {SETTING_NAMES[setting]} pelo portal. Fale com o atendimento.",
         )
 
-    def refusal_for(self, operation, now, offer_id=None, method=None):
-        """Why `operation` (to `offer_id`, with `method`) cannot be done now, or None:
-        the merchant's setting first, then the subscription's rules."""
-        return self.setting_refusal(operation) or self._rule_refusal(operation, now, offer_id, method)
+    def refusal_for(self, operation, now, method=None, offer_id=None):
+        """Why the buyer may not do `operation` now (the merchant's setting first, then
+        the rules), or None; `method` and `offer_id` narrow a payment method or plan
+        change to one choice (None: any)."""
+        return self.setting_refusal(operation) or self._rule_refusal(operation, now, method, offer_id)
 
-    def _rule_refusal(self, operation, now, offer_id, method):
+    def _rule_refusal(self, operation, now, method, offer_id):
+        if operation == CHANGE_PAYMENT_METHOD:
+            return rules.payment_method_refusal(self.status, method, self.merchant.payment_methods_allowed)
         if operation == CHANGE_PLAN:
             return rules.plan_change_refusal(
                 self.status, self.pending_change_status is not None, self.renewal_in_progress, offer_id,
@@ -140,35 +150,33 @@ class Subscription:
             return rules.undo_plan_change_refusal(
                 self.pending_change_status, self.renewal_in_progress, self.cycle_end, now,
             )
-        if operation == CHANGE_PAYMENT_METHOD:
-            return rules.payment_method_refusal(self.status, method, self.merchant.payment_methods_allowed)
         if operation == CANCEL:
             return rules.cancel_refusal(self.status, self.cancel_at_period_end)
         return rules.undo_cancel_refusal(self.status, self.cancel_at_period_end, self.cycle_end, now)
 
     def allowed_operations(self, now):
-        """The operations the buyer may do now, in OPERATION_SETTINGS' order: a plan
-        change if one of the offer's options may be chosen, a payment method change if
-        one of the merchant's methods may."""
-        choices = {
-            CHANGE_PLAN: [{"offer_id": offer_id} for offer_id in self.offer.plan_change_options or []],
-            CHANGE_PAYMENT_METHOD: [{"method": method} for method in self.merchant.payment_methods_allowed or []],
-        }
-        return [
-            operation for operation in OPERATION_SETTINGS
-            if any(self.refusal_for(operation, now, **choice) is None for choice in choices.get(operation, [{}]))
-        ]
+        """The operations the buyer may do now, in BUYER_OPERATIONS' order: what the
+        page offers is exactly what the handlers accept."""
+        return [operation for operation in BUYER_OPERATIONS if self.refusal_for(operation, now) is None]
+
+    def cancel_takes_effect(self):
+        """When a cancellation would take effect (rules.CANCEL_NOW or
+        CANCEL_AT_PERIOD_END, by the merchant's mode), or None once it has ended."""
+        if not rules.is_open(self.status):
+            return None
+        return rules.cancellation_timing(self.status, self.merchant.cancel_mode)
 
     def next_cycle_offer(self):
         """The offer the next cycle is on: a scheduled change's, or the current one."""
         return self.pending_offer if self.pending_change_status == rules.SCHEDULED else self.offer
 
     def next_charge(self):
-        """When the buyer is charged next and how much ({at, amount_cents}), or None."""
-        if self.next_charge_at is None:
+        """When the next renewal charges and how much (the price it renews at, less the
+        credit kept from a plan change), or None when none is due."""
+        if not rules.is_open(self.status) or self.next_charge_at is None:
             return None
         amount_cents, _ = rules.apply_balance(self.next_cycle_offer().price_cents, self.balance_cents)
-        return {"at": self.next_charge_at, "amount_cents": amount_cents}
+        return NextCharge(self.next_charge_at, amount_cents)
 
     # -- charges (billing's requests; billing's answers come back to the methods below)
 
@@ -366,7 +374,7 @@ class Subscription:
 
     def cancel(self, feedback, comment, actor, now):
         """The buyer cancels: at the period's end or now, as the merchant's mode says."""
-        if rules.cancellation_timing(self.status, self.merchant.cancel_mode) == rules.CANCEL_AT_PERIOD_END:
+        if self.cancel_takes_effect() == rules.CANCEL_AT_PERIOD_END:
             self.schedule_cancellation(feedback, comment, actor)
         else:
             self.cancel_feedback, self.cancel_comment = feedback, comment

@@ -7,6 +7,7 @@ import pytest
 from services.common.errors import Conflict, Forbidden, NotFound, RuleRefused
 from services.subscriptions import handlers
 from services.subscriptions.domain import commands
+from services.subscriptions.domain.subscription import NextCharge
 from support.subscriptions_testkit import ANA, BRUNO, NOW, identity
 
 
@@ -102,7 +103,7 @@ def test_a_downgrade_waits_for_the_cycle_end_and_can_be_undone(uow, ports, subsc
     assert (changed.offer_id, changed.pending_offer.id, changed.pending_change_status) == (
         "acme-premium", "acme-basico", "scheduled")
     # The next renewal charges the new plan's price.
-    assert changed.next_charge() == {"at": subscription.cycle_end, "amount_cents": 2990}
+    assert changed.next_charge() == NextCharge(subscription.cycle_end, 2990)
     other = pytest.raises(RuleRefused, quote, uow, ports, subscription, "acme-anual")
     assert other.value.code == "change_already_pending"
 
@@ -155,12 +156,15 @@ def test_a_confirmation_repeated_after_its_payment_applied_answers_that_charge(u
 
 
 @pytest.mark.parametrize("offer_id, setup, code", [
-    ("acme-basico", None, "option_not_offered"),
+    ("acme-basico", None, "option_not_offered"),  # itself
+    ("beta-max", None, "option_not_offered"),  # another merchant's
+    ("nope", None, "option_not_offered"),
     ("acme-premium", "past_due", "subscription_not_active"),
+    ("acme-premium", "canceled", "subscription_not_active"),
     ("acme-premium", "renewal_in_progress", "renewal_in_progress"),
 ])
 def test_the_rules_refuse_a_quote(uow, ports, subscribe, offer_id, setup, code):
-    subscription = subscribe("acme-basico", status="past_due" if setup == "past_due" else "active")
+    subscription = subscribe("acme-basico", status=setup if setup in ("past_due", "canceled") else "active")
     if setup == "renewal_in_progress":
         subscription.waiting_charge_method = "credit_card"
     assert pytest.raises(RuleRefused, quote, uow, ports, subscription, offer_id).value.code == code
