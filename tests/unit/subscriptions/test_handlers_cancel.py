@@ -85,6 +85,14 @@ def test_immediately_when_the_merchant_says_so(uow, ports, subscribe):
     [(event_type, data)] = uow.events
     assert (event_type, data["reason"], data["feedback"], data["canceled_at"]) == (
         "subscription_canceled", "buyer", "other", NOW)
+    beta.merchant.customer_can_cancel = True
+    try:
+        again = pytest.raises(RuleRefused, handlers.cancel, commands.Cancel(identity(BRUNO), beta.id), uow, ports)
+        undo = pytest.raises(RuleRefused, handlers.undo_cancel, commands.UndoCancel(identity(BRUNO), beta.id),
+                             uow, ports)
+    finally:
+        beta.merchant.customer_can_cancel = False
+    assert (again.value.code, undo.value.code) == ("subscription_not_active", "no_scheduled_cancellation")
 
 
 def test_a_past_due_subscription_is_canceled_now_whatever_the_mode(uow, ports, subscribe):

@@ -56,6 +56,10 @@ def test_a_method_the_merchant_does_not_take_is_refused(uow, ports, subscribe):
     finally:
         subscription.merchant.payment_methods_allowed = ["credit_card", "boleto", "pix"]
     assert refused.value.code == "method_not_allowed"
+    ended = subscribe("acme-basico", status="canceled")
+    not_active = pytest.raises(RuleRefused, handlers.begin_card_update,
+                               commands.BeginCardUpdate(identity(), ended.id), uow, ports)
+    assert not_active.value.code == "subscription_not_active"
 
 
 def test_past_due_update_and_pay_now(uow, ports, subscribe, ledger):
@@ -84,6 +88,12 @@ def test_past_due_pay_now_declined_keeps_it_past_due_with_the_new_method(uow, po
     assert (order["status"], changed.status, changed.charge_attempts, changed.renewal_run_at) == (
         "refused", "past_due", 2, retry_at)
     assert uow.activity[-1][1:3] == ("buyer", "payment_retry_failed")
+    # A second try is a new charge, under a new key.
+    ledger.card_answer = "paid"
+    again, _ = change(uow, ports, subscription, "credit_card", "tok_ana_visa")
+    assert [request["idempotency_key"] for request in ledger.requests] == [
+        f"retry:{subscription.id}:2:1", f"retry:{subscription.id}:2:2"]
+    assert again.status == "active"
 
 
 def test_past_due_pay_now_by_pix_waits_for_the_payment(uow, ports, subscribe, ledger):

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from services.common.errors import RuleRefused
 from services.subscriptions import handlers
 from services.subscriptions.domain import commands
 from support.subscriptions_testkit import NOW, identity
@@ -86,6 +87,11 @@ def test_a_boleto_is_issued_ahead_and_never_twice(uow, ports, subscribe, ledger,
     clock.now = due - ports.issue_ahead
     assert run_pass(uow, ports) == {"waiting": 1}
     assert ledger.requests[0]["due_at"] == due.isoformat()
+    # Its boleto carries the current price: no plan change until it is settled, none offered.
+    under_way = pytest.raises(RuleRefused, handlers.quote_plan_change,
+                              commands.QuotePlanChange(identity(), subscription.id, "acme-premium"), uow, ports)
+    assert under_way.value.code == "renewal_in_progress"
+    assert subscription.allowed_operations(clock.now) == ["change_payment_method", "cancel"]
     clock.now = due
     assert run_pass(uow, ports) == {"past_due": 1}
     # Still payable: asked about again under its key, never issued anew.

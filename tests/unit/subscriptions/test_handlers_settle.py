@@ -58,6 +58,8 @@ def test_a_renewal_boleto_paid_renews_and_a_late_repeat_changes_nothing(uow, por
     order = {**ports.billing.charge(request), "status": "paid"}
     settle(uow, ports, "order_paid", order)
     assert (subscription.cycle_number, uow.event_types()) == (2, ["subscription_renewed"])
+    # The next renewal's boleto is issued three days before the new cycle ends.
+    assert subscription.renewal_run_at == subscription.cycle_end - ports.issue_ahead
     settle(uow, ports, "order_paid", order, event_id="event-2")
     assert subscription.cycle_number == 2 and len(uow.events) == 1 and uow.inbox == {("event-1", "order_paid")}
 
