@@ -12,7 +12,6 @@ from typing import Callable, Protocol
 
 from nameko.exceptions import RemoteError
 
-from services.common import clock
 from services.common.errors import ServiceUnavailable
 
 
@@ -86,6 +85,7 @@ def _billing_failure_passes():
 @dataclass(frozen=True)
 class Ports:
     billing: BillingPort
-    clock: Callable[[], datetime] = clock.now
+    # Timezone-aware UTC now (production: services.common.clock.now).
+    clock: Callable[[], datetime]
     # How long before a renewal its boleto/pix order is issued (RENEWAL_ISSUE_DAYS_AHEAD).
-    issue_ahead: timedelta = timedelta(days=3)
+    issue_ahead: timedelta

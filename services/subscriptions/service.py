@@ -167,7 +167,7 @@ class SubscriptionsService(Pingable):
             # lock may wait on another service), so that the renewals can charge it even
             # if the checkout sends the first order later, or never; a card another
             # buyer's is refused here rather than at every renewal.
-            self.billing.register_card({
+            self._ports().billing.register_card({
                 "merchant_id": data["merchant_id"], "email": data["email"],
                 "payment": {field: data["payment"][field] for field in ("method", *domain.CARD_FIELDS)},
             })

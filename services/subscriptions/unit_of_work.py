@@ -20,13 +20,10 @@ class SqlSubscriptions:
         self._session = session
         self.seen = []
 
-    def _saw(self, *subscriptions):
-        self.seen.extend(subscription for subscription in subscriptions if subscription not in self.seen)
-        return subscriptions[0] if len(subscriptions) == 1 else list(subscriptions)
-
-    def add(self, subscription):
-        self._session.add(subscription)
-        return self._saw(subscription)
+    def _saw(self, subscription):
+        if subscription not in self.seen:
+            self.seen.append(subscription)
+        return subscription
 
     def owned(self, identity, subscription_id):
         """The subscription if `identity` owns it (NotFound otherwise), to read."""
@@ -37,10 +34,8 @@ class SqlSubscriptions:
         return self._saw(store.lock_subscription(self._session, subscription_id, identity))
 
     def claim_due_batch(self, now, limit, after=None):
-        claimed = store.claim_due_batch(self._session, now, limit, after)
-        if claimed:
-            self._saw(*claimed)
-        return claimed
+        """Up to `limit` due subscriptions after `after`, locked: see store.claim_due_batch."""
+        return [self._saw(subscription) for subscription in store.claim_due_batch(self._session, now, limit, after)]
 
     def current_cycle_number(self, subscription_id):
         return store.current_cycle_number(self._session, subscription_id)

@@ -16,10 +16,6 @@ class FakeSubscriptions:
             self.seen.append(subscription)
         return subscription
 
-    def add(self, subscription):
-        self.by_id[subscription.id] = subscription
-        return self._saw(subscription)
-
     def owned(self, identity, subscription_id):
         found = self.by_id.get(subscription_id)
         owner = owner_filters(identity)

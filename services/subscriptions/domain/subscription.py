@@ -82,14 +82,14 @@ class Subscription:
         self.changes = []
 
     @classmethod
-    def register(cls, data, now, issue_ahead, new_id=None):
+    def register(cls, data, now, issue_ahead):
         """A checkout's subscription (`data` as intake loaded it); `next_charge_at`
         defaults to when its status says it is charged next."""
         payment = data["payment"]
         next_charge_at = data["next_charge_at"] or rules.initial_next_charge_at(data["status"], data["cycle_end"])
         past_due = data["status"] == "past_due"
         subscription = cls(
-            id=new_id or str(uuid.uuid4()), merchant_id=data["merchant_id"], external_id=data["external_id"],
+            id=str(uuid.uuid4()), merchant_id=data["merchant_id"], external_id=data["external_id"],
             offer_id=data["offer_id"], email=data["email"], status=data["status"],
             cancel_reason=data["cancel_reason"], cancel_at_period_end=False,
             cycle_number=data["cycle_number"], cycle_start=data["cycle_start"], cycle_end=data["cycle_end"],
