@@ -55,7 +55,7 @@ def test_the_pending_boleto_order_page_shows_line_barcode_and_printable_page(sys
     status, html = page(buyer["session"], system, f"/pedidos/{code}")
 
     assert status == 200
-    assert f'value="{payment_codes.boleto_line_display(payment["boleto_line"])}"' in html
+    assert f'>{payment_codes.boleto_line_display(payment["boleto_line"])}</textarea>' in html
     assert f'src="{payment_codes.boleto_barcode_svg_data_uri(payment["boleto_barcode"])}"' in html
     # The sandbox has no PDF of its own: the link is the portal's printable page.
     assert f'href="/pedidos/{code}/boleto"' in html

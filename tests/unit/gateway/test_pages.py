@@ -155,17 +155,18 @@ def test_a_pending_boleto_shows_its_line_its_barcode_and_the_processor_s_pdf(gat
     html = shown(gateway, gateway.order_page, boleto_order(boleto_pdf_url=pdf)).get_data(as_text=True)
 
     assert '<label for="boleto-line">Linha digitável do boleto</label>' in html
-    assert ('<input id="boleto-line" class="code-field" type="text" readonly '
-            'value="23793.38102 90000.001231 45012.345604 1 12340000004700" spellcheck="false" '
-            f'data-copy-value="{BOLETO_LINE}">') in html
+    assert ('<textarea id="boleto-line" class="code-field" readonly rows="2" spellcheck="false" '
+            f'data-copy-value="{BOLETO_LINE}">23793.38102 90000.001231 45012.345604 1 12340000004700</textarea>') in html
     assert f'<img class="barcode" src="{payment_codes.boleto_barcode_svg_data_uri(BOLETO_BARCODE)}" alt="Código de barras' in html
     assert f'href="{pdf}"' in html and "Baixar boleto (PDF)" in html
     assert "/pedidos/PED-ABCDEFGH/boleto" not in html
 
 
-def test_without_a_processor_s_pdf_the_boleto_links_to_the_portal_s_printable_page(gateway):
-    html = shown(gateway, gateway.order_page, boleto_order()).get_data(as_text=True)
+@pytest.mark.parametrize("pdf", [None, "javascript:alert(1)"])
+def test_without_a_processor_s_pdf_the_boleto_links_to_the_portal_s_printable_page(gateway, pdf):
+    html = shown(gateway, gateway.order_page, boleto_order(boleto_pdf_url=pdf)).get_data(as_text=True)
     assert '<a class="button secondary" href="/pedidos/PED-ABCDEFGH/boleto">Imprimir boleto</a>' in html
+    assert "javascript:" not in html
 
 
 def test_a_paid_order_asks_for_nothing_and_runs_no_script(gateway):
