@@ -11,6 +11,8 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from services.billing.processors import boleto
+
 ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
 # Statuses in which money has changed hands, so the order has a payment date.
 SETTLED_STATUSES = ("paid", "refunded")
@@ -45,6 +47,17 @@ def normalize_boleto_line(raw):
     if not (digits.isdigit() and len(digits) == BOLETO_LINE_DIGITS):
         raise ValueError(f"A boleto line has {BOLETO_LINE_DIGITS} digits.")
     return digits
+
+
+def boleto_barcode(order):
+    """The 44 digits of an order's boleto barcode: as the processor gave them, else
+    derived from its line (a checkout's order carries only the line) when every check
+    digit of the line is right; None for no boleto or a line that is wrong."""
+    if order.boleto_barcode:
+        return order.boleto_barcode
+    if order.boleto_line and boleto.line_is_valid(order.boleto_line):
+        return boleto.barcode_from_line(order.boleto_line)
+    return None
 
 
 def payment_problems(payment):

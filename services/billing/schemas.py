@@ -139,6 +139,8 @@ class PaymentViewSchema(Schema):
     card_last4 = fields.String()
     boleto_line = fields.String()
     boleto_due_date = fields.Date()
+    boleto_barcode = fields.Function(domain.boleto_barcode)
+    boleto_pdf_url = fields.String()
     pix_code = fields.String()
 
 

@@ -84,6 +84,18 @@ def email_locale(*sources):
     return DEFAULT_LOCALE
 
 
+# The pix e-mail's QR, an image part of the message the HTML shows by this Content-ID
+# (mail clients block `data:` images).
+PIX_QR_CONTENT_ID = "pix-qr@portal-do-cliente"
+
+
+def inline_qr_codes(kind, facts):
+    """The QR codes an e-mail of `kind` shows inline, Content-ID → the text each holds."""
+    if kind == PIX_ISSUED and facts.get("pix_code"):
+        return {PIX_QR_CONTENT_ID: facts["pix_code"]}
+    return {}
+
+
 def subscription_url(portal_base_url, subscription_id):
     return f"{portal_base_url.rstrip('/')}/assinaturas/{subscription_id}"
 
@@ -156,16 +168,6 @@ def signature(secret, timestamp, body):
     signed = f"{timestamp}.".encode() + body
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
-
-
-def boleto_line_display(digits):
-    """A linha digitável as banks print it: `00190.00009 01234.567890 ... 1 23450000010000`."""
-    if not digits or len(digits) != 47 or not digits.isdigit():
-        return digits or ""
-    return (
-        f"{digits[0:5]}.{digits[5:10]} {digits[10:15]}.{digits[15:21]} "
-        f"{digits[21:26]}.{digits[26:32]} {digits[32]} {digits[33:]}"
-    )
 
 
 def _first(*values):

@@ -59,6 +59,10 @@ class ProcessorCharge:
     decline_reason: str | None = None
     boleto_line: str | None = None
     boleto_due_date: date | None = None
+    # The boleto's 44-digit barcode, when the processor gives it (else it is derived
+    # from the line), and the processor's own printable document (PDF), if it has one.
+    boleto_barcode: str | None = None
+    boleto_pdf_url: str | None = None
     pix_code: str | None = None
 
 
@@ -91,7 +95,8 @@ class Processor(ABC):
 
     @abstractmethod
     def create_boleto(self, key, amount_cents, due_date, merchant_id, payer):
-        """→ a pending `ProcessorCharge` with its line and due date."""
+        """→ a pending `ProcessorCharge` with its line and due date (and its barcode and
+        PDF link where the processor has them)."""
 
     @abstractmethod
     def create_pix(self, key, amount_cents, merchant_id, payer):

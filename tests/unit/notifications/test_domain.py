@@ -175,8 +175,3 @@ def test_an_endpoint_with_no_event_types_takes_them_all():
     assert domain.endpoint_wants(["order_paid"], "order_paid")
     assert not domain.endpoint_wants(["subscription_canceled"], "order_paid")
 
-
-def test_boleto_line_is_grouped_as_banks_print_it():
-    digits = "00190000090123456789012345678901234560000010000"
-    assert domain.boleto_line_display(digits) == "00190.00009 01234.567890 12345.678901 2 34560000010000"
-    assert domain.boleto_line_display("123") == "123"
