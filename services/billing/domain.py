@@ -205,7 +205,9 @@ SETTLEMENTS = {
     "pending_confirmation": {"paid": "paid", "refused": "refused", "pending": "pending"},
     "pending": {"paid": "paid"},
 }
-EVENT_OF_STATUS = {"paid": "order_paid", "refused": "charge_failed"}
+# The event each settlement records; "pending": a boleto or pix issued by a charge
+# (a renewal, a plan change) is now payable, so its buyer gets it to pay.
+EVENT_OF_STATUS = {"paid": "order_paid", "refused": "charge_failed", "pending": "order_awaiting_payment"}
 # A charge the processor has no record of this long after it was claimed was never
 # sent (the process died first): send it again, under the same key.
 RESUBMIT_AFTER = timedelta(minutes=2)

@@ -37,6 +37,9 @@ SUBSCRIPTION_EMAILS = {
 }
 ORDER_EMAIL_KINDS = (CHARGE_FAILED, ORDER_PAID, BOLETO_ISSUED, PIX_ISSUED)
 ISSUED_EMAILS = {"boleto": BOLETO_ISSUED, "pix": PIX_ISSUED}
+# A boleto/pix to pay is born pending from a checkout (`order_created`) or becomes
+# pending when the processor answers a charge (`order_awaiting_payment`): one or the other.
+ISSUING_EVENTS = ("order_created", "order_awaiting_payment")
 # Charges of a subscription's renewal: the first one and its retries.
 RENEWAL_ORDER_KINDS = ("renewal", "retry")
 # A renewal's receipt comes with `subscription_renewed`, a paid plan change with
@@ -55,7 +58,7 @@ WEBHOOK_EVENTS = {
         # The merchant's alone: a paid order to refund.
         "subscription_payment_not_applied",
     ),
-    "billing": ("order_created", "order_paid", "charge_failed"),
+    "billing": ("order_created", "order_awaiting_payment", "order_paid", "charge_failed"),
 }
 WEBHOOK_EVENT_TYPES = tuple(event_type for types in WEBHOOK_EVENTS.values() for event_type in types)
 
@@ -70,7 +73,7 @@ def email_kinds(event_type, data):
         return [CHARGE_FAILED]
     if event_type == "order_paid" and data.get("kind") not in ORDER_KINDS_WITHOUT_PAID_EMAIL:
         return [ORDER_PAID]
-    if event_type == "order_created" and data.get("status") == "pending" and data.get("method") in ISSUED_EMAILS:
+    if event_type in ISSUING_EVENTS and data.get("status") == "pending" and data.get("method") in ISSUED_EMAILS:
         return [ISSUED_EMAILS[data["method"]]]
     return []
 
