@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+from devtools.fake_asaas import Running
 from services.common.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 from services.billing.service import BillingService
@@ -100,8 +101,8 @@ def billing(billing_config, runner_factory):
 
 
 def _processor(container):
-    provider = next(dep for dep in container.dependencies if dep.attr_name == "processor")
-    return provider.processor
+    provider = next(dep for dep in container.dependencies if dep.attr_name == "processors")
+    return provider.processors.default
 
 
 def received(queue, count, timeout=10):
@@ -112,3 +113,11 @@ def received(queue, count, timeout=10):
         message.ack()
         envelopes.append(message.payload)
     return envelopes
+
+
+@pytest.fixture
+def fake_asaas():
+    """devtools' fake Asaas on a free port: `.url` (its /v3 base), `.fake` (its state)."""
+    running = Running()
+    yield running
+    running.stop()
