@@ -42,6 +42,8 @@ def put(db, events, processors, data, public_url):
     if data["processor"] == ASAAS:
         credentials = {"api_key": data["api_key"], "webhook_token": data["webhook_token"]}
         if not credentials["webhook_token"]:
+            credentials["webhook_token"] = _registered_token(processors.box, existing, data)
+        if not credentials["webhook_token"]:
             credentials["webhook_token"] = domain.new_webhook_token()
             _register_webhook(processors, data, credentials, f"{public_url.rstrip('/')}/callbacks/asaas/{account_id}")
     values = {
@@ -60,6 +62,18 @@ def put(db, events, processors, data, public_url):
         return account
 
     return db.retry_on_conflict(work)
+
+
+def _registered_token(box, existing, data):
+    """The webhook token the same Asaas account (same API key and environment) already
+    has registered, so setting it again adds no webhook at Asaas (it keeps 10 at most)."""
+    if existing is None or (existing.processor, existing.environment) != (ASAAS, data["environment"]):
+        return None
+    try:
+        known = box.open(existing.sealed_credentials)
+    except (InvalidToken, CredentialKeysMissing):
+        return None
+    return known.get("webhook_token") if known.get("api_key") == data["api_key"] else None
 
 
 def _register_webhook(processors, data, credentials, url):

@@ -143,7 +143,10 @@ class AsaasProcessor(Processor):
         except requests.RequestException as error:
             raise ProcessorUnavailable(f"asaas: {method} {path}: {type(error).__name__}") from None
         if answer.status_code == 200:
-            return answer.json()
+            try:
+                return answer.json()
+            except ValueError:
+                raise ProcessorUnavailable(f"asaas: {method} {path} answered 200 without JSON") from None
         if answer.status_code in (400, 404):
             raise AsaasRefused(answer.status_code, self._errors(answer))
         if answer.status_code in (401, 403):
@@ -299,13 +302,17 @@ class AsaasProcessor(Processor):
         status = statuses.get(first.get("status"), "processing")
         charge = {"key": key, "status": status, "reference": first["id"],
                   "amount_cents": sum(to_cents(payment.get("value", 0)) for payment in payments)}
-        if status == "pending" and first.get("billingType") == "BOLETO":
-            line = self._call(budget, "GET", f"/payments/{first['id']}/identificationField")
-            charge.update(boleto_line=digits(line.get("identificationField")), boleto_barcode=line.get("barCode"),
-                          boleto_due_date=_date(first.get("dueDate")), boleto_pdf_url=first.get("bankSlipUrl"))
-        elif status == "pending" and first.get("billingType") == "PIX":
-            qr = self._call(budget, "GET", f"/payments/{first['id']}/pixQrCode")
-            charge.update(pix_code=qr.get("payload"), pix_qr_png=qr.get("encodedImage"))
+        try:
+            if status == "pending" and first.get("billingType") == "BOLETO":
+                line = self._call(budget, "GET", f"/payments/{first['id']}/identificationField")
+                charge.update(boleto_line=digits(line.get("identificationField")), boleto_barcode=line.get("barCode"),
+                              boleto_due_date=_date(first.get("dueDate")), boleto_pdf_url=first.get("bankSlipUrl"))
+            elif status == "pending" and first.get("billingType") == "PIX":
+                qr = self._call(budget, "GET", f"/payments/{first['id']}/pixQrCode")
+                charge.update(pix_code=qr.get("payload"), pix_qr_png=qr.get("encodedImage"))
+        except AsaasRefused as refused:
+            # The payment exists; what the buyer pays it with is missing until it is asked again.
+            log.warning("asaas: payment %s of %s: %s", first["id"], key, refused)
         return ProcessorCharge(**charge)
 
     def refund(self, key):

@@ -118,6 +118,9 @@ def test_without_a_token_billing_makes_one_and_registers_its_callback_with_asaas
     [hook] = fake_asaas.fake.account(KEY_A).webhooks
     assert hook["url"] == saved["callback_url"] and 32 <= len(hook["authToken"]) <= 255
     assert hook["authToken"] not in json.dumps(saved)
+    # Set again for the same Asaas account: the registered webhook stays the only one.
+    billing.rpc.set_processor_account(asaas_account("acme-cursos", KEY_A, notify=["socio@acme.example.com"]))
+    assert fake_asaas.fake.account(KEY_A).webhooks == [hook]
 
 
 @pytest.mark.parametrize("changes, field", [
@@ -228,3 +231,13 @@ def test_asaas_webhooks_settle_the_order_once_and_forged_ones_change_nothing(bil
     assert callback(hook["authToken"], {"event": "SUBSCRIPTION_CREATED"}).status_code == 200
     assert callback(hook["authToken"], {"event": "PAYMENT_RECEIVED", "payment": {"id": "pay_unknown"}}).status_code == 200
     assert status() == "paid"
+
+
+def test_an_event_asaas_cannot_be_asked_about_is_sent_again_and_junk_is_answered_200(billing, fake_asaas):
+    saved = billing.rpc.set_processor_account(asaas_account("acme-cursos", KEY_A))
+    [hook] = fake_asaas.fake.account(KEY_A).webhooks
+    headers = {"asaas-access-token": hook["authToken"], "Content-Type": "application/json"}
+    fake_asaas.fake.script("GET", r"/v3/payments/pay_\w+", 500)
+    event = {"id": "evt_1", "event": "PAYMENT_RECEIVED", "payment": {"id": "pay_000001abcdef"}}
+    assert requests.post(saved["callback_url"], json=event, headers=headers, timeout=10).status_code == 503
+    assert requests.post(saved["callback_url"], data=b"not json", headers=headers, timeout=10).status_code == 200
