@@ -41,6 +41,10 @@ def dev_credential_keys(path=DEV_CREDENTIAL_KEYS):
     return path.read_text().strip()
 
 
+def fake_asaas_url(config):
+    return f"http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3"
+
+
 def process_environment(config):
     """Every process reads config.yaml; the Procfile also needs a few values in its shell."""
     env = dict(os.environ)
@@ -55,7 +59,7 @@ def process_environment(config):
     for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT", "FAKE_ASAAS_PORT"):
         env[key] = str(config[key])
     # Merchants on Asaas's sandbox are charged by devtools' fake Asaas (set it to use the real one).
-    env.setdefault("ASAAS_SANDBOX_URL", f"http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3")
+    env.setdefault("ASAAS_SANDBOX_URL", fake_asaas_url(config))
     # A developer's webhook receiver runs on this machine; the portal's own ports stay refused.
     env.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
     return env
@@ -92,7 +96,7 @@ def banner(config, runs_mail_sink, demo_summary):
         f"  Status:             http://localhost:{config['GATEWAY_PORT']}/status",
         f"  Demo buyers:        {emails}",
         "  Ask for a login link with a demo e-mail, then open it from the mail page.",
-        f"  Fake Asaas:         http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3  (Gama Academia's processor)",
+        f"  Fake Asaas:         {fake_asaas_url(config)}  (Gama Academia's processor)",
         "  Ctrl-C stops everything.",
         "=" * 72,
         "",
@@ -162,7 +166,7 @@ def main():
 
         with cluster_rpc(config) as rpc:
             summary = load_demo(rpc, gateway)
-            if "ASAAS_SANDBOX_URL" not in os.environ:
+            if environment["ASAAS_SANDBOX_URL"] == fake_asaas_url(config):
                 # The fake Asaas keeps nothing across runs: Gama's webhook is registered again.
                 register_gama_webhook(rpc, environment["ASAAS_SANDBOX_URL"])
         print(f"==> demo data loaded: {summary}", flush=True)

@@ -100,6 +100,8 @@ class RunningSystem:
         # A key of its own: the system's databases are its own too.
         env["BILLING_CREDENTIAL_KEYS"] = new_key()
         env["FAKE_ASAAS_PORT"] = str(self.fake_asaas_port)
+        # The fake Asaas `make run` starts (a fleet starts none: nothing there answers).
+        env["ASAAS_SANDBOX_URL"] = env["ASAAS_PRODUCTION_URL"] = f"http://127.0.0.1:{self.fake_asaas_port}/v3"
         env.update(self.extra_env)
         return env
 

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from devtools.fake_asaas import Running
 from services.common.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 from services.billing.service import BillingService
@@ -113,11 +112,3 @@ def received(queue, count, timeout=10):
         message.ack()
         envelopes.append(message.payload)
     return envelopes
-
-
-@pytest.fixture
-def fake_asaas():
-    """devtools' fake Asaas on a free port: `.url` (its /v3 base), `.fake` (its state)."""
-    running = Running()
-    yield running
-    running.stop()
