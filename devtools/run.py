@@ -16,6 +16,7 @@ import requests  # noqa: E402
 
 from devtools.lifetime import terminate_with_parent  # noqa: E402
 from portalctl.cli import cluster_rpc  # noqa: E402
+from services.billing.credentials import KEYS_SETTING, new_key  # noqa: E402
 from services.common import migrations  # noqa: E402
 from services.common.config import REPO_ROOT, load_config  # noqa: E402
 from services.common.production import in_production  # noqa: E402
@@ -26,17 +27,39 @@ STARTUP_SECONDS = 90
 EXIT_MARGIN_SECONDS = 5
 
 
+# make run's key sealing processor credentials in var/billing.db: made once, kept with it.
+DEV_CREDENTIAL_KEYS = REPO_ROOT / "var" / "billing-credential-keys"
+
+
+def dev_credential_keys(path=DEV_CREDENTIAL_KEYS):
+    """The development BILLING_CREDENTIAL_KEYS, read from `path` (readable by its owner
+    only), made there first if missing."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as keys:
+            keys.write(new_key() + "\n")
+    return path.read_text().strip()
+
+
+def fake_asaas_url(config):
+    return f"http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3"
+
+
 def process_environment(config):
     """Every process reads config.yaml; the Procfile also needs a few values in its shell."""
     env = dict(os.environ)
+    if not env.get(KEYS_SETTING):
+        env[KEYS_SETTING] = dev_credential_keys()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     # Start-up notices of our pinned stack would open every process's log: eventlet's
     # deprecation banner (skipped when EVENTLET_TESTS is set) and nameko's pkg_resources import.
     env.setdefault("EVENTLET_TESTS", "1")
     env.setdefault("PYTHONWARNINGS", "ignore:pkg_resources is deprecated:UserWarning")
-    for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT"):
+    for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT", "FAKE_ASAAS_PORT"):
         env[key] = str(config[key])
+    # Merchants on Asaas's sandbox are charged by devtools' fake Asaas (set it to use the real one).
+    env.setdefault("ASAAS_SANDBOX_URL", fake_asaas_url(config))
     # A developer's webhook receiver runs on this machine; the portal's own ports stay refused.
     env.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
     return env
@@ -73,6 +96,7 @@ def banner(config, runs_mail_sink, demo_summary):
         f"  Status:             http://localhost:{config['GATEWAY_PORT']}/status",
         f"  Demo buyers:        {emails}",
         "  Ask for a login link with a demo e-mail, then open it from the mail page.",
+        f"  Fake Asaas:         {fake_asaas_url(config)}  (Gama Academia's processor)",
         "  Ctrl-C stops everything.",
         "=" * 72,
         "",
@@ -125,22 +149,26 @@ def main():
 
     # A configured SMTP_HOST replaces the development sink (SMTP_PORT alone moves the sink).
     runs_mail_sink = not os.environ.get("SMTP_HOST")
-    processes = (["mailsink"] if runs_mail_sink else []) + SERVICE_PROCESSES
+    processes = (["mailsink"] if runs_mail_sink else []) + ["fakeasaas"] + SERVICE_PROCESSES
     # SIGTERM (a supervisor, or a test run ending) stops everything like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     kill_after = float(config["STOP_GRACE_SECONDS"]) + EXIT_MARGIN_SECONDS
+    environment = process_environment(config)
     honcho = subprocess.Popen(
         [sys.executable, "-m", "devtools.procfile_runner", str(kill_after),
          "start", "-f", "Procfile", "-c", concurrency, *processes],
-        env=process_environment(config), preexec_fn=terminate_with_parent,
+        env=environment, preexec_fn=terminate_with_parent,
     )
     try:
         gateway = f"http://127.0.0.1:{config['GATEWAY_PORT']}"
         wait_until_ready(gateway, honcho)
-        from portalctl.demo import load_demo
+        from portalctl.demo import load_demo, register_gama_webhook
 
         with cluster_rpc(config) as rpc:
             summary = load_demo(rpc, gateway)
+            if environment["ASAAS_SANDBOX_URL"] == fake_asaas_url(config):
+                # The fake Asaas keeps nothing across runs: Gama's webhook is registered again.
+                register_gama_webhook(rpc, environment["ASAAS_SANDBOX_URL"])
         print(f"==> demo data loaded: {summary}", flush=True)
         print(banner(config, runs_mail_sink, summary), flush=True)
         return honcho.wait()

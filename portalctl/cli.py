@@ -112,6 +112,56 @@ def payments_not_applied(args):
               f"{payment['merchant_id']}  subscription {payment['subscription_id']}  {payment['email']}")
 
 
+def read_secret(source, what, stdin=None):
+    """A secret from a file, or from standard input for `-` (typed without echo on a
+    terminal): never from the command line, which `ps` shows to everyone."""
+    stdin = stdin or sys.stdin
+    if source == "-":
+        if stdin.isatty():
+            import getpass
+
+            return getpass.getpass(f"{what}: ").strip()
+        return stdin.readline().strip()
+    with open(source, encoding="utf-8") as secret_file:
+        return secret_file.read().strip()
+
+
+def set_processor_account(args):
+    account = {
+        "merchant_id": args.merchant, "processor": args.processor, "environment": args.environment,
+        "api_key": read_secret(args.api_key_file, "API key") if args.api_key_file else None,
+        "webhook_token": read_secret(args.webhook_token_file, "webhook token") if args.webhook_token_file else None,
+        "notify": args.notify,
+    }
+    with cluster_rpc(load_config()) as rpc:
+        saved = rpc.billing.set_processor_account(account)
+    print(f"{saved['merchant_id']}: {saved['processor']} ({saved['environment']}), API key …{saved['api_key_hint']}; "
+          f"its owners ({', '.join(saved['notify'])}) are told by e-mail")
+    if saved["callback_url"]:
+        print(f"callback URL (registered with {saved['processor']} when billing made the token): "
+              f"{saved['callback_url']}")
+
+
+def list_processor_accounts(args):
+    with cluster_rpc(load_config()) as rpc:
+        accounts = rpc.billing.list_processor_accounts(args.merchant)
+    for account in accounts:
+        print(f"{account['id']}  {account['merchant_id']}  {account['processor']}  {account['environment']}  "
+              f"key …{account['api_key_hint']}  owners {', '.join(account['notify'])}  updated {account['updated_at']}")
+
+
+def rotate_credential_keys(args):
+    with cluster_rpc(load_config()) as rpc:
+        rotated = rpc.billing.rotate_credential_keys()
+    print(f"{rotated['resealed']} account(s) sealed again with the first key of BILLING_CREDENTIAL_KEYS")
+
+
+def new_credential_key(args):
+    from services.billing.credentials import new_key
+
+    print(new_key())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="portalctl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -180,6 +230,32 @@ def main(argv=None):
     not_applied_parser.add_argument("--merchant")
     not_applied_parser.add_argument("--limit", type=int, default=100)
     not_applied_parser.set_defaults(handler=payments_not_applied)
+
+    accounts_parser = commands.add_parser(
+        "processor-accounts", help="merchants' payment processor accounts (credentials sealed in billing)")
+    account_commands = accounts_parser.add_subparsers(dest="account_command", required=True)
+    # No abbreviations: `--api-key <secret>` must not pass for `--api-key-file`.
+    set_parser = account_commands.add_parser(
+        "set", help="create or replace a merchant's account; its owners get an e-mail", allow_abbrev=False)
+    set_parser.add_argument("--merchant", required=True, help="the merchant's id, e.g. acme-cursos")
+    set_parser.add_argument("--processor", required=True, choices=("sandbox", "asaas"))
+    set_parser.add_argument("--environment", required=True, choices=("sandbox", "production"))
+    set_parser.add_argument("--api-key-file", metavar="PATH|-", help="a file holding the API key, or - for stdin")
+    set_parser.add_argument(
+        "--webhook-token-file", metavar="PATH|-",
+        help="the token Asaas sends with its webhooks (a file, or - for stdin); "
+             "left out, billing makes one and registers the webhook with Asaas")
+    set_parser.add_argument("--notify", action="append", required=True, metavar="EMAIL",
+                            help="an owner of the merchant told of every change (repeat for more)")
+    set_parser.set_defaults(handler=set_processor_account)
+    accounts_list_parser = account_commands.add_parser("list", help="accounts (never a secret; the key's last four)")
+    accounts_list_parser.add_argument("--merchant")
+    accounts_list_parser.set_defaults(handler=list_processor_accounts)
+    rotate_parser = account_commands.add_parser(
+        "rotate-keys", help="seal every account again with the first key of BILLING_CREDENTIAL_KEYS")
+    rotate_parser.set_defaults(handler=rotate_credential_keys)
+    new_key_parser = account_commands.add_parser("new-key", help="print a new key for BILLING_CREDENTIAL_KEYS")
+    new_key_parser.set_defaults(handler=new_credential_key)
 
     args = parser.parse_args(argv)
     try:

@@ -79,7 +79,7 @@ CALLS = {
         "subscriptions": (
             "ping", "get_merchant", "upsert_merchant", "upsert_offer", "run_renewals", "payments_not_applied",
         ),
-        "billing": ("ping", "reconcile"),
+        "billing": ("ping", "reconcile", "set_processor_account", "list_processor_accounts", "rotate_credential_keys"),
         "notifications": ("ping", "list_outbox", "retry", "list_webhook_deliveries", "replay_webhook"),
     },
 }

@@ -53,13 +53,14 @@ def open_ticket(db, ticket):
         return usable(store.ticket_by_digest(session, domain.secret_digest(ticket or "")), clock.now())
 
 
-def submit_card(db, events, processor, ticket, fields, address, limits):
-    """Tokenize the typed card for the ticket's buyer: (ticket row, payment method).
+def submit_card(db, events, processors, ticket, fields, address, limits):
+    """Tokenize the typed card for the ticket's buyer, with the merchant's processor:
+    (ticket row, payment method).
 
     `fields` holds the form's number, expiry, security_code and holder_name;
     `limits` the per-address tries and window from the config.
     """
-    row = _count_attempt(db, ticket, address, limits)
+    row, account = _count_attempt(db, ticket, address, limits)
     number = domain.digits_only(fields.get("number"))
     today = clock.now().date()
     problems = domain.card_problems(
@@ -71,14 +72,14 @@ def submit_card(db, events, processor, ticket, fields, address, limits):
     card = Card(number=number, exp_month=month, exp_year=year,
                 security_code=fields["security_code"], holder_name=fields["holder_name"].strip())
     try:
-        tokenized = processor.tokenize(card)
+        tokenized = processors.for_account(account).tokenize(card, remote_ip=address)
     except CardRefused as refused:
         raise ValidationFailed("Confira os dados do cartão.", fields={refused.field: [refused.message]}) from None
     except ProcessorUnavailable:
         raise ServiceUnavailable("Não foi possível falar com a operadora do cartão. Tente novamente.") from None
     with db.transaction() as session:
         now = clock.now()
-        card_row = store.add_card(session, row, tokenized, now)
+        card_row = store.add_card(session, row, tokenized, account, now)
         if not store.use_ticket(session, row, card_row.id, now):
             raise refused("used")
         events.record(session, "payment_method_added", row.merchant_id, {
@@ -90,7 +91,7 @@ def submit_card(db, events, processor, ticket, fields, address, limits):
 
 def _count_attempt(db, ticket, address, limits):
     """Count this try against the ticket and the address, committed before the card
-    is looked at; refuse once either is spent."""
+    is looked at; refuse once either is spent. → (ticket row, the merchant's account)."""
     digest = domain.secret_digest(ticket or "")
 
     def work(session):
@@ -101,6 +102,6 @@ def _count_attempt(db, ticket, address, limits):
             raise TooManyRequests("Muitas tentativas a partir deste endereço. Tente mais tarde.",
                                   code="too_many_attempts")
         store.count_ticket_attempt(session, row)
-        return row
+        return row, store.merchant_account(session, row.merchant_id)
 
     return db.retry_on_conflict(work)

@@ -8,11 +8,12 @@ the order `pending_confirmation`; the reconciler asks the processor later by the
 key, and never charges under another one.
 """
 import logging
+from dataclasses import dataclass
 
 import eventlet
 
 from services.billing import domain, store
-from services.billing.models import Order
+from services.billing.models import Order, PaymentMethod, ProcessorAccount
 from services.billing.processors import ProcessorUnavailable
 from services.common import clock
 from services.common.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
@@ -55,13 +56,36 @@ def announce_new_order(session, events, order):
         events.record(session, event_type, order.merchant_id, order_event_data(order, event_type))
 
 
-def _claim_all(session, events, processor, requests):
-    """For each request: (order, card token, whether this call claimed it), the order
-    of its key, inserted now with `order_created` if the key is new; or the refusal
-    (`ValidationFailed`) of a card token not issued to that buyer, which writes nothing.
-    A key twice in one list is one charge, claimed by its first request."""
+@dataclass(frozen=True)
+class Claim:
+    """A charge's order, what to send it with (its card, the account it goes through)
+    and whether this call claimed it (so sends it)."""
+
+    order: Order
+    card: PaymentMethod | None
+    account: ProcessorAccount | None
+    first: bool
+
+
+def charging_account(card, method, accounts, merchant_id):
+    """The account a charge goes through: the one that issued its card; for boleto and
+    pix the merchant's (None: the installation's processor)."""
+    if method == "credit_card":
+        return accounts.get(card.processor_account_id) if card and card.processor_account_id else None
+    return accounts.get(merchant_id)
+
+
+def _claim_all(session, events, processors, requests):
+    """For each request: its `Claim`, the order of its key, inserted now with
+    `order_created` if the key is new; or the refusal (`ValidationFailed`) of a card
+    token not issued to that buyer, which writes nothing. A key twice in one list is
+    one charge, claimed by its first request."""
     known = store.orders_by_keys(session, [request["idempotency_key"] for request in requests])
     cards = store.cards_by_token(session, [request["payment_token"] for request in requests if request["payment_token"]])
+    accounts = store.accounts_of(
+        session, merchant_ids=[request["merchant_id"] for request in requests],
+        account_ids=[card.processor_account_id for card in cards.values() if card.processor_account_id],
+    )
     now = clock.now()
     refusals, fresh = {}, {}
     for position, request in enumerate(requests):
@@ -76,8 +100,9 @@ def _claim_all(session, events, processor, requests):
             )
             continue
         due_date = domain.boleto_due_date(request["due_at"], now) if request["method"] == "boleto" else None
-        fresh[key] = (request, card, due_date)
-    for order in store.create_charge_orders(session, list(fresh.values()), processor.name) if fresh else []:
+        account = charging_account(card, request["method"], accounts, request["merchant_id"])
+        fresh[key] = (request, card, due_date, account)
+    for order in store.create_charge_orders(session, list(fresh.values()), processors.name) if fresh else []:
         announce_new_order(session, events, order)
         known[order.idempotency_key] = order
     claims, claimed = [], set()
@@ -88,24 +113,23 @@ def _claim_all(session, events, processor, requests):
             continue
         first = key in fresh and key not in claimed
         claimed.add(key)
-        card = fresh[key][1] if first else None
-        claims.append((known[key], card and card.token, first))
+        _request, card, _due_date, account = fresh[key] if first else (None, None, None, None)
+        claims.append(Claim(known[key], card, account, first))
     return claims
 
 
-def charge(db, events, processor, request):
+def charge(db, events, processors, request):
     """The order of `request`: charged now if this key is new, else as first charged."""
-    [claim] = db.retry_on_conflict(lambda session: _claim_all(session, events, processor, [request]))
+    [claim] = db.retry_on_conflict(lambda session: _claim_all(session, events, processors, [request]))
     if isinstance(claim, ValidationFailed):
         raise claim
-    order, token, claimed = claim
-    if not claimed or order.status != "pending_confirmation":
-        return order
-    answer = _answer(processor, order, token)
-    return order if answer is None else settle(db, events, order.id, answer, at_charge=True)
+    if not claim.first or claim.order.status != "pending_confirmation":
+        return claim.order
+    answer = _answer(processors, claim)
+    return claim.order if answer is None else settle(db, events, claim.order.id, answer, at_charge=True)
 
 
-def charge_batch(db, events, processor, requests):
+def charge_batch(db, events, processors, requests):
     """What `charge` answers for each request, in order: its order, or the refusal
     (`PortalError`) of a request that cannot be charged, which leaves the others be.
 
@@ -113,37 +137,40 @@ def charge_batch(db, events, processor, requests):
     in one more, so a batch costs the database two commits, not two per charge. A
     repeated batch answers each key with its first order, as `charge` does.
     """
-    claims = db.retry_on_conflict(lambda session: _claim_all(session, events, processor, requests))
-    to_send = [(order, token) for order, token, claimed in (claim for claim in claims if isinstance(claim, tuple))
-               if claimed and order.status == "pending_confirmation"]
+    claims = db.retry_on_conflict(lambda session: _claim_all(session, events, processors, requests))
+    to_send = [claim for claim in claims
+               if isinstance(claim, Claim) and claim.first and claim.order.status == "pending_confirmation"]
     # The processor is a network call away: several charges are under way at once.
     pool = eventlet.GreenPool(PROCESSOR_CALLS_AT_ONCE)
-    sent = pool.imap(lambda item: (item[0].id, _answer(processor, *item)), to_send)
+    sent = pool.imap(lambda claim: (claim.order.id, _answer(processors, claim)), to_send)
     answers = {order_id: answer for order_id, answer in sent if answer is not None}
     settled = {}
     if answers:
         with db.transaction() as session:
             settled = {order.id: _settle_in(session, events, order, answers[order.id], at_charge=True)
                        for order in store.orders_by_ids(session, list(answers))}
-    return [claim if not isinstance(claim, tuple) else settled.get(claim[0].id, claim[0]) for claim in claims]
+    return [claim if not isinstance(claim, Claim) else settled.get(claim.order.id, claim.order) for claim in claims]
 
 
-def _answer(processor, order, token):
+def _answer(processors, claim):
     """The processor's answer to the order's charge, or None if it was lost (the order
     stays pending_confirmation for the reconciler)."""
     try:
-        return _send(processor, order, token)
+        return _send(processors.for_account(claim.account), claim.order, claim.card)
     except ProcessorUnavailable as error:
         log.warning("order %s: the processor's answer was lost (%s); the reconciler will look it up",
-                    order.code, error)
+                    claim.order.code, error)
         return None
 
 
-def _send(processor, order, token):
+def _send(processor, order, card):
     key = order.idempotency_key
     if order.payment_method == "credit_card":
-        return processor.charge_card(key, token, order.amount_cents, order.installments)
-    payer = {"email": order.email, "name": order.buyer_name, "document": order.buyer_document}
+        return processor.charge_card(
+            key, card and card.token, order.amount_cents, order.installments, card and card.customer_ref,
+        )
+    payer = {"email": order.email, "name": order.buyer_name, "document": order.buyer_document,
+             "phone": order.buyer_phone, "address": order.address}
     if order.payment_method == "boleto":
         return processor.create_boleto(key, order.amount_cents, order.boleto_due_date, order.merchant_id, payer)
     return processor.create_pix(key, order.amount_cents, order.merchant_id, payer)
@@ -171,23 +198,23 @@ def _settle_in(session, events, order, answer, at_charge):
     return order
 
 
-def reconcile(db, events, processor):
-    """Settle every order whose charge has an unknown outcome, by asking the processor."""
+def reconcile(db, events, processors):
+    """Settle every order whose charge has an unknown outcome, by asking the processor
+    (each order the one it was charged through)."""
     with db.transaction() as session:
-        waiting = store.awaiting_confirmation(session, processor.name, RECONCILE_BATCH)
-        tokens = {
-            order.id: store.card_token(session, order.payment_method_id)
-            for order in waiting if order.payment_method_id
-        }
+        waiting = store.awaiting_confirmation(session, processors.name, RECONCILE_BATCH)
+        cards = store.cards_by_ids(session, [order.payment_method_id for order in waiting if order.payment_method_id])
+        accounts = store.accounts_of(session, account_ids=[order.processor_account_id for order in waiting])
     settled = 0
     for order in waiting:
         try:
+            processor = processors.for_account(accounts.get(order.processor_account_id))
             answer = processor.find_charge(order.idempotency_key)
             action = domain.reconcile_action(order.created_at, clock.now(), answer and answer.status)
             if action == "wait":
                 continue
             if action == "resubmit":
-                answer = _send(processor, order, tokens.get(order.id))
+                answer = _send(processor, order, cards.get(order.payment_method_id))
         except ProcessorUnavailable as error:
             log.warning("order %s: the processor did not answer (%s); next round", order.code, error)
             continue
@@ -196,12 +223,16 @@ def reconcile(db, events, processor):
     return {"checked": len(waiting), "settled": settled}
 
 
-def settle_by_key(db, events, processor, idempotency_key):
-    """What a processor's callback asks for: look the charge up and settle its order."""
+def settle_by_key(db, events, processors, idempotency_key, processor_name, account_id=None):
+    """What a processor's callback asks for: look the charge up and settle its order.
+    Only an order charged by `processor_name` (through the account `account_id`, for a
+    processor of accounts) is looked up."""
     with db.transaction() as session:
         order = store.order_by_key(session, idempotency_key)
-    if order is None or order.processor != processor.name:
+        account = store.order_account(session, order)
+    if order is None or order.processor != processor_name or (account_id and order.processor_account_id != account_id):
         raise NotFound("No charge of this processor has that key.")
+    processor = processors.for_account(account)
     try:
         answer = processor.find_charge(idempotency_key)
     except ProcessorUnavailable:
@@ -212,14 +243,14 @@ def settle_by_key(db, events, processor, idempotency_key):
     return settle(db, events, order.id, answer)
 
 
-def pay_in_sandbox(db, events, sandbox, code):
+def pay_in_sandbox(db, events, processors, code):
     """The sandbox's "pay" button for a pending boleto or pix: its side is paid, then
     the order is settled as a callback would settle it. Paying again changes nothing."""
     with db.transaction() as session:
         order = store.order_by_code(session, code)
-    if order is None or order.processor != sandbox.name:
+    if order is None or order.processor != "sandbox":
         raise NotFound("Order not found.")
     if order.payment_method == "credit_card" or order.status not in ("pending", "paid"):
         raise Conflict("Only a pending boleto or pix can be paid here.", code="not_payable")
-    sandbox.pay(order.idempotency_key)
-    return settle_by_key(db, events, sandbox, order.idempotency_key)
+    processors.sandbox().pay(order.idempotency_key)
+    return settle_by_key(db, events, processors, order.idempotency_key, "sandbox")

@@ -8,10 +8,11 @@ import hashlib
 import hmac
 import re
 import secrets
+import string
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from services.billing.processors import boleto
+from services.billing.processors import ACCOUNT_PROCESSORS, boleto
 
 ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
 # Statuses in which money has changed hands, so the order has a payment date.
@@ -280,6 +281,35 @@ def window_start(now, window_seconds):
     """The fixed window `now` falls in, for counting tries per address."""
     epoch = int(now.timestamp())
     return datetime.fromtimestamp(epoch - epoch % window_seconds, tz=timezone.utc)
+
+
+# -- processor accounts
+
+def processor_account_problems(account):
+    """A processor of accounts needs the merchant's API key; the sandbox takes no secret."""
+    if account["processor"] in ACCOUNT_PROCESSORS:
+        return {} if account.get("api_key") else {"api_key": [f"Required for {account['processor']}."]}
+    return {field: [f"Not for {account['processor']}."] for field in ("api_key", "webhook_token") if account.get(field)}
+
+
+WEBHOOK_TOKEN_LENGTH = 48
+WEBHOOK_TOKEN_ALPHABET = string.ascii_letters
+REPEATED_RUN = re.compile(r"(.)\1{3}")
+
+
+def new_webhook_token(choice=secrets.choice):
+    """A token for the processor to send back with its callbacks: 48 random letters
+    (Asaas takes 32–255 characters, no spaces, no runs of digits or of one letter
+    four times), about 273 bits."""
+    while True:
+        token = "".join(choice(WEBHOOK_TOKEN_ALPHABET) for _ in range(WEBHOOK_TOKEN_LENGTH))
+        if not REPEATED_RUN.search(token):
+            return token
+
+
+def webhook_token_matches(expected, given):
+    """Constant-time comparison of a callback's token with the account's."""
+    return hmac.compare_digest((expected or "").encode("utf-8"), (given or "").encode("utf-8")) and bool(expected)
 
 
 # -- processor callbacks

@@ -1,5 +1,6 @@
-"""Tables of the billing service: orders (vendas), payment methods, card-entry
-tickets and their rate-limit counters; and, apart, the sandbox processor's side."""
+"""Tables of the billing service: processor accounts, orders (vendas), payment
+methods, card-entry tickets and their rate-limit counters; and, apart, the sandbox
+processor's side."""
 from datetime import date, datetime
 
 from sqlalchemy import JSON, ForeignKey, MetaData, String, Text, UniqueConstraint
@@ -12,6 +13,25 @@ from services.common.outbox import outbox_table
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ProcessorAccount(Base):
+    """A merchant's account at a payment processor. Its credentials (API key, the
+    webhook token the processor sends back) are kept only sealed (credentials.py);
+    the hint is all of the API key anything may show."""
+
+    __tablename__ = "processor_accounts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(String(64), unique=True)
+    processor: Mapped[str] = mapped_column(String(30))
+    environment: Mapped[str] = mapped_column(String(20))
+    sealed_credentials: Mapped[str] = mapped_column(Text)
+    api_key_hint: Mapped[str] = mapped_column(String(4))
+    # Who hears of every change of the account: the merchant's owners.
+    notify_emails: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class PaymentMethod(Base):
@@ -29,6 +49,10 @@ class PaymentMethod(Base):
     brand: Mapped[str] = mapped_column(String(20))
     last4: Mapped[str] = mapped_column(String(4))
     exp: Mapped[str | None] = mapped_column(String(7))
+    # The account that issued the token (none: the installation's PAYMENT_PROCESSOR),
+    # and the processor's customer it belongs to where the processor has customers.
+    processor_account_id: Mapped[str | None] = mapped_column(ForeignKey("processor_accounts.id"))
+    customer_ref: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -75,6 +99,8 @@ class Order(Base):
     kind: Mapped[str | None] = mapped_column(String(20))
     # The processor that charged it, its id for the charge, and why it was refused.
     processor: Mapped[str | None] = mapped_column(String(30))
+    # The merchant's account it was charged through (none: the installation's processor).
+    processor_account_id: Mapped[str | None] = mapped_column(ForeignKey("processor_accounts.id"))
     processor_reference: Mapped[str | None] = mapped_column(String(100))
     decline_reason: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

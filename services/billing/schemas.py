@@ -6,6 +6,7 @@ refused, never stored; views are dumped from rows.
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.billing import domain
+from services.billing.processors import ADAPTERS, ENVIRONMENTS
 from services.common.schemas import CARD_BRANDS, CardOnFileSchema, LowerEmail, UtcIsoDateTime, optional_string, slug
 
 MAX_INSTALLMENTS = 12
@@ -78,6 +79,8 @@ class OrderInputSchema(Schema):
 
 class CardPaymentSchema(CardOnFileSchema):
     method = fields.String(required=True, validate=validate.Equal("credit_card"))
+    # The processor's customer the token was issued for, where the processor has them (Asaas).
+    customer_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
 
     @validates_schema
     def check_rules(self, data, **kwargs):
@@ -129,6 +132,45 @@ class ProcessorCallbackSchema(Schema):
     """A processor's signed note that a charge changed; billing then asks it which way."""
 
     idempotency_key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+# One e-mail goes to every owner at once: its To header lists them all (254 characters).
+MAX_OWNER_EMAILS = 5
+MAX_OWNERS_LENGTH = 254
+
+
+class ProcessorAccountInputSchema(Schema):
+    """What an operator sets for a merchant's processor account. The secrets are kept
+    only sealed; an Asaas account without a `webhook_token` gets one billing makes."""
+
+    merchant_id = fields.String(required=True, validate=slug)
+    processor = fields.String(required=True, validate=validate.OneOf(tuple(ADAPTERS)))
+    environment = fields.String(required=True, validate=validate.OneOf(ENVIRONMENTS))
+    api_key = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=500))
+    webhook_token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=255))
+    # The merchant's owners, who are told of every change.
+    notify = fields.List(LowerEmail(), required=True, validate=validate.Length(min=1, max=MAX_OWNER_EMAILS))
+
+    @validates_schema
+    def check_rules(self, data, **kwargs):
+        problems = domain.processor_account_problems(data)
+        if len(", ".join(data["notify"])) > MAX_OWNERS_LENGTH:
+            problems["notify"] = [f"At most {MAX_OWNERS_LENGTH} characters in all."]
+        if problems:
+            raise ValidationError(problems)
+
+
+class ProcessorAccountSchema(Schema):
+    """An account as anyone may see it: never a secret, the API key's last four at most."""
+
+    id = fields.String()
+    merchant_id = fields.String()
+    processor = fields.String()
+    environment = fields.String()
+    api_key_hint = fields.String()
+    notify = fields.List(fields.String(), attribute="notify_emails")
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
 
 
 # -- views (dumped from rows)
@@ -218,6 +260,19 @@ class PaymentMethodAddedEventSchema(Schema):
     last4 = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$"))
     exp = fields.String(required=True)
     email = fields.String(required=True)
+
+
+class ProcessorAccountChangedEventSchema(Schema):
+    """Data of `processor_account_changed`: no secret, the API key's last four only."""
+
+    account_id = fields.String(required=True)
+    processor = fields.String(required=True, validate=validate.OneOf(tuple(ADAPTERS)))
+    environment = fields.String(required=True, validate=validate.OneOf(ENVIRONMENTS))
+    api_key_hint = fields.String(required=True, validate=validate.Length(max=4))
+    # created, or updated (a new key, token, processor, environment or owners)
+    change = fields.String(required=True, validate=validate.OneOf(("created", "updated")))
+    # The merchant's owners, whom notifications writes to.
+    notify = fields.List(fields.Email(), required=True)
 
 
 # The most charges one `charge_batch` call takes (the renewal job sends its batches), and

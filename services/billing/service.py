@@ -4,13 +4,15 @@ import logging
 from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError
 
-from services.billing import card_entry, charges, domain, pages, store
+from services.billing import accounts, card_entry, charges, domain, pages, store
+from services.billing.credentials import KEYS_SETTING
 from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
 from services.billing.schemas import (
     CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
-    OrdersByKeysSchema, ProcessorCallbackSchema, TicketSchema, MAX_CHARGE_BATCH,
+    OrdersByKeysSchema, ProcessorAccountChangedEventSchema, ProcessorAccountInputSchema, ProcessorAccountSchema,
+    ProcessorCallbackSchema, TicketSchema, MAX_CHARGE_BATCH,
 )
 from services.common import clock
 from services.common.client_address import client_address, trusted_networks
@@ -36,6 +38,7 @@ EVENTS = event_catalog(
     EventType("order_awaiting_payment", OrderSettledEventSchema()),
     EventType("charge_failed", ChargeFailedEventSchema()),
     EventType("payment_method_added", PaymentMethodAddedEventSchema()),
+    EventType("processor_account_changed", ProcessorAccountChangedEventSchema()),
 )
 
 IDENTITY = IdentitySchema()
@@ -48,6 +51,8 @@ CALLBACK = ProcessorCallbackSchema()
 ORDER = OrderSchema()
 PAYMENT_METHOD = PaymentMethodSchema()
 TICKET = TicketSchema()
+ACCOUNT_INPUT = ProcessorAccountInputSchema()
+ACCOUNT = ProcessorAccountSchema()
 # The card form's fields; the number and CVV among them are never kept, logged or shown.
 CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
 SIGNATURE_HEADER = "X-Signature"
@@ -59,11 +64,11 @@ DEFAULT_RECONCILE_INTERVAL = 30
 class BillingService(Pingable):
     name = "billing"
     # Secrets production mode refuses to start with when unset or shipped defaults.
-    secret_settings = ("PROCESSOR_WEBHOOK_SECRET",)
+    secret_settings = ("PROCESSOR_WEBHOOK_SECRET", KEYS_SETTING)
 
     db = Database("BILLING_DB_URL")
     events = Outbox("BILLING_DB_URL", outbox, EVENTS)
-    processor = PaymentProcessor()
+    processors = PaymentProcessor()
     subscriptions = TimedRpc("subscriptions")
     config = Config()
 
@@ -132,7 +137,7 @@ class BillingService(Pingable):
     def charge(self, request):
         """Charge once per idempotency key; a repeat answers the first order as it stands."""
         request = load(CHARGE_REQUEST, request)
-        return ORDER.dump(charges.charge(self.db, self.events, self.processor, request))
+        return ORDER.dump(charges.charge(self.db, self.events, self.processors, request))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("requests",))
     def charge_batch(self, requests):
@@ -152,7 +157,7 @@ class BillingService(Pingable):
             except ValidationFailed as refusal:
                 loaded.append(refusal)
         valid = [request for request in loaded if not isinstance(request, ValidationFailed)]
-        charged = iter(charges.charge_batch(self.db, self.events, self.processor, valid))
+        charged = iter(charges.charge_batch(self.db, self.events, self.processors, valid))
         answers = [request if isinstance(request, ValidationFailed) else next(charged) for request in loaded]
         return [
             {"order": None, "error": answer.to_dict()} if isinstance(answer, PortalError)
@@ -171,11 +176,11 @@ class BillingService(Pingable):
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def reconcile(self):
         """Settle the charges whose outcome is unknown by asking the processor."""
-        return charges.reconcile(self.db, self.events, self.processor)
+        return charges.reconcile(self.db, self.events, self.processors)
 
     @timer("RECONCILE_INTERVAL", default=DEFAULT_RECONCILE_INTERVAL)
     def reconcile_on_timer(self):
-        outcome = charges.reconcile(self.db, self.events, self.processor)
+        outcome = charges.reconcile(self.db, self.events, self.processors)
         if outcome["settled"]:
             log.info("reconciler settled %(settled)s of %(checked)s unconfirmed charges", outcome)
 
@@ -195,6 +200,34 @@ class BillingService(Pingable):
             self.db, request, int(self.config["CARD_ENTRY_TICKET_TTL_SECONDS"]), self.config["BILLING_PUBLIC_URL"],
         )
         return TICKET.dump(ticket)
+
+    # -- processor accounts (the operator's)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,),
+         sensitive_arguments=("account.api_key", "account.webhook_token"))
+    def set_processor_account(self, account):
+        """Create or replace a merchant's processor account; its owners are told. An
+        Asaas account given no webhook token gets one, registered with Asaas for
+        `BILLING_PUBLIC_URL/callbacks/asaas/<account id>`."""
+        data = load(ACCOUNT_INPUT, account)
+        return self._account_view(
+            accounts.put(self.db, self.events, self.processors, data, self.config["BILLING_PUBLIC_URL"]))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def list_processor_accounts(self, merchant_id=None):
+        if merchant_id is not None and not isinstance(merchant_id, str):
+            raise ValidationFailed("A merchant id.", fields={"merchant_id": ["Not a string."]})
+        with self.db.transaction() as session:
+            return [self._account_view(row) for row in store.list_accounts(session, merchant_id)]
+
+    def _account_view(self, row):
+        """An account as the operator sees it, with the URL its processor posts events to."""
+        return {**ACCOUNT.dump(row), "callback_url": accounts.callback_url(self.config["BILLING_PUBLIC_URL"], row)}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def rotate_credential_keys(self):
+        """Seal every account's credentials again with the first of BILLING_CREDENTIAL_KEYS."""
+        return {"resealed": accounts.reseal_all(self.db, self.processors.box)}
 
     # -- HTTP (billing's own port)
 
@@ -226,7 +259,7 @@ class BillingService(Pingable):
         }
         try:
             ticket_row, card = card_entry.submit_card(
-                self.db, self.events, self.processor, ticket, fields, address, limits,
+                self.db, self.events, self.processors, ticket, fields, address, limits,
             )
         except ValidationFailed as error:
             return pages.form_page(self.config["PORTAL_BASE_URL"], ticket, error, fields)
@@ -237,21 +270,32 @@ class BillingService(Pingable):
     @http("POST", "/sandbox/orders/<string:code>/pay")
     def sandbox_pay(self, request, code):
         # Anyone who reaches it marks an order paid: never served in production.
-        if self.processor.name != "sandbox" or in_production(self.config):
+        if in_production(self.config):
             raise NotFound("Not found.")
-        order = charges.pay_in_sandbox(self.db, self.events, self.processor, code.strip().upper())
+        order = charges.pay_in_sandbox(self.db, self.events, self.processors, code.strip().upper())
         return json_response({"order": ORDER.dump(order)})
 
     @http("POST", "/callbacks/<string:processor_name>")
     def processor_callback(self, request, processor_name):
-        if processor_name != self.processor.name:
+        if processor_name != self.processors.name:
             raise NotFound("Not found.")
         signature = request.headers.get(SIGNATURE_HEADER)
         if not domain.callback_is_signed(self.config["PROCESSOR_WEBHOOK_SECRET"], request.get_data(), signature):
             raise Unauthorized("Bad or missing signature.", code="bad_signature")
         note = load(CALLBACK, read_json(request))
-        order = charges.settle_by_key(self.db, self.events, self.processor, note["idempotency_key"])
+        order = charges.settle_by_key(self.db, self.events, self.processors, note["idempotency_key"], processor_name)
         return json_response({"code": order.code, "status": order.status})
+
+    @http("POST", "/callbacks/asaas/<string:account_id>")
+    def asaas_callback(self, request, account_id):
+        """Asaas's webhook: authenticated by the account's token, answered 200 whatever
+        the event (Asaas pauses the queue after 15 failures); the payment is fetched
+        from Asaas before any order changes, never taken from the body."""
+        outcome = accounts.asaas_event(
+            self.db, self.events, self.processors, account_id, request.headers.get(accounts.ASAAS_TOKEN_HEADER),
+            request.get_data(),
+        )
+        return json_response(outcome)
 
     # -- card entry
 

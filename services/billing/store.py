@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 
 from services.billing import domain
-from services.billing.models import CardEntryTicket, CardEntryWindow, Order, PaymentMethod
+from services.billing.models import CardEntryTicket, CardEntryWindow, Order, PaymentMethod, ProcessorAccount
 from services.common import clock
 from services.common.errors import ValidationFailed
 from services.common.identity import owned_row, owned_rows
@@ -30,7 +30,7 @@ def _unused_order_code(session):
 
 def card_on_file(session, merchant_id, email, payment, now):
     """The payment method of the card's token (`payment`: token, card_brand, card_last4,
-    card_exp), added on first use.
+    card_exp), added on first use, as issued by the merchant's processor account.
 
     A token is bound to the buyer it was issued for: one arriving for anyone else is
     refused rather than attached to their orders.
@@ -39,10 +39,12 @@ def card_on_file(session, merchant_id, email, payment, now):
         return None
     card = session.scalars(select(PaymentMethod).filter_by(token=payment["token"])).one_or_none()
     if card is None:
+        account = merchant_account(session, merchant_id)
         card = PaymentMethod(
             id=str(uuid.uuid4()), merchant_id=merchant_id, email=email,
             token=payment["token"], brand=payment["card_brand"], last4=payment["card_last4"],
-            exp=payment["card_exp"], created_at=now,
+            exp=payment["card_exp"], processor_account_id=account and account.id,
+            customer_ref=payment.get("customer_ref"), created_at=now,
         )
         session.add(card)
     elif (card.merchant_id, card.email) != (merchant_id, email):
@@ -130,8 +132,69 @@ def cards_by_token(session, tokens):
     return {card.token: card for card in session.scalars(select(PaymentMethod).where(PaymentMethod.token.in_(set(tokens))))}
 
 
-def card_token(session, payment_method_id):
-    return session.scalars(select(PaymentMethod.token).filter_by(id=payment_method_id)).one()
+def cards_by_ids(session, payment_method_ids):
+    """Id → payment method."""
+    if not payment_method_ids:
+        return {}
+    return {card.id: card for card in session.scalars(select(PaymentMethod).where(PaymentMethod.id.in_(set(payment_method_ids))))}
+
+
+# -- processor accounts
+
+def merchant_account(session, merchant_id):
+    return session.scalars(select(ProcessorAccount).filter_by(merchant_id=merchant_id)).one_or_none()
+
+
+def accounts_of(session, merchant_ids=(), account_ids=()):
+    """Merchant id → its account and account id → account, in one dict (a merchant id
+    and an account id never look alike: slugs against UUIDs)."""
+    merchant_ids, account_ids = set(merchant_ids), set(filter(None, account_ids))
+    if not merchant_ids and not account_ids:
+        return {}
+    rows = session.scalars(select(ProcessorAccount).where(
+        ProcessorAccount.merchant_id.in_(merchant_ids) | ProcessorAccount.id.in_(account_ids)))
+    found = {}
+    for account in rows:
+        found[account.id] = account
+        if account.merchant_id in merchant_ids:
+            found[account.merchant_id] = account
+    return found
+
+
+def order_account(session, order):
+    """The account `order` was charged through, or None (the installation's processor)."""
+    if order is None or order.processor_account_id is None:
+        return None
+    return session.get(ProcessorAccount, order.processor_account_id)
+
+
+def account_by_id(session, account_id):
+    return session.get(ProcessorAccount, account_id)
+
+
+def put_account(session, merchant_id, account_id, values, now):
+    """Create (with `account_id`) or replace the merchant's account: (account, created)."""
+    account = merchant_account(session, merchant_id)
+    created = account is None
+    if created:
+        account = ProcessorAccount(id=account_id, merchant_id=merchant_id, created_at=now)
+        session.add(account)
+    for name, value in values.items():
+        setattr(account, name, value)
+    account.updated_at = now
+    session.flush()
+    return account, created
+
+
+def list_accounts(session, merchant_id=None):
+    query = select(ProcessorAccount).order_by(ProcessorAccount.merchant_id)
+    if merchant_id is not None:
+        query = query.filter_by(merchant_id=merchant_id)
+    return session.scalars(query).all()
+
+
+def every_account_for_update(session):
+    return session.scalars(select(ProcessorAccount).order_by(ProcessorAccount.id).with_for_update()).all()
 
 
 def _buyer_snapshots(session, subscription_ids):
@@ -169,12 +232,13 @@ def create_charge_orders(session, claims, processor_name):
     """The orders of new charges, each claimed under its idempotency key before the
     processor is asked (a concurrent claim of the same key fails on the unique column).
 
-    `claims`: (request, card or None, boleto due date or None) triples. Each order
-    copies the buyer snapshot of its subscription's latest order."""
+    `claims`: (request, card or None, boleto due date or None, processor account or
+    None) tuples; without an account the order goes to the installation's processor,
+    `processor_name`. Each order copies the buyer snapshot of its subscription's latest order."""
     now = clock.now()
-    snapshots = _buyer_snapshots(session, [str(request["subscription_id"]) for request, _, _ in claims])
+    snapshots = _buyer_snapshots(session, [str(request["subscription_id"]) for request, *_ in claims])
     orders = []
-    for (request, card, boleto_due_date), code in zip(claims, _unused_order_codes(session, len(claims))):
+    for (request, card, boleto_due_date, account), code in zip(claims, _unused_order_codes(session, len(claims))):
         status = domain.claimed_status(request["amount_cents"])
         subscription_id = str(request["subscription_id"])
         orders.append(Order(
@@ -195,7 +259,8 @@ def create_charge_orders(session, claims, processor_name):
             boleto_due_date=boleto_due_date if status != "paid" else None,
             idempotency_key=request["idempotency_key"],
             kind=request["kind"],
-            processor=processor_name if status != "paid" else None,
+            processor=(account.processor if account else processor_name) if status != "paid" else None,
+            processor_account_id=account.id if account and status != "paid" else None,
             created_at=now,
             paid_at=now if status == "paid" else None,
             **snapshots.get(subscription_id, {}),
@@ -217,10 +282,13 @@ def move_order(session, order, to_status, **values):
     return bool(moved)
 
 
-def awaiting_confirmation(session, processor_name, limit):
+def awaiting_confirmation(session, default_processor, limit):
+    """Orders whose charge has an unknown outcome: those of merchants' accounts, and
+    those of the installation's processor (`default_processor`)."""
     return session.scalars(
         select(Order)
-        .filter_by(status="pending_confirmation", processor=processor_name)
+        .where(Order.status == "pending_confirmation",
+               Order.processor_account_id.is_not(None) | (Order.processor == default_processor))
         .order_by(Order.created_at)
         .limit(limit)
     ).all()
@@ -276,12 +344,14 @@ def use_ticket(session, ticket, payment_method_id, now):
     ).rowcount)
 
 
-def add_card(session, ticket, tokenized, now):
-    """The card the processor tokenized, bound to the ticket's buyer."""
+def add_card(session, ticket, tokenized, account, now):
+    """The card the processor tokenized (through `account`, None: the installation's
+    processor), bound to the ticket's buyer."""
     card = PaymentMethod(
         id=str(uuid.uuid4()), merchant_id=ticket.merchant_id, email=ticket.email,
         token=tokenized.token, brand=tokenized.brand, last4=tokenized.last4,
-        exp=domain.expiry_text(tokenized.exp_month, tokenized.exp_year), created_at=now,
+        exp=domain.expiry_text(tokenized.exp_month, tokenized.exp_year),
+        processor_account_id=account and account.id, customer_ref=tokenized.customer_ref, created_at=now,
     )
     session.add(card)
     session.flush()

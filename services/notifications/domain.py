@@ -25,6 +25,9 @@ PAST_DUE = "past_due"
 ORDER_PAID = "order_paid"
 BOLETO_ISSUED = "boleto_issued"
 PIX_ISSUED = "pix_issued"
+# To the merchant's owners, not a buyer: its processor account was set or changed.
+PROCESSOR_ACCOUNT_CHANGED = "processor_account_changed"
+PROCESSOR_NAMES = {"asaas": "Asaas", "sandbox": "Sandbox (sem cobrança real)", "mercadopago": "Mercado Pago"}
 
 SUBSCRIPTION_EMAILS = {
     "subscription_plan_changed": PLAN_CHANGED,
@@ -225,6 +228,18 @@ def email_facts(event, subscription=None, order=None, merchant=None, portal_base
         "subscription_url": subscription_url(base, subscription_id) if subscription_id else None,
         "payment_method_url": payment_method_url(base, subscription_id) if subscription_id else None,
         "order_url": order_url(base, order_code) if order_code else None,
+    }
+
+
+def account_change_facts(event, merchant, portal_base_url):
+    """What the owners' e-mail about a processor account change shows."""
+    data = event["data"]
+    return {
+        **email_facts(event, merchant=merchant, portal_base_url=portal_base_url),
+        "processor_name": PROCESSOR_NAMES.get(data.get("processor"), data.get("processor")),
+        "environment": data.get("environment"),
+        "api_key_hint": data.get("api_key_hint"),
+        "change": data.get("change"),
     }
 
 

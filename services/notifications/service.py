@@ -219,6 +219,32 @@ class NotificationsService(Pingable):
     def on_charge_failed(self, envelope):
         self._notify(envelope)
 
+    @event_handler("billing", "processor_account_changed")
+    def on_processor_account_changed(self, envelope):
+        """One e-mail to the merchant's owners the account names (never a secret: the
+        event carries the API key's last four only)."""
+        event = load(INCOMING_EVENT, envelope)
+        owners = [email for email in event["data"].get("notify") or [] if isinstance(email, str)]
+        if not owners:
+            log.warning("processor_account_changed %s names no owner: no e-mail written", event["event_id"])
+            return
+        try:
+            merchant = self.subscriptions.get_merchant(event["merchant_id"])
+        except NotFound:
+            merchant = None  # an account set before its merchant: the e-mail names the id
+        facts = domain.account_change_facts(event, merchant, self.config["PORTAL_BASE_URL"])
+        rendered = emails.render(domain.PROCESSOR_ACCOUNT_CHANGED, domain.DEFAULT_LOCALE, facts)
+        now = clock.now()
+        with self.db.transaction() as session:
+            if not first_delivery(session, inbox, event["event_id"], f"notify:{event['type']}"):
+                return
+            store.queue_email(
+                session, event_id=event["event_id"], kind=domain.PROCESSOR_ACCOUNT_CHANGED,
+                merchant_id=event["merchant_id"], recipient=", ".join(owners), locale=domain.DEFAULT_LOCALE,
+                rendered=rendered, message_id=emails.new_message_id(self.mailer.sender), now=now,
+                retry_until=self.settings.mail.retry_until(now),
+            )
+
     def _notify(self, envelope):
         """The event's e-mails and webhook deliveries, stored once whatever the redeliveries."""
         event = load(INCOMING_EVENT, envelope)

@@ -3,6 +3,9 @@ exactly the envelope and the data fields docs/events.md documents, with the
 documented exchange, routing key and version. Each action is driven as the product
 drives it: a checkout's intake and the merchant API, a buyer's requests over HTTP
 (logged in by SSO), billing's card form, the sandbox's "pay", the renewal job."""
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -219,6 +222,22 @@ def test_order_awaiting_payment_and_subscription_payment_not_applied(system, ins
     envelope = assert_as_documented(consumer.expect("subscription_payment_not_applied",
                                                     subscription_id=subscription["id"]))
     assert (envelope["data"]["order_code"], envelope["data"]["kind"]) == (issued["data"]["code"], "renewal")
+
+
+@covers("processor_account_changed")
+def test_processor_account_changed(system, shop, consumer):
+    merchant_id, _key = shop
+    owner = f"dona+{merchant_id}@example.com"
+    # What an operator runs; a sandbox account takes no secret.
+    set_account = subprocess.run(
+        [sys.executable, "-m", "portalctl.cli", "processor-accounts", "set", "--merchant", merchant_id,
+         "--processor", "sandbox", "--environment", "sandbox", "--notify", owner],
+        env={**os.environ, "AMQP_URI": f"{BROKER}/{system.vhost}"}, capture_output=True, text=True, timeout=60,
+    )
+    assert set_account.returncode == 0, set_account.stderr
+    changed = assert_as_documented(consumer.expect("processor_account_changed", notify=[owner]))
+    assert (changed["merchant_id"], changed["data"]["change"]) == (merchant_id, "created")
+    assert_as_documented(consumer.expect("email_sent", recipient=owner, kind="processor_account_changed"))
 
 
 # -- auth and notifications

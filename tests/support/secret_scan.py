@@ -1,8 +1,9 @@
 """The suite's proof that no card data is kept: a pytest plugin that, at the end of the
 session, has looked at every database and every log the tests wrote and fails the run
-if it found a sandbox test card number, any Luhn-valid 13–19 digit run with a card
-issuer's prefix, a column, key or field named like a card number or its CVV, or a
-card-entry ticket (the live secret of billing's card form link) in clear.
+if it found a sandbox test card number (ours or Asaas's), any Luhn-valid 13–19 digit
+run with a card issuer's prefix, a column, key or field named like a card number or
+its CVV, a card-entry ticket (the live secret of billing's card form link) or an
+Asaas API key (`$aact_…`) in clear.
 
 What it looks at:
 - every file under the session's basetemp (`tmp_path`): SQLite databases row by row,
@@ -22,12 +23,13 @@ import pytest
 from marshmallow import fields
 from sqlalchemy import MetaData, select
 
+from devtools.fake_asaas import APPROVED_TEST_CARD, REFUSED_CARDS
 from services.billing.card_entry import TICKET_BYTES
 from services.billing.domain import card_brand, luhn_is_valid
 from services.billing.processors.sandbox import TEST_CARDS
 from services.common.db import make_engine
 
-SANDBOX_TEST_CARDS = ("4242424242424242", *TEST_CARDS, "5555555555554444")
+SANDBOX_TEST_CARDS = ("4242424242424242", *TEST_CARDS, "5555555555554444", APPROVED_TEST_CARD, *REFUSED_CARDS)
 FORBIDDEN_NAME = re.compile(r"(?<![a-z])(cvv2?|cvc2?)(?![a-z])|card_?number|security_code|(?<![a-z])pan(?![a-z])", re.I)
 # In text, a name counts when it is used as a key: `cvv=…`, `"cvv": …`, `'cvv': …`.
 FORBIDDEN_KEY_IN_TEXT = re.compile(
@@ -43,6 +45,9 @@ TICKET = re.compile(rf"[A-Za-z0-9_-]{{{TICKET_LENGTH}}}")
 # the card form's `ticket=` parameter (also URL-encoded) or a `ticket` key or column.
 TICKET_IN_TEXT = re.compile(
     rf"""ticket["']?\s*(?:[:=]|%3D)\s*["']?({TICKET.pattern})(?![A-Za-z0-9_-])""", re.I)
+
+# A processor credential in clear: an Asaas API key (billing keeps them sealed).
+PROCESSOR_KEY = re.compile(r"\$aact_(?:hmlg|prod)_[A-Za-z0-9+/=_:.-]{8,}")
 
 # What this session found, as "where: what" lines.
 findings = []
@@ -80,6 +85,16 @@ def tickets_in(text, name=""):
     return found
 
 
+def processor_keys_in(text):
+    """Asaas API keys (`$aact_hmlg_…` in its sandbox, `$aact_prod_…` in production)."""
+    return PROCESSOR_KEY.findall(text)
+
+
+def _key_problem(key):
+    # The prefix and last four, as billing itself shows a key.
+    return f"processor API key {key[:11]}…{key[-4:]}"
+
+
 def _ticket_problem(ticket):
     # Enough of the secret to find it, not enough to use it.
     return f"card-entry ticket {ticket[:6]}…"
@@ -90,6 +105,7 @@ def problems_in_text(text):
     problems = [f"card number {number}" for number in card_numbers_in(text)]
     problems += [f"card field {match.group().strip()}" for match in FORBIDDEN_KEY_IN_TEXT.finditer(text)]
     problems += [_ticket_problem(ticket) for ticket in tickets_in(text)]
+    problems += [_key_problem(key) for key in processor_keys_in(text)]
     return problems
 
 
@@ -112,7 +128,8 @@ def _problems_in_value(value, name=""):
         return []
     text = str(value)
     return ([f"card number {number}" for number in card_numbers_in(text)]
-            + [_ticket_problem(ticket) for ticket in tickets_in(text, name)])
+            + [_ticket_problem(ticket) for ticket in tickets_in(text, name)]
+            + [_key_problem(key) for key in processor_keys_in(text)])
 
 
 def scan_database(url):

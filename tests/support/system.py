@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from devtools.lifetime import terminate_with_parent
+from services.billing.credentials import new_key
 from services.common.config import REPO_ROOT
 from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
 from support.databases import create_postgres_database, drop_postgres_databases
@@ -51,6 +52,7 @@ class RunningSystem:
         self.gateway_port = free_port()
         self.mail_port = free_port()
         self.billing_port = free_port()
+        self.fake_asaas_port = free_port()
         self.databases = []
         self.database_urls = {}
         self.process = None
@@ -95,6 +97,11 @@ class RunningSystem:
         # The development sink runs, as in `make run`, on a port of its own.
         env.pop("SMTP_HOST", None)
         env["SMTP_PORT"] = str(free_port())
+        # A key of its own: the system's databases are its own too.
+        env["BILLING_CREDENTIAL_KEYS"] = new_key()
+        env["FAKE_ASAAS_PORT"] = str(self.fake_asaas_port)
+        # The fake Asaas `make run` starts (a fleet starts none: nothing there answers).
+        env["ASAAS_SANDBOX_URL"] = env["ASAAS_PRODUCTION_URL"] = f"http://127.0.0.1:{self.fake_asaas_port}/v3"
         env.update(self.extra_env)
         return env
 

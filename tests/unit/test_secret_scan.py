@@ -45,6 +45,21 @@ def test_a_card_number_is_found(text):
 
 
 @pytest.mark.parametrize("text", [
+    "access_token: $aact_hmlg_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OjA",
+    '{"api_key": "$aact_prod_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OjE"}',
+])
+def test_an_asaas_api_key_is_found_and_reported_by_its_last_four_only(text):
+    [problem] = secret_scan.problems_in_text(text)
+    assert problem.startswith("processor API key $aact_") and "MzkwODA2" not in problem
+    assert secret_scan._problems_in_value(text)
+
+
+@pytest.mark.parametrize("number", ["4444 4444 4444 4444", "5184019740373151", "4916561358240741"])
+def test_asaas_sandbox_cards_are_found(number):
+    assert secret_scan.card_numbers_in(f"card {number}")
+
+
+@pytest.mark.parametrize("text", [
     "5105105105105101",  # fails the Luhn check
     "1234567890123452",  # Luhn-valid, but no issuer starts with 1
     f"9{UNLISTED}000",  # inside a longer digit string (a boleto line, a barcode)

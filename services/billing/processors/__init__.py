@@ -2,8 +2,10 @@
 
 Billing talks to a processor only through `Processor`: tokenize a card, charge a
 token, create a boleto or a pix charge, find a charge by its idempotency key, refund.
-`PAYMENT_PROCESSOR` names the adapter (`sandbox` by default); adding a processor is
-one module with one class and one line in ADAPTERS.
+A merchant with a processor account (`processor_accounts`) is charged through an
+adapter made with that account's credentials; any other merchant through the
+installation's `PAYMENT_PROCESSOR` (`sandbox` by default). Adding a processor is one
+module with one class and one line in ADAPTERS.
 """
 import importlib
 from abc import ABC, abstractmethod
@@ -14,8 +16,12 @@ from nameko.extensions import DependencyProvider
 
 ADAPTERS = {
     "sandbox": "services.billing.processors.sandbox:SandboxProcessor",
+    "asaas": "services.billing.processors.asaas:AsaasProcessor",
 }
 DEFAULT_PROCESSOR = "sandbox"
+# Processors used only through a merchant's own account (its credentials).
+ACCOUNT_PROCESSORS = ("asaas",)
+ENVIRONMENTS = ("sandbox", "production")
 
 
 @dataclass(frozen=True, repr=False)
@@ -37,14 +43,28 @@ class Card:
 
 
 @dataclass(frozen=True)
+class CardHolder:
+    """Who pays with a card, as processors with customers (Asaas) require it."""
+
+    name: str
+    email: str
+    document: str
+    postal_code: str
+    address_number: str
+    phone: str
+
+
+@dataclass(frozen=True)
 class CardToken:
-    """What a processor gives back for a card: a token and what a buyer may be shown."""
+    """What a processor gives back for a card: a token and what a buyer may be shown;
+    `customer_ref`: the processor's customer the token is bound to, where it has them."""
 
     token: str
     brand: str
     last4: str
     exp_month: int
     exp_year: int
+    customer_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,9 @@ class ProcessorCharge:
     boleto_barcode: str | None = None
     boleto_pdf_url: str | None = None
     pix_code: str | None = None
+    # The pix QR as the processor drew it (a base64 PNG), where it gives one; the
+    # portal draws its own from the code.
+    pix_qr_png: str | None = None
 
 
 class ProcessorUnavailable(Exception):
@@ -86,12 +109,14 @@ class Processor(ABC):
     name = None
 
     @abstractmethod
-    def tokenize(self, card):
-        """`Card` → `CardToken`, or CardRefused."""
+    def tokenize(self, card, holder=None, remote_ip=None):
+        """`Card` → `CardToken`, or CardRefused. `holder` (`CardHolder`) and the buyer's
+        `remote_ip` are for processors that need them (they refuse the card without)."""
 
     @abstractmethod
-    def charge_card(self, key, token, amount_cents, installments):
-        """→ `ProcessorCharge` paid or refused; ProcessorUnavailable if unknown."""
+    def charge_card(self, key, token, amount_cents, installments, customer_ref=None):
+        """→ `ProcessorCharge` paid or refused; ProcessorUnavailable if unknown.
+        `customer_ref`: the customer the token was issued for (`CardToken.customer_ref`)."""
 
     @abstractmethod
     def create_boleto(self, key, amount_cents, due_date, merchant_id, payer):
@@ -114,28 +139,86 @@ class Processor(ABC):
         """Release connections; called when the service stops."""
 
 
-def make_processor(config):
-    name = config.get("PAYMENT_PROCESSOR") or DEFAULT_PROCESSOR
+def _adapter_class(name, setting="PAYMENT_PROCESSOR"):
     if name not in ADAPTERS:
-        raise ValueError(f"Unknown PAYMENT_PROCESSOR {name!r}; known: {', '.join(ADAPTERS)}.")
+        raise ValueError(f"Unknown {setting} {name!r}; known: {', '.join(ADAPTERS)}.")
     module_name, class_name = ADAPTERS[name].split(":")
     # Imported on demand: an adapter may need libraries the others do not.
-    return getattr(importlib.import_module(module_name), class_name)(config)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def make_processor(config, credentials=None, environment=None):
+    """The installation's adapter (`PAYMENT_PROCESSOR`); with `credentials`, the
+    adapter of one merchant's account at the processor `config["processor"]` names."""
+    if credentials is None:
+        return _adapter_class(config.get("PAYMENT_PROCESSOR") or DEFAULT_PROCESSOR)(config)
+    return _adapter_class(config["processor"], "processor")(config, credentials=credentials, environment=environment)
+
+
+class Processors:
+    """Every adapter billing charges through: the installation's (`default`) and one
+    per merchant account, made from its credentials when first needed and made again
+    when the account changes. A sandbox account shares the installation's sandbox."""
+
+    def __init__(self, config, box):
+        self.config = config
+        self.box = box
+        self.default = make_processor(config)
+        self.name = self.default.name
+        self._by_account = {}
+        self._sandbox = self.default if self.default.name == "sandbox" else None
+
+    def for_account(self, account):
+        """The adapter of `account` (a `ProcessorAccount` row), or the default for None."""
+        if account is None:
+            return self.default
+        if account.processor not in ACCOUNT_PROCESSORS:
+            return self.sandbox()
+        cached = self._by_account.get(account.id)
+        if cached is None or cached[0] != account.sealed_credentials:
+            if cached is not None:
+                cached[1].close()
+            try:
+                credentials = self.box.open(account.sealed_credentials)
+            except Exception as error:  # InvalidToken, CredentialKeysMissing: a setting to fix
+                raise ProcessorUnavailable(
+                    f"processor account {account.id}: its credentials cannot be opened ({type(error).__name__})"
+                ) from None
+            adapter = self.for_credentials(account.processor, credentials, account.environment)
+            cached = self._by_account[account.id] = (account.sealed_credentials, adapter)
+        return cached[1]
+
+    def for_credentials(self, processor, credentials, environment):
+        """A new adapter for credentials not stored yet (the caller closes it)."""
+        return make_processor({**self.config, "processor": processor}, credentials=credentials, environment=environment)
+
+    def sandbox(self):
+        """The sandbox adapter, which needs no account (the installation's, if it is one)."""
+        if self._sandbox is None:
+            self._sandbox = make_processor({**self.config, "PAYMENT_PROCESSOR": "sandbox"})
+        return self._sandbox
+
+    def close(self):
+        adapters = [self.default, self._sandbox, *(adapter for _, adapter in self._by_account.values())]
+        for adapter in {id(adapter): adapter for adapter in adapters if adapter is not None}.values():
+            adapter.close()
 
 
 class PaymentProcessor(DependencyProvider):
-    """nameko dependency: the configured processor adapter, one per process."""
+    """nameko dependency: every processor adapter (`Processors`), one set per process."""
 
     def __init__(self):
-        self.processor = None
+        self.processors = None
 
     def setup(self):
-        self.processor = make_processor(self.container.config)
+        from services.billing.credentials import KEYS_SETTING, CredentialBox
+
+        self.processors = Processors(self.container.config, CredentialBox(self.container.config.get(KEYS_SETTING)))
 
     def stop(self):
-        self.processor.close()
+        self.processors.close()
 
     kill = stop
 
     def get_dependency(self, worker_ctx):
-        return self.processor
+        return self.processors

@@ -87,7 +87,7 @@ class SandboxProcessor(Processor):
         except OperationalError as error:
             raise ProcessorUnavailable(f"sandbox: its database did not answer ({type(error.orig).__name__})") from error
 
-    def tokenize(self, card):
+    def tokenize(self, card, holder=None, remote_ip=None):
         if not domain.luhn_is_valid(card.number):
             raise CardRefused("number", "Número de cartão inválido.")
         brand = domain.card_brand(card.number)
@@ -105,7 +105,7 @@ class SandboxProcessor(Processor):
             ))
         return token
 
-    def charge_card(self, key, token, amount_cents, installments):
+    def charge_card(self, key, token, amount_cents, installments, customer_ref=None):
         existing = self.find_charge(key)
         if existing is not None:
             return existing

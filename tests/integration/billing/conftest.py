@@ -100,8 +100,8 @@ def billing(billing_config, runner_factory):
 
 
 def _processor(container):
-    provider = next(dep for dep in container.dependencies if dep.attr_name == "processor")
-    return provider.processor
+    provider = next(dep for dep in container.dependencies if dep.attr_name == "processors")
+    return provider.processors.default
 
 
 def received(queue, count, timeout=10):

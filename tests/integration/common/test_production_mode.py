@@ -14,6 +14,7 @@ import requests
 from nameko.exceptions import UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.billing.credentials import new_key
 from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
 from support.fleet import PROCESS_NAMES, start_procfile_process
 from support.system import free_port
@@ -22,6 +23,7 @@ from support.waiting import wait_until
 # How long a refused process may take to import its code and exit.
 EXIT_SECONDS = 60
 FIT_SECRET = secrets.token_urlsafe(32)
+FIT_CREDENTIAL_KEY = new_key()
 
 
 def fit_environment(tmp_path, amqp_uri=None, billing_db_url=None):
@@ -37,6 +39,7 @@ def fit_environment(tmp_path, amqp_uri=None, billing_db_url=None):
         **{db_url_key(service): f"sqlite:///{tmp_path}/{service}.db" for service in SERVICES_WITH_DATABASE},
         **({"BILLING_DB_URL": billing_db_url} if billing_db_url else {}),
         "PROCESSOR_WEBHOOK_SECRET": FIT_SECRET,
+        "BILLING_CREDENTIAL_KEYS": FIT_CREDENTIAL_KEY,
         "PORTAL_BASE_URL": "https://portal.example.com",
         "BILLING_PUBLIC_URL": "https://pagamento.example.com",
         "GATEWAY_PORT": str(free_port()),
@@ -82,6 +85,7 @@ def refusal(tmp_path, name, env):
     ({"PROCESSOR_WEBHOOK_SECRET": None}, "PROCESSOR_WEBHOOK_SECRET is unset or a default"),
     ({"PROCESSOR_WEBHOOK_SECRET": "compose-only-processor-webhook-secret"},
      "PROCESSOR_WEBHOOK_SECRET is unset or a default"),
+    ({"BILLING_CREDENTIAL_KEYS": None}, "BILLING_CREDENTIAL_KEYS is unset"),
     ({"AMQP_URI": None}, "AMQP_URI logs in as RabbitMQ's `guest` user"),
     ({"AMQP_URI": f"amqp://guest:{FIT_SECRET}@127.0.0.1:5672/"}, "AMQP_URI logs in as RabbitMQ's `guest` user"),
     ({"AMQP_URI": "amqp://portal:portal@127.0.0.1:5672/"}, "AMQP_URI uses a default password"),
@@ -91,7 +95,7 @@ def refusal(tmp_path, name, env):
     ({"PORTAL_BASE_URL": "http://portal.example.com"}, "PORTAL_BASE_URL is not an https:// URL"),
     ({"BILLING_PUBLIC_URL": "http://pagamento.example.com"}, "BILLING_PUBLIC_URL is not an https:// URL"),
     ({"PORTAL_ENV": "prod"}, "PORTAL_ENV is 'prod'"),
-], ids=["webhook-secret-unset", "webhook-secret-compose", "amqp-unset", "amqp-guest-user", "amqp-compose",
+], ids=["webhook-secret-unset", "webhook-secret-compose", "credential-keys-unset", "amqp-unset", "amqp-guest-user", "amqp-compose",
         "database-compose", "clock-file", "private-webhooks", "http-portal", "http-billing", "unknown-env"])
 def test_billing_refuses_to_start_on_each_development_default(tmp_path, changes, named):
     env = fit_environment(tmp_path) | changes

@@ -207,3 +207,17 @@ def test_message_ids_are_unique_and_hold_no_number_that_could_pass_for_a_card():
     assert len(ids) == 1000
     assert all(re.fullmatch(r"<[0-9a-f]{32}@example\.com>", message_id) for message_id in ids)
     assert [message_id for message_id in ids if secret_scan.card_numbers_in(message_id)] == []
+
+
+@pytest.mark.parametrize("locale", domain.LOCALES)
+@pytest.mark.parametrize("change", ["created", "updated"])
+def test_the_owners_hear_of_a_processor_account_change_without_its_secret(locale, change):
+    event = {"event_id": "e-2", "type": "processor_account_changed", "merchant_id": "acme-cursos",
+             "occurred_at": "2026-05-04T12:00:00+00:00",
+             "data": {"account_id": "a-1", "processor": "asaas", "environment": "production", "api_key_hint": "9f3a",
+                      "change": change, "notify": ["dona@acme.example"]}}
+    rendered = emails.render(domain.PROCESSOR_ACCOUNT_CHANGED, locale, domain.account_change_facts(event, MERCHANT, PORTAL))
+
+    assert "Acme Cursos" in rendered.subject and "\n" not in rendered.subject
+    for body in (rendered.text, rendered.html):
+        assert "Asaas" in body and "…9f3a" in body and "None" not in body
