@@ -87,6 +87,7 @@ class SqlUnitOfWork:
         return first_delivery(self.session, inbox, event_id, event_type)
 
     def commit(self):
+        # Not flushed here: the transaction's end writes it all, so a concurrent change
+        # found there (SQLite's StaleDataError) is the caller's to handle, as before.
         for subscription in self.subscriptions.seen:
             store.write_changes(self.session, self._events, subscription, self._clock())
-        self.session.flush()

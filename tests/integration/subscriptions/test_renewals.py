@@ -5,6 +5,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import eventlet.event
 import pytest
 from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import text
@@ -174,3 +175,21 @@ def test_replicas_never_take_the_same_subscription(config, container_factory, cl
     renewed = sum(call.result().get("renewed", 0) for call in passes)
     assert renewed == 25
     assert sorted(keys(ledger)) == sorted(f"renewal:{subscription_id}:2" for subscription_id in due + subscriptions)
+
+
+@pytest.mark.skipif(os.environ.get("PORTAL_TEST_DATABASE") == "postgresql",
+                    reason="PostgreSQL's row lock makes the buyer's change wait for the batch instead")
+def test_a_batch_whose_subscription_changed_meanwhile_is_left_for_the_next_pass(rpc, cluster, subscribe, ledger):
+    """SQLite: the buyer changes the subscription while the job waits on billing; the
+    batch's write then finds another version (StaleDataError) and rolls back whole, due
+    again at the next pass, which asks billing about the same charge."""
+    subscription = subscribe("acme-basico", started=DUE_NOW)
+    ledger.hold = eventlet.event.Event()
+    renewing = cluster.subscriptions.run_renewals.call_async()
+    wait_until(lambda: len(ledger.requests) == 1)
+    rpc.change_payment_method(ANA_ID, subscription["id"], {"method": "pix"})
+    ledger.hold.send()
+    assert renewing.result() == {"left_for_next_pass": 1}
+    assert rpc.get_subscription(ANA_ID, subscription["id"])["cycle"]["number"] == 1
+    assert rpc.run_renewals() == {"renewed": 1}
+    assert keys(ledger) == [f"renewal:{subscription['id']}:2"] * 2
