@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 from devtools.fake_asaas import Running
+from devtools.fake_mercadopago import Running as RunningMercadoPago
 from services.common.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 from services.billing.service import BillingService
@@ -119,5 +120,13 @@ def received(queue, count, timeout=10):
 def fake_asaas():
     """devtools' fake Asaas on a free port: `.url` (its /v3 base), `.fake` (its state)."""
     running = Running()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fake_mercadopago():
+    """devtools' fake Mercado Pago on a free port: `.url` (its base), `.fake` (its state)."""
+    running = RunningMercadoPago()
     yield running
     running.stop()
