@@ -74,6 +74,8 @@ METHOD_OF_BRAND = {"mastercard": "master", "visa": "visa", "amex": "amex", "elo"
 CARD_METHODS = set(METHOD_OF_BRAND.values())
 # Mercado Pago's test Mastercard, whose BIN is in no public table.
 TEST_CARD_METHODS = {"503143": "master"}
+# Mercado Pago's documented test cards (Mastercard, Visa, Amex, Elo debit).
+TEST_CARDS = ("5031433215406351", "4235647728025682", "375365153556885", "5067766783888311")
 BOLETO_METHOD = "bolbradesco"
 BOLETO_BANK = "237"
 PIX_KEY = "fake-mercadopago@example.com"

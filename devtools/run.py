@@ -14,6 +14,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 import requests  # noqa: E402
 
+from devtools import demo_mercadopago  # noqa: E402
 from devtools.lifetime import terminate_with_parent  # noqa: E402
 from portalctl.cli import cluster_rpc  # noqa: E402
 from services.billing.credentials import KEYS_SETTING, new_key  # noqa: E402
@@ -41,6 +42,10 @@ def dev_credential_keys(path=DEV_CREDENTIAL_KEYS):
     return path.read_text().strip()
 
 
+def fake_mercadopago_url(config):
+    return f"http://127.0.0.1:{config['FAKE_MERCADOPAGO_PORT']}"
+
+
 def process_environment(config):
     """Every process reads config.yaml; the Procfile also needs a few values in its shell."""
     env = dict(os.environ)
@@ -52,10 +57,13 @@ def process_environment(config):
     # deprecation banner (skipped when EVENTLET_TESTS is set) and nameko's pkg_resources import.
     env.setdefault("EVENTLET_TESTS", "1")
     env.setdefault("PYTHONWARNINGS", "ignore:pkg_resources is deprecated:UserWarning")
-    for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT", "FAKE_ASAAS_PORT"):
+    for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT", "FAKE_ASAAS_PORT",
+                "FAKE_MERCADOPAGO_PORT"):
         env[key] = str(config[key])
     # Merchants on Asaas's sandbox are charged by devtools' fake Asaas (set it to use the real one).
     env.setdefault("ASAAS_SANDBOX_URL", f"http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3")
+    # Merchants on Mercado Pago are charged by devtools' fake Mercado Pago (set it to use the real one).
+    env.setdefault("MERCADOPAGO_API_URL", fake_mercadopago_url(config))
     # A developer's webhook receiver runs on this machine; the portal's own ports stay refused.
     env.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
     return env
@@ -144,7 +152,7 @@ def main():
 
     # A configured SMTP_HOST replaces the development sink (SMTP_PORT alone moves the sink).
     runs_mail_sink = not os.environ.get("SMTP_HOST")
-    processes = (["mailsink"] if runs_mail_sink else []) + ["fakeasaas"] + SERVICE_PROCESSES
+    processes = (["mailsink"] if runs_mail_sink else []) + ["fakeasaas", "fakemercadopago"] + SERVICE_PROCESSES
     # SIGTERM (a supervisor, or a test run ending) stops everything like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     kill_after = float(config["STOP_GRACE_SECONDS"]) + EXIT_MARGIN_SECONDS
@@ -160,6 +168,10 @@ def main():
 
         with cluster_rpc(config) as rpc:
             summary = load_demo(rpc, gateway)
+            if not os.environ.get("MERCADOPAGO_API_URL"):
+                # The merchant on the fake Mercado Pago, where billing's MERCADOPAGO_API_URL points.
+                summary["mercadopago_merchant"] = demo_mercadopago.load(
+                    rpc, fake_mercadopago_url(config), config["BILLING_PUBLIC_URL"])
         print(f"==> demo data loaded: {summary}", flush=True)
         print(banner(config, runs_mail_sink, summary), flush=True)
         return honcho.wait()

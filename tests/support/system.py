@@ -53,6 +53,7 @@ class RunningSystem:
         self.mail_port = free_port()
         self.billing_port = free_port()
         self.fake_asaas_port = free_port()
+        self.fake_mercadopago_port = free_port()
         self.databases = []
         self.database_urls = {}
         self.process = None
@@ -100,6 +101,7 @@ class RunningSystem:
         # A key of its own: the system's databases are its own too.
         env["BILLING_CREDENTIAL_KEYS"] = new_key()
         env["FAKE_ASAAS_PORT"] = str(self.fake_asaas_port)
+        env["FAKE_MERCADOPAGO_PORT"] = str(self.fake_mercadopago_port)
         env.update(self.extra_env)
         return env
 

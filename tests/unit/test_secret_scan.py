@@ -54,8 +54,18 @@ def test_an_asaas_api_key_is_found_and_reported_by_its_last_four_only(text):
     assert secret_scan._problems_in_value(text)
 
 
-@pytest.mark.parametrize("number", ["4444 4444 4444 4444", "5184019740373151", "4916561358240741"])
-def test_asaas_sandbox_cards_are_found(number):
+@pytest.mark.parametrize("text", [
+    "Authorization: Bearer APP_USR-1234567890123456-120705-0f7b1a2c3d4e5f60718293a4b5c6d7e8-123456789",
+    '{"api_key": "TEST-1234567890123456-120705-0f7b1a2c3d4e5f60718293a4b5c6d7e8-987654321"}',
+])
+def test_a_mercado_pago_access_token_is_found_and_reported_by_its_last_four_only(text):
+    [problem] = secret_scan.problems_in_text(text)
+    assert problem.startswith("processor API key ") and "0f7b1a2c" not in problem
+
+
+@pytest.mark.parametrize("number", ["4444 4444 4444 4444", "5184019740373151", "4916561358240741",
+                                    "5031 4332 1540 6351", "3753 651535 56885", "5067766783888311"])
+def test_processors_sandbox_cards_are_found(number):
     assert secret_scan.card_numbers_in(f"card {number}")
 
 
