@@ -188,24 +188,28 @@ class MercadoPagoProcessor(RemoteProcessor):
             })
         except MercadoPagoRefused as refused:
             raise CardRefused("number", refused.message) from None
-        return self._save(budget, token["id"], email, holder)
+        return self._save(budget, token["id"], email, holder, domain.card_brand(card.number))
 
     def save_card(self, card_token, email, holder=None):
         """Save a card token made elsewhere (MercadoPago.js in a checkout) to the buyer's
         customer → `CardToken`; CardRefused for a token Mercado Pago will not take."""
         return self._save(Budget(self.seconds, self.name), card_token, email, holder)
 
-    def _save(self, budget, card_token, email, holder):
-        """The card of the single-use `card_token`, saved to the customer of `email`."""
+    def _save(self, budget, card_token, email, holder, known_brand=None):
+        """The card of the single-use `card_token`, saved to the customer of `email`;
+        its brand as Mercado Pago names it, else `known_brand` (CardRefused if neither
+        is one billing shows)."""
         try:
             customer = self._customer(budget, email, holder)
             saved = self._call(budget, "POST", f"/v1/customers/{customer}/cards", {"token": card_token})
         except MercadoPagoRefused as refused:
             raise CardRefused("number", refused.message) from None
         method = str((saved.get("payment_method") or {}).get("id", "")).lower()
-        brand = BRANDS.get(method, method)
+        brand = BRANDS.get(method, method) if BRANDS.get(method, method) in CARD_BRANDS else known_brand
+        if brand is None:
+            raise CardRefused("number", "Bandeira de cartão não aceita.")
         return CardToken(
-            token=str(saved["id"]), brand=brand if brand in CARD_BRANDS else "unknown",
+            token=str(saved["id"]), brand=brand,
             last4=str(saved.get("last_four_digits", ""))[-4:], exp_month=int(saved["expiration_month"]),
             exp_year=int(saved["expiration_year"]), customer_ref=customer,
         )
