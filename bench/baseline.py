@@ -78,7 +78,7 @@ def make_app(config):
     auth = worker_factory(AuthService, config=config, db=unit_of_work(config, "AUTH_DB_URL"),
                           events=None, subscriptions=None, notifications=None, background=None)
     billing = worker_factory(BillingService, config=config, db=unit_of_work(config, "BILLING_DB_URL"),
-                             events=None, processor=None, subscriptions=None)
+                             events=None, processors=None, subscriptions=None)
     subscriptions = worker_factory(SubscriptionsService, config=config,
                                    db=unit_of_work(config, "SUBSCRIPTIONS_DB_URL"),
                                    events=None, billing=None, renewal_pass=None)
