@@ -1,4 +1,4 @@
-"""`make run`'s merchant on devtools' fake Mercado Pago: Gama Academia, one monthly
+"""`make run`'s merchant on devtools' fake Mercado Pago: Delta Idiomas, one monthly
 offer, and a Mercado Pago account (sandbox) whose notifications the fake posts to
 billing, signed with the account's secret. Its buyers' cards are saved at the fake,
 and their renewals, pix and boleto are charged there. Loading it again changes
@@ -7,20 +7,20 @@ import requests
 
 from services.common.errors import NotFound
 
-MERCHANT = {"id": "gama-academia", "name": "Gama Academia"}
+MERCHANT = {"id": "delta-idiomas", "name": "Delta Idiomas"}
 OFFER = {
-    "merchant_id": "gama-academia", "id": "gama-mensal", "product_name": "Academia Online",
+    "merchant_id": "delta-idiomas", "id": "delta-mensal", "product_name": "Inglês Online",
     "plan_name": "Mensal", "price_cents": 4990, "periodicity_months": 1, "max_installments": 1,
 }
 # Credentials of the fake only: no real Mercado Pago account has them.
-ACCESS_TOKEN = "APP_USR-demo-gama-academia-fake-mercadopago"
-SECRET = "demo-gama-academia-notification-secret"
-OWNER = "dono@gama.example.com"
+ACCESS_TOKEN = "APP_USR-demo-delta-idiomas-fake-mercadopago"
+SECRET = "demo-delta-idiomas-notification-secret"
+OWNER = "dona@delta.example.com"
 HTTP_TIMEOUT = 10
 
 
-def load(rpc, fake_url, billing_public_url):
-    """Gama Academia and its account through `rpc` (the operator's), its notifications
+def load(rpc, fake_url):
+    """Delta Idiomas and its account through `rpc` (the operator's), its notifications
     set at the fake at `fake_url`; → the merchant's id."""
     try:
         rpc.subscriptions.get_merchant(MERCHANT["id"])
@@ -34,7 +34,7 @@ def load(rpc, fake_url, billing_public_url):
     })
     answer = requests.post(
         f"{fake_url}/fake/notifications", headers={"Authorization": f"Bearer {ACCESS_TOKEN}"}, timeout=HTTP_TIMEOUT,
-        json={"url": f"{billing_public_url.rstrip('/')}/callbacks/mercadopago/{account['id']}", "secret": SECRET},
+        json={"url": account["callback_url"], "secret": SECRET},
     )
     answer.raise_for_status()
     return MERCHANT["id"]

@@ -100,6 +100,8 @@ def banner(config, runs_mail_sink, demo_summary):
         f"  Status:             http://localhost:{config['GATEWAY_PORT']}/status",
         f"  Demo buyers:        {emails}",
         "  Ask for a login link with a demo e-mail, then open it from the mail page.",
+        f"  Fake Asaas:         http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3  (Gama Academia's processor)",
+        f"  Fake Mercado Pago:  {fake_mercadopago_url(config)}  (Delta Idiomas's processor)",
         "  Ctrl-C stops everything.",
         "=" * 72,
         "",
@@ -156,22 +158,25 @@ def main():
     # SIGTERM (a supervisor, or a test run ending) stops everything like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     kill_after = float(config["STOP_GRACE_SECONDS"]) + EXIT_MARGIN_SECONDS
+    environment = process_environment(config)
     honcho = subprocess.Popen(
         [sys.executable, "-m", "devtools.procfile_runner", str(kill_after),
          "start", "-f", "Procfile", "-c", concurrency, *processes],
-        env=process_environment(config), preexec_fn=terminate_with_parent,
+        env=environment, preexec_fn=terminate_with_parent,
     )
     try:
         gateway = f"http://127.0.0.1:{config['GATEWAY_PORT']}"
         wait_until_ready(gateway, honcho)
-        from portalctl.demo import load_demo
+        from portalctl.demo import load_demo, register_gama_webhook
 
         with cluster_rpc(config) as rpc:
             summary = load_demo(rpc, gateway)
-            if not os.environ.get("MERCADOPAGO_API_URL"):
+            if "ASAAS_SANDBOX_URL" not in os.environ:
+                # The fake Asaas keeps nothing across runs: Gama's webhook is registered again.
+                register_gama_webhook(rpc, environment["ASAAS_SANDBOX_URL"])
+            if "MERCADOPAGO_API_URL" not in os.environ:
                 # The merchant on the fake Mercado Pago, where billing's MERCADOPAGO_API_URL points.
-                summary["mercadopago_merchant"] = demo_mercadopago.load(
-                    rpc, fake_mercadopago_url(config), config["BILLING_PUBLIC_URL"])
+                summary["mercadopago_merchant"] = demo_mercadopago.load(rpc, environment["MERCADOPAGO_API_URL"])
         print(f"==> demo data loaded: {summary}", flush=True)
         print(banner(config, runs_mail_sink, summary), flush=True)
         return honcho.wait()

@@ -1,4 +1,4 @@
-"""Demo data: two merchants, their offers, and two buyers with orders and subscriptions.
+"""Demo data: three merchants, their offers, and three buyers with orders and subscriptions.
 
 What each demo buyer can try (Acme lets buyers do everything, Beta nothing):
 - ana@example.com: her monthly Básico at Acme upgrades at once (Premium mensal) or to
@@ -8,6 +8,10 @@ What each demo buyer can try (Acme lets buyers do everything, Beta nothing):
 - bruno@example.com: his Acme Premium mensal is past due: changing its payment method
   charges it at once ("update and pay now"); his Beta Pro is past due too, and every
   operation on it is refused (`operation_disabled`).
+- carla@example.com: her Gama Academia plan is past due on pix; Gama is charged
+  through its own Asaas account (devtools' fake Asaas in `make run`), so paying with
+  pix again ("update and pay now") issues a pix charge at Asaas, and paying it there
+  (`POST /v3/sandbox/payment/{id}/confirm`) reaches billing as Asaas's webhook.
 
 `load_demo(rpc, portal_url)` does what an operator and each merchant do: the
 operator creates the merchants and their offers (RPC) and hands each merchant an API
@@ -22,6 +26,7 @@ from datetime import timedelta
 
 import requests
 
+from services.billing.processors import brcode
 from services.common import clock
 from services.common.errors import NotFound
 from services.subscriptions.domain import add_months
@@ -30,6 +35,14 @@ HTTP_TIMEOUT = 30
 
 ANA = "ana@example.com"
 BRUNO = "bruno@example.com"
+CARLA = "carla@example.com"
+
+# Gama Academia's account at Asaas's sandbox: a key and webhook token of the demo's own,
+# which only devtools' fake Asaas takes (`make run` points ASAAS_SANDBOX_URL at it).
+GAMA = "gama-academia"
+GAMA_ASAAS_KEY = "$aact_hmlg_000DemoGamaAcademiaFakeAsaasOnlyNotARealKey"
+GAMA_WEBHOOK_TOKEN = "DemoGamaAcademiaWebhookTokenForTheFakeAsaasOnly"
+GAMA_OWNER = "dona@gama.example.com"
 
 MERCHANTS = [
     {
@@ -63,6 +76,22 @@ MERCHANTS = [
         "brand_name": "Beta Software",
         "accent_color": "#2E86AB",
     },
+    {
+        # Charged through its own Asaas account (see GAMA_ASAAS_KEY).
+        "id": GAMA,
+        "name": "Gama Academia",
+        "customer_can_change_payment_method": True,
+        "customer_can_change_plan": False,
+        "customer_can_cancel": True,
+        "cancel_mode": "at_period_end",
+        "payment_methods_allowed": ["boleto", "pix"],
+        "support_email": "contato@gama.example.com",
+        "support_phone": "+55 47 3333-7777",
+        "support_url": "https://gama.example.com/atendimento",
+        "allowed_origins": [],
+        "brand_name": "Gama Academia",
+        "accent_color": "#3C896D",
+    },
 ]
 
 OFFERS = [
@@ -86,6 +115,11 @@ OFFERS = [
         "product_name": "Beta Pro", "plan_name": "Beta Pro mensal",
         "price_cents": 4990, "periodicity_months": 1, "max_installments": 1,
     },
+    {
+        "merchant_id": GAMA, "id": "gama-musculacao-mensal",
+        "product_name": "Academia", "plan_name": "Musculação mensal",
+        "price_cents": 12990, "periodicity_months": 1, "max_installments": 1,
+    },
 ]
 
 # Set once every offer exists, since options name other offers.
@@ -104,6 +138,17 @@ BUYERS = {
             "street": "Rua Augusta", "number": "1500", "complement": "Apto 42",
             "district": "Consolação", "city": "São Paulo", "state": "SP",
             "postal_code": "01310-100", "country": "BR",
+        },
+    },
+    CARLA: {
+        "name": "Carla Dias",
+        # A valid CPF: Asaas refuses customers without one.
+        "document": "529.982.247-25",
+        "phone": "+55 47 99123-4567",
+        "address": {
+            "street": "Rua XV de Novembro", "number": "500", "complement": None,
+            "district": "Centro", "city": "Joinville", "state": "SC",
+            "postal_code": "89201-600", "country": "BR",
         },
     },
     BRUNO: {
@@ -127,10 +172,14 @@ BRUNO_MASTERCARD_AT_ACME = {**BRUNO_MASTERCARD, "token": "tok_demo_bruno_acme_ma
 
 # A linha digitável with valid check digits (Bradesco layout), R$ 47,00.
 EBOOK_BOLETO_LINE = "23793.38102 90000.001231 45012.345604 1 12340000004700"
+# The pix code Carla's checkout showed her (a valid BR Code, for R$ 129,90).
+CARLA_PIX = {"method": "pix", "pix_code": brcode.pix_code(
+    "contato@gama.example.com", 12990, "GAMA ACADEMIA", "JOINVILLE", "DEMOCARLAGAMA1")}
 
 
 def subscriptions(now):
-    """Ana: a monthly and an annual subscription at Acme; Bruno: one past due at each merchant."""
+    """Ana: a monthly and an annual subscription at Acme; Bruno: one past due at Acme and
+    at Beta; Carla: one past due at Gama, on pix."""
     basic_start = now - timedelta(days=10)
     annual_start = now - timedelta(days=40)
     # Bruno's renewals failed 12 hours ago, at the end of his first cycles.
@@ -162,12 +211,19 @@ def subscriptions(now):
             "installments": 1, "payment": BRUNO_MASTERCARD_AT_ACME,
             "created_at": add_months(bruno_end, -1),
         },
+        {
+            "merchant_id": GAMA, "external_id": "demo-carla-musculacao",
+            "offer_id": "gama-musculacao-mensal", "email": CARLA, "status": "past_due",
+            "cycle_number": 1, "cycle_start": add_months(bruno_end, -1), "cycle_end": bruno_end,
+            "installments": 1, "payment": {"method": "pix"},
+            "created_at": add_months(bruno_end, -1),
+        },
     ]
 
 
 def orders(now, subscription_ids):
     """Orders of those subscriptions' cycles, plus Ana's one-off e-book on boleto."""
-    ana_basic, ana_annual, bruno_pro, bruno_premium = subscriptions(now)
+    ana_basic, ana_annual, bruno_pro, bruno_premium, carla_gama = subscriptions(now)
     return [
         _cycle_order(ana_basic, subscription_ids, 1, "paid", ana_basic["cycle_start"]),
         _cycle_order(ana_annual, subscription_ids, 1, "paid", ana_annual["cycle_start"]),
@@ -176,6 +232,9 @@ def orders(now, subscription_ids):
         _cycle_order(bruno_pro, subscription_ids, 2, "refused", bruno_pro["cycle_end"]),
         _cycle_order(bruno_premium, subscription_ids, 1, "paid", bruno_premium["cycle_start"]),
         _cycle_order(bruno_premium, subscription_ids, 2, "refused", bruno_premium["cycle_end"]),
+        _cycle_order(carla_gama, subscription_ids, 1, "paid", carla_gama["cycle_start"], CARLA_PIX),
+        # Her second cycle's pix, never paid.
+        _cycle_order(carla_gama, subscription_ids, 2, "expired", carla_gama["cycle_end"], CARLA_PIX),
         {
             "merchant_id": "acme-cursos",
             "external_id": "demo-ana-ebook",
@@ -194,7 +253,7 @@ def orders(now, subscription_ids):
     ]
 
 
-def _cycle_order(subscription, subscription_ids, cycle_number, status, at):
+def _cycle_order(subscription, subscription_ids, cycle_number, status, at, payment=None):
     offer = next(offer for offer in OFFERS if offer["id"] == subscription["offer_id"])
     email = subscription["email"]
     return {
@@ -208,7 +267,7 @@ def _cycle_order(subscription, subscription_ids, cycle_number, status, at):
         "amount_cents": offer["price_cents"],
         "installments": subscription["installments"],
         "status": status,
-        "payment": subscription["payment"],
+        "payment": payment or subscription["payment"],
         "created_at": at,
         "paid_at": at if status == "paid" else None,
     }
@@ -273,6 +332,12 @@ def load_demo(rpc, portal_url):
             rpc.subscriptions.upsert_merchant({"id": merchant["id"], "name": merchant["name"]})
     for offer in OFFERS:
         rpc.subscriptions.upsert_offer(offer)
+    if not rpc.billing.list_processor_accounts(GAMA):
+        # What an operator does with `portalctl processor-accounts set` (the owner is e-mailed).
+        rpc.billing.set_processor_account({
+            "merchant_id": GAMA, "processor": "asaas", "environment": "sandbox", "api_key": GAMA_ASAAS_KEY,
+            "webhook_token": GAMA_WEBHOOK_TOKEN, "notify": [GAMA_OWNER],
+        })
 
     keys = {merchant["id"]: rpc.auth.create_api_key(merchant["id"]) for merchant in MERCHANTS}
     try:
@@ -299,3 +364,18 @@ def load_demo(rpc, portal_url):
         "orders": len(set(order_codes)),
         "buyers": sorted(BUYERS),
     }
+
+
+def register_gama_webhook(rpc, asaas_url):
+    """What Gama's owner does in Asaas's web app: register the callback URL billing
+    printed for its account, with its webhook token (done against the fake Asaas,
+    which forgets it when it stops)."""
+    from services.billing.processors.asaas import WEBHOOK_EVENTS
+
+    [account] = rpc.billing.list_processor_accounts(GAMA)
+    answer = requests.post(f"{asaas_url.rstrip('/')}/webhooks", timeout=HTTP_TIMEOUT, json={
+        "name": "Portal do Cliente", "url": account["callback_url"], "email": GAMA_OWNER, "enabled": True,
+        "interrupted": False, "apiVersion": 3, "authToken": GAMA_WEBHOOK_TOKEN, "sendType": "SEQUENTIALLY",
+        "events": list(WEBHOOK_EVENTS),
+    }, headers={"access_token": GAMA_ASAAS_KEY, "User-Agent": "portal-do-cliente-demo"})
+    answer.raise_for_status()

@@ -211,15 +211,19 @@ class BillingService(Pingable):
         Asaas account given no webhook token gets one, registered with Asaas for
         `BILLING_PUBLIC_URL/callbacks/asaas/<account id>`."""
         data = load(ACCOUNT_INPUT, account)
-        row = accounts.put(self.db, self.events, self.processors, data, self.config["BILLING_PUBLIC_URL"])
-        return {**ACCOUNT.dump(row), "callback_url": accounts.callback_url(self.config["BILLING_PUBLIC_URL"], row)}
+        return self._account_view(
+            accounts.put(self.db, self.events, self.processors, data, self.config["BILLING_PUBLIC_URL"]))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def list_processor_accounts(self, merchant_id=None):
         if merchant_id is not None and not isinstance(merchant_id, str):
             raise ValidationFailed("A merchant id.", fields={"merchant_id": ["Not a string."]})
         with self.db.transaction() as session:
-            return ACCOUNT.dump(store.list_accounts(session, merchant_id), many=True)
+            return [self._account_view(row) for row in store.list_accounts(session, merchant_id)]
+
+    def _account_view(self, row):
+        """An account as the operator sees it, with the URL its processor posts events to."""
+        return {**ACCOUNT.dump(row), "callback_url": accounts.callback_url(self.config["BILLING_PUBLIC_URL"], row)}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def rotate_credential_keys(self):

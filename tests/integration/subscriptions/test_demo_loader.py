@@ -8,8 +8,9 @@ import pytest
 from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import func, select, text
 
-from portalctl.demo import ANA, BRUNO, load_demo
+from portalctl.demo import ANA, BRUNO, CARLA, GAMA_ASAAS_KEY, load_demo
 from services.auth.service import AuthService
+from services.billing.credentials import new_key
 from services.billing.service import BillingService
 from services.common import clock
 from services.common.db import make_engine
@@ -38,13 +39,14 @@ def all_rows(config):
         **row_counts(config["SUBSCRIPTIONS_DB_URL"], [
             "merchants", "offers", "contacts", "subscriptions", "subscription_activity", "outbox"]),
         **{f"billing.{table}": count for table, count in row_counts(
-            config["BILLING_DB_URL"], ["orders", "payment_methods", "outbox"]).items()},
+            config["BILLING_DB_URL"], ["orders", "payment_methods", "processor_accounts", "outbox"]).items()},
     }
 
 
 @pytest.fixture
 def config(service_config):
-    return service_config("subscriptions", "billing", "auth")
+    # Gama Academia's Asaas account is sealed with it.
+    return service_config("subscriptions", "billing", "auth", BILLING_CREDENTIAL_KEYS=new_key())
 
 
 @pytest.fixture
@@ -75,15 +77,15 @@ def test_a_second_run_changes_nothing(rpc, config, portal_url):
     second = load_demo(rpc, portal_url)
 
     assert second == first == {
-        "merchants": 2, "offers": 4, "contacts": 3, "subscriptions": 4, "orders": 7,
-        "buyers": ["ana@example.com", "bruno@example.com"],
+        "merchants": 3, "offers": 5, "contacts": 4, "subscriptions": 5, "orders": 9,
+        "buyers": ["ana@example.com", "bruno@example.com", "carla@example.com"],
     }
     assert everything_buyers_see(rpc) == seen_after_first
     assert all_rows(config) == rows_after_first == {
-        "merchants": 2, "offers": 4, "contacts": 3, "subscriptions": 4, "subscription_activity": 4,
-        "outbox": 4, "billing.orders": 7, "billing.payment_methods": 3,
-        # order_created for each order, order_paid for the four paid ones.
-        "billing.outbox": 11,
+        "merchants": 3, "offers": 5, "contacts": 4, "subscriptions": 5, "subscription_activity": 5,
+        "outbox": 5, "billing.orders": 9, "billing.payment_methods": 3, "billing.processor_accounts": 1,
+        # order_created for each order, order_paid for the five paid ones, Gama's account set once.
+        "billing.outbox": 15,
     }
     engine = make_engine(config["SUBSCRIPTIONS_DB_URL"])
     with engine.connect() as connection:
@@ -95,6 +97,7 @@ def test_a_second_run_changes_nothing(rpc, config, portal_url):
         "acme-premium-mensal": ["acme-basico-mensal", "acme-premium-anual"],
         "acme-premium-anual": ["acme-basico-mensal", "acme-premium-mensal"],
         "beta-pro-mensal": [],
+        "gama-musculacao-mensal": [],
     }
 
 
@@ -135,6 +138,20 @@ def test_ana_has_two_subscriptions_at_acme_and_three_orders(rpc, portal_url):
     assert ebook["buyer"] == {"name": "Ana Souza", "email": ANA, "document": "123.456.789-09"}
     assert ebook["address"]["city"] == "São Paulo"
     assert orders[0]["code"] == ebook["code"]  # newest first
+
+
+def test_carla_is_past_due_on_pix_at_gama_which_has_an_asaas_account(rpc, portal_url):
+    load_demo(rpc, portal_url)
+    carla = identity(CARLA)
+
+    [subscription] = rpc.subscriptions.list_subscriptions(carla)
+    assert (subscription["merchant"]["id"], subscription["status"]) == ("gama-academia", "past_due")
+    assert subscription["payment_method"]["method"] == "pix"
+    assert sorted((order["cycle_number"], order["status"]) for order in rpc.billing.list_orders(carla)) == [
+        (1, "paid"), (2, "expired")]
+    [account] = rpc.billing.list_processor_accounts("gama-academia")
+    assert (account["processor"], account["environment"], account["api_key_hint"]) == (
+        "asaas", "sandbox", GAMA_ASAAS_KEY[-4:])
 
 
 def test_bruno_is_past_due_at_both_merchants_and_sees_nothing_of_anas(rpc, portal_url):
