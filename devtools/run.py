@@ -42,6 +42,10 @@ def dev_credential_keys(path=DEV_CREDENTIAL_KEYS):
     return path.read_text().strip()
 
 
+def fake_asaas_url(config):
+    return f"http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3"
+
+
 def fake_mercadopago_url(config):
     return f"http://127.0.0.1:{config['FAKE_MERCADOPAGO_PORT']}"
 
@@ -61,7 +65,7 @@ def process_environment(config):
                 "FAKE_MERCADOPAGO_PORT"):
         env[key] = str(config[key])
     # Merchants on Asaas's sandbox are charged by devtools' fake Asaas (set it to use the real one).
-    env.setdefault("ASAAS_SANDBOX_URL", f"http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3")
+    env.setdefault("ASAAS_SANDBOX_URL", fake_asaas_url(config))
     # Merchants on Mercado Pago are charged by devtools' fake Mercado Pago (set it to use the real one).
     env.setdefault("MERCADOPAGO_API_URL", fake_mercadopago_url(config))
     # A developer's webhook receiver runs on this machine; the portal's own ports stay refused.
@@ -100,7 +104,7 @@ def banner(config, runs_mail_sink, demo_summary):
         f"  Status:             http://localhost:{config['GATEWAY_PORT']}/status",
         f"  Demo buyers:        {emails}",
         "  Ask for a login link with a demo e-mail, then open it from the mail page.",
-        f"  Fake Asaas:         http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3  (Gama Academia's processor)",
+        f"  Fake Asaas:         {fake_asaas_url(config)}  (Gama Academia's processor)",
         f"  Fake Mercado Pago:  {fake_mercadopago_url(config)}  (Delta Idiomas's processor)",
         "  Ctrl-C stops everything.",
         "=" * 72,
@@ -171,10 +175,10 @@ def main():
 
         with cluster_rpc(config) as rpc:
             summary = load_demo(rpc, gateway)
-            if "ASAAS_SANDBOX_URL" not in os.environ:
+            if environment["ASAAS_SANDBOX_URL"] == fake_asaas_url(config):
                 # The fake Asaas keeps nothing across runs: Gama's webhook is registered again.
                 register_gama_webhook(rpc, environment["ASAAS_SANDBOX_URL"])
-            if "MERCADOPAGO_API_URL" not in os.environ:
+            if environment["MERCADOPAGO_API_URL"] == fake_mercadopago_url(config):
                 # The merchant on the fake Mercado Pago, where billing's MERCADOPAGO_API_URL points.
                 summary["mercadopago_merchant"] = demo_mercadopago.load(rpc, environment["MERCADOPAGO_API_URL"])
         print(f"==> demo data loaded: {summary}", flush=True)

@@ -9,6 +9,7 @@ import uuid  # noqa: E402
 
 import pytest  # noqa: E402
 
+from services.billing.credentials import new_key  # noqa: E402
 from services.common import migrations  # noqa: E402
 from services.common.config import load_config  # noqa: E402
 from support.databases import create_postgres_database, drop_postgres_databases  # noqa: E402
@@ -52,6 +53,11 @@ def migrated_db_url(make_db_url):
     return make
 
 
+# Where nothing listens (the discard port): connections are refused at once.
+NO_ASAAS = "http://127.0.0.1:9/v3"
+NO_MERCADOPAGO = "http://127.0.0.1:9"
+
+
 @pytest.fixture
 def service_config(rabbit_config, migrated_db_url):
     """Config for services under test: this test's own vhost and migrated databases.
@@ -65,6 +71,12 @@ def service_config(rabbit_config, migrated_db_url):
         config["AMQP_URI"] = rabbit_config["AMQP_URI"]
         config["RPC_TIMEOUT"] = 2
         config["OUTBOX_POLL_INTERVAL"] = 0.1
+        # As `make run` has one: processor accounts (the demo's too) are sealed with it.
+        config["BILLING_CREDENTIAL_KEYS"] = new_key()
+        # No test reaches the real Asaas: a test that needs one starts the fake (fake_asaas).
+        config["ASAAS_SANDBOX_URL"] = config["ASAAS_PRODUCTION_URL"] = NO_ASAAS
+        # Nor the real Mercado Pago (fake_mercadopago where a test needs one).
+        config["MERCADOPAGO_API_URL"] = NO_MERCADOPAGO
         for service in services:
             config[migrations.db_url_key(service)] = migrated_db_url(service)
         config.update(overrides)

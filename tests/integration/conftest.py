@@ -5,6 +5,8 @@ from urllib.parse import urlparse
 import pytest
 from kombu import Connection, Exchange, Queue, binding
 
+from devtools.fake_asaas import Running
+from devtools.fake_mercadopago import Running as RunningMercadoPago
 from support.tcp_proxy import TcpProxy
 
 
@@ -38,3 +40,19 @@ def broker_proxy(rabbit_config):
     proxy = TcpProxy(uri.hostname, uri.port or 5672)
     yield proxy, f"amqp://{uri.username}:{uri.password}@127.0.0.1:{proxy.port}/{rabbit_config['vhost']}"
     proxy.close()
+
+
+@pytest.fixture
+def fake_asaas():
+    """devtools' fake Asaas on a free port: `.url` (its /v3 base), `.fake` (its state)."""
+    running = Running()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fake_mercadopago():
+    """devtools' fake Mercado Pago on a free port: `.url` (its base), `.fake` (its state)."""
+    running = RunningMercadoPago()
+    yield running
+    running.stop()

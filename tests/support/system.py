@@ -102,6 +102,9 @@ class RunningSystem:
         env["BILLING_CREDENTIAL_KEYS"] = new_key()
         env["FAKE_ASAAS_PORT"] = str(self.fake_asaas_port)
         env["FAKE_MERCADOPAGO_PORT"] = str(self.fake_mercadopago_port)
+        # The fakes `make run` starts (a fleet starts none: nothing there answers).
+        env["ASAAS_SANDBOX_URL"] = env["ASAAS_PRODUCTION_URL"] = f"http://127.0.0.1:{self.fake_asaas_port}/v3"
+        env["MERCADOPAGO_API_URL"] = f"http://127.0.0.1:{self.fake_mercadopago_port}"
         env.update(self.extra_env)
         return env
 

@@ -6,8 +6,6 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from devtools.fake_asaas import Running
-from devtools.fake_mercadopago import Running as RunningMercadoPago
 from services.common.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 from services.billing.service import BillingService
@@ -114,19 +112,3 @@ def received(queue, count, timeout=10):
         message.ack()
         envelopes.append(message.payload)
     return envelopes
-
-
-@pytest.fixture
-def fake_asaas():
-    """devtools' fake Asaas on a free port: `.url` (its /v3 base), `.fake` (its state)."""
-    running = Running()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def fake_mercadopago():
-    """devtools' fake Mercado Pago on a free port: `.url` (its base), `.fake` (its state)."""
-    running = RunningMercadoPago()
-    yield running
-    running.stop()

@@ -10,7 +10,6 @@ from sqlalchemy import func, select, text
 
 from portalctl.demo import ANA, BRUNO, CARLA, GAMA_ASAAS_KEY, load_demo
 from services.auth.service import AuthService
-from services.billing.credentials import new_key
 from services.billing.service import BillingService
 from services.common import clock
 from services.common.db import make_engine
@@ -45,8 +44,7 @@ def all_rows(config):
 
 @pytest.fixture
 def config(service_config):
-    # Gama Academia's Asaas account is sealed with it.
-    return service_config("subscriptions", "billing", "auth", BILLING_CREDENTIAL_KEYS=new_key())
+    return service_config("subscriptions", "billing", "auth")
 
 
 @pytest.fixture

@@ -28,11 +28,12 @@ APPROVE_VISA = "4242424242424242"
 
 
 @pytest.fixture
-def config(service_config, web_config):
-    # Timers out of the way: tests run the reconciler themselves.
+def config(service_config, web_config, fake_asaas):
+    # Timers out of the way: tests run the reconciler themselves. The demo's Gama
+    # Academia is charged at Asaas: the fake Asaas, as in `make run`.
     return service_config(
         "subscriptions", "billing", "auth", **web_config, BILLING_PUBLIC_URL=f"http://{web_config['WEB_SERVER_ADDRESS']}",
-        RECONCILE_INTERVAL=3600, RENEWAL_INTERVAL=3600, RPC_TIMEOUT=10,
+        RECONCILE_INTERVAL=3600, RENEWAL_INTERVAL=3600, RPC_TIMEOUT=10, ASAAS_SANDBOX_URL=fake_asaas.url,
     )
 
 
