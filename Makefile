@@ -40,10 +40,11 @@ test-browser: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	$(BROWSER_PYTEST) tests/browser
 
-# Integration and end-to-end suites again, each service on its own PostgreSQL database.
+# Integration and end-to-end suites again, each service on its own PostgreSQL database
+# (less the tests that choose their own backend, marked fixed_database).
 test-postgres: bootstrap
 	@devtools/bootstrap.sh --for-tests
-	PORTAL_TEST_DATABASE=postgresql $(PYTEST) tests/integration tests/e2e
+	PORTAL_TEST_DATABASE=postgresql $(PYTEST) -m "not fixed_database" tests/integration tests/e2e
 
 # Faults on real processes on PostgreSQL and a private RabbitMQ node the suite starts
 # and stops (never the shared broker): a killed billing, a broker restart, a stopped

@@ -10,6 +10,7 @@ Run with ``python -m devtools.mailsink --help``.
 """
 
 import argparse
+import base64
 import email
 import email.policy
 import html
@@ -99,6 +100,19 @@ def decoded_body(message: EmailMessage, subtype: str) -> str | None:
     except (LookupError, UnicodeError):
         # Unknown or wrong charset: a readable approximation beats an error page.
         return part.get_payload(decode=True).decode("utf-8", errors="replace")
+
+
+def with_inline_images(message: EmailMessage, html_body: str | None) -> str | None:
+    """The HTML with each `cid:` image it names made a `data:` URI of that part, as a
+    mail client shows it (the page's frame cannot reach the message's parts)."""
+    if not html_body:
+        return html_body
+    for part in message.walk():
+        content_id = (part["Content-ID"] or "").strip("<> ")
+        if content_id and part.get_content_maintype() == "image":
+            encoded = base64.b64encode(part.get_payload(decode=True)).decode("ascii")
+            html_body = html_body.replace(f"cid:{content_id}", f"data:{part.get_content_type()};base64,{encoded}")
+    return html_body
 
 
 def url_spans(text: str):
@@ -224,9 +238,9 @@ class WebApp:
         path = self.existing_path(message_id)
         message = parse_message(path)
         headers = [(name, str(value)) for name, value in message.items()]
-        return self.render(
-            "mailsink_message.html", message=summarize(message_id, path, message), headers=headers
-        )
+        summary = summarize(message_id, path, message)
+        summary["html"] = with_inline_images(message, summary["html"])
+        return self.render("mailsink_message.html", message=summary, headers=headers)
 
     def raw_message(self, request, message_id):
         return Response(self.existing_path(message_id).read_bytes(), mimetype="message/rfc822")

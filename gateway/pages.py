@@ -23,6 +23,7 @@ from gateway.schemas import (
     CANCEL_REASONS, CancelRequest, LoginLinkRequest, PaymentMethodChangeRequest, PlanChangeQuoteRequest,
     PlanChangeRequest, SessionCreateRequest,
 )
+from services.common import payment_codes
 from services.common.errors import NotFound, PortalError, Unauthorized, ValidationFailed
 from services.common.validation import load
 from services.common.web import error_response, http, http_status
@@ -143,7 +144,12 @@ templates.install_gettext_callables(
     lambda singular, plural, count: i18n.translations().ngettext(singular, plural, count),
     newstyle=True,
 )
-templates.filters.update(money=formatting.money, date=formatting.date, date_time=formatting.date_time)
+templates.filters.update(
+    money=formatting.money, date=formatting.date, date_time=formatting.date_time,
+    boleto_line=payment_codes.boleto_line_display,
+    # Pictures as data: URIs, which the pages' CSP allows for images (gateway/security.py).
+    pix_qr=payment_codes.pix_qr_svg_data_uri, boleto_barcode=payment_codes.boleto_barcode_svg_data_uri,
+)
 templates.globals.update(label=label, cancel_reasons=CANCEL_REASONS)
 
 
@@ -391,6 +397,18 @@ class PortalPages:
     @http("GET", "/pedidos/<code>")
     def order_page(self, request, code):
         return self._view_page(request, "order.html", lambda identity: views.order_detail(self, identity, code))
+
+    @http("GET", "/pedidos/<code>/boleto")
+    def boleto_page(self, request, code):
+        """The boleto of one of the buyer's orders as a page to print, for a processor
+        with no PDF of its own (the sandbox, a checkout's order with only the line)."""
+        def build(identity):
+            model = views.order_detail(self, identity, code)
+            if not model["order"]["payment"].get("boleto_line"):
+                raise NotFound("This order has no boleto.")
+            return model
+
+        return self._view_page(request, "boleto.html", build)
 
     # -- subscriptions
 

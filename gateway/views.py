@@ -40,24 +40,13 @@ def subscriptions(rpc, identity):
 
 
 def subscription_detail(rpc, identity, subscription_id):
-    """The subscription and its invoice history: the orders of its cycles and changes, newest first."""
+    """The subscription (with what the buyer may do now and its next charge, as the
+    subscriptions service says) and its invoice history: the orders of its cycles and
+    changes, newest first."""
     subscription_call = rpc.subscriptions.get_subscription.call_async(identity, subscription_id)
     invoices_call = rpc.billing.list_orders.call_async(identity, subscription_id)
     subscription, invoices = subscription_call.result(), invoices_call.result()
-    return {"subscription": subscription, "next_charge": next_charge(subscription), "invoices": invoices}
-
-
-def next_charge(subscription):
-    """When the next renewal charges and how much: the price it renews at (a scheduled
-    change's, if any), less the credit kept from a plan change; None if none is due."""
-    if subscription["status"] not in ("active", "past_due") or not subscription.get("next_charge_at"):
-        return None
-    pending = subscription.get("pending_plan_change")
-    renews_on = pending["offer"] if pending and pending["status"] == "scheduled" else subscription
-    return {
-        "at": subscription["next_charge_at"],
-        "amount_cents": max(renews_on["price_cents"] - (subscription.get("balance_cents") or 0), 0),
-    }
+    return {"subscription": subscription, "next_charge": subscription["next_charge"], "invoices": invoices}
 
 
 def plan_options(rpc, identity, subscription_id):

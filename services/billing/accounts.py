@@ -8,7 +8,7 @@ import uuid
 
 from services.billing import charges, domain, store
 from services.billing.credentials import CredentialKeysMissing, InvalidToken, hint
-from services.billing.processors import ProcessorUnavailable
+from services.billing.processors import ACCOUNT_PROCESSORS, ProcessorUnavailable
 from services.common import clock
 from services.common.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized, ValidationFailed
 
@@ -21,7 +21,7 @@ MERCADOPAGO = "mercadopago"
 
 def callback_url(public_url, account):
     """Where the account's processor posts its events (None: it posts to no URL of its own)."""
-    if account.processor not in domain.ACCOUNT_PROCESSORS:
+    if account.processor not in ACCOUNT_PROCESSORS:
         return None
     return f"{public_url.rstrip('/')}/callbacks/{account.processor}/{account.id}"
 

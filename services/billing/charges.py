@@ -24,7 +24,7 @@ RECONCILE_BATCH = 100
 # Charges of one batch sent to the processor at once.
 PROCESSOR_CALLS_AT_ONCE = 8
 # Payment data a processor's answer fills in on the order.
-ANSWER_FIELDS = ("boleto_line", "boleto_due_date", "pix_code", "decline_reason")
+ANSWER_FIELDS = ("boleto_line", "boleto_due_date", "boleto_barcode", "boleto_pdf_url", "pix_code", "decline_reason")
 
 
 def order_event_data(order, event_type, settled_at_charge=False):

@@ -12,6 +12,8 @@ import string
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from services.billing.processors import ACCOUNT_PROCESSORS, boleto
+
 ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
 # Statuses in which money has changed hands, so the order has a payment date.
 SETTLED_STATUSES = ("paid", "refunded")
@@ -46,6 +48,17 @@ def normalize_boleto_line(raw):
     if not (digits.isdigit() and len(digits) == BOLETO_LINE_DIGITS):
         raise ValueError(f"A boleto line has {BOLETO_LINE_DIGITS} digits.")
     return digits
+
+
+def boleto_barcode(order):
+    """The 44 digits of an order's boleto barcode: as the processor gave them, else
+    derived from its line (a checkout's order carries only the line) when every check
+    digit of the line is right; None for no boleto or a line that is wrong."""
+    if order.boleto_barcode:
+        return order.boleto_barcode
+    if order.boleto_line and boleto.line_is_valid(order.boleto_line):
+        return boleto.barcode_from_line(order.boleto_line)
+    return None
 
 
 def payment_problems(payment):
@@ -193,7 +206,9 @@ SETTLEMENTS = {
     "pending_confirmation": {"paid": "paid", "refused": "refused", "pending": "pending"},
     "pending": {"paid": "paid"},
 }
-EVENT_OF_STATUS = {"paid": "order_paid", "refused": "charge_failed"}
+# The event each settlement records; "pending": a boleto or pix issued by a charge
+# (a renewal, a plan change) is now payable, so its buyer gets it to pay.
+EVENT_OF_STATUS = {"paid": "order_paid", "refused": "charge_failed", "pending": "order_awaiting_payment"}
 # A charge the processor has no record of this long after it was claimed was never
 # sent (the process died first): send it again, under the same key.
 RESUBMIT_AFTER = timedelta(minutes=2)
@@ -270,8 +285,6 @@ def window_start(now, window_seconds):
 
 # -- processor accounts
 
-# Processors that are used only through a merchant's own account (its credentials).
-ACCOUNT_PROCESSORS = ("asaas", "mercadopago")
 # Processors that issue the secret their notifications are signed with (the operator
 # copies it from the processor's panel into the account's webhook_token).
 SECRET_ISSUING_PROCESSORS = ("mercadopago",)

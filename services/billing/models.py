@@ -88,6 +88,10 @@ class Order(Base):
     card_last4: Mapped[str | None] = mapped_column(String(4))
     boleto_line: Mapped[str | None] = mapped_column(String(47))
     boleto_due_date: Mapped[date | None]
+    # As the processor gave them: the 44 digits (else derived from the line when shown)
+    # and its PDF of the boleto (none from the sandbox: the portal prints its own page).
+    boleto_barcode: Mapped[str | None] = mapped_column(String(44))
+    boleto_pdf_url: Mapped[str | None] = mapped_column(String(500))
     pix_code: Mapped[str | None] = mapped_column(Text)
     # Derived from the operation that charges ("renewal:<id>:<cycle>"): one charge each.
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -181,6 +181,8 @@ class PaymentViewSchema(Schema):
     card_last4 = fields.String()
     boleto_line = fields.String()
     boleto_due_date = fields.Date()
+    boleto_barcode = fields.Function(domain.boleto_barcode)
+    boleto_pdf_url = fields.String()
     pix_code = fields.String()
 
 
@@ -241,7 +243,7 @@ class OrderEventSchema(Schema):
 
 
 class OrderSettledEventSchema(OrderEventSchema):
-    """Data of `order_paid`. True when it was settled in billing's answer to the charge
+    """Data of `order_paid` and `order_awaiting_payment`. `settled_at_charge`: true when it was settled in billing's answer to the charge
     request, which its caller (the renewal job, a plan change) has therefore had; false
     when it came later (a boleto or pix paid, a lost card answer looked up, an intake)."""
 

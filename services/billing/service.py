@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 EVENTS = event_catalog(
     EventType("order_created", OrderEventSchema()),
     EventType("order_paid", OrderSettledEventSchema()),
+    EventType("order_awaiting_payment", OrderSettledEventSchema()),
     EventType("charge_failed", ChargeFailedEventSchema()),
     EventType("payment_method_added", PaymentMethodAddedEventSchema()),
     EventType("processor_account_changed", ProcessorAccountChangedEventSchema()),

@@ -40,6 +40,9 @@ SUBSCRIPTION_EMAILS = {
 }
 ORDER_EMAIL_KINDS = (CHARGE_FAILED, ORDER_PAID, BOLETO_ISSUED, PIX_ISSUED)
 ISSUED_EMAILS = {"boleto": BOLETO_ISSUED, "pix": PIX_ISSUED}
+# A boleto/pix to pay is born pending from a checkout (`order_created`) or becomes
+# pending when the processor answers a charge (`order_awaiting_payment`): one or the other.
+ISSUING_EVENTS = ("order_created", "order_awaiting_payment")
 # Charges of a subscription's renewal: the first one and its retries.
 RENEWAL_ORDER_KINDS = ("renewal", "retry")
 # A renewal's receipt comes with `subscription_renewed`, a paid plan change with
@@ -58,7 +61,7 @@ WEBHOOK_EVENTS = {
         # The merchant's alone: a paid order to refund.
         "subscription_payment_not_applied",
     ),
-    "billing": ("order_created", "order_paid", "charge_failed"),
+    "billing": ("order_created", "order_awaiting_payment", "order_paid", "charge_failed"),
 }
 WEBHOOK_EVENT_TYPES = tuple(event_type for types in WEBHOOK_EVENTS.values() for event_type in types)
 
@@ -73,7 +76,7 @@ def email_kinds(event_type, data):
         return [CHARGE_FAILED]
     if event_type == "order_paid" and data.get("kind") not in ORDER_KINDS_WITHOUT_PAID_EMAIL:
         return [ORDER_PAID]
-    if event_type == "order_created" and data.get("status") == "pending" and data.get("method") in ISSUED_EMAILS:
+    if event_type in ISSUING_EVENTS and data.get("status") == "pending" and data.get("method") in ISSUED_EMAILS:
         return [ISSUED_EMAILS[data["method"]]]
     return []
 
@@ -85,6 +88,18 @@ def email_locale(*sources):
         if locale.lower().replace("-", "_").split("_")[0] == "en":
             return "en"
     return DEFAULT_LOCALE
+
+
+# The pix e-mail's QR, an image part of the message the HTML shows by this Content-ID
+# (mail clients block `data:` images).
+PIX_QR_CONTENT_ID = "pix-qr@portal-do-cliente"
+
+
+def inline_qr_codes(kind, facts):
+    """The QR codes an e-mail of `kind` shows inline, Content-ID → the text each holds."""
+    if kind == PIX_ISSUED and facts.get("pix_code"):
+        return {PIX_QR_CONTENT_ID: facts["pix_code"]}
+    return {}
 
 
 def subscription_url(portal_base_url, subscription_id):
@@ -159,16 +174,6 @@ def signature(secret, timestamp, body):
     signed = f"{timestamp}.".encode() + body
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
-
-
-def boleto_line_display(digits):
-    """A linha digitável as banks print it: `00190.00009 01234.567890 ... 1 23450000010000`."""
-    if not digits or len(digits) != 47 or not digits.isdigit():
-        return digits or ""
-    return (
-        f"{digits[0:5]}.{digits[5:10]} {digits[10:15]}.{digits[15:21]} "
-        f"{digits[21:26]}.{digits[26:32]} {digits[32]} {digits[33:]}"
-    )
 
 
 def _first(*values):

@@ -7,7 +7,7 @@ message from the stored row, so every attempt carries the same Message-ID.
 import smtplib
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -15,7 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from nameko.extensions import DependencyProvider
 
-from services.common import formatting
+from services.common import formatting, payment_codes
 from services.notifications import domain
 from services.notifications.domain import LOGIN_LINK
 
@@ -43,7 +43,7 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-TEMPLATES.filters.update(money=_money, date=_date, boleto_line=domain.boleto_line_display)
+TEMPLATES.filters.update(money=_money, date=_date, boleto_line=payment_codes.boleto_line_display)
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,14 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
+    # Content-ID → the text of a QR code the HTML shows as `cid:<Content-ID>`.
+    inline_qr_codes: dict = field(default_factory=dict)
 
 
 def render(kind, locale, context):
     """Subject, text and HTML of an e-mail `kind` in `locale` (`templates/<locale>/`)."""
-    context = {**context, "locale": locale}
+    qr_codes = domain.inline_qr_codes(kind, context)
+    context = {**context, "locale": locale, "qr_sources": {text: f"cid:{cid}" for cid, text in qr_codes.items()}}
     text_template = TEMPLATES.get_template(f"{locale}/{kind}.txt")
     # The subject is a block of the text template, so each e-mail's words stay together.
     subject = "".join(text_template.blocks["subject"](text_template.new_context(context))).strip()
@@ -63,6 +66,7 @@ def render(kind, locale, context):
         subject=subject,
         text=text_template.render(context),
         html=TEMPLATES.get_template(f"{locale}/{kind}.html").render({**context, "subject": subject}),
+        inline_qr_codes=qr_codes,
     )
 
 
@@ -73,7 +77,7 @@ def new_message_id(sender):
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def _message(sender, recipient, subject, message_id, text, html, sent_at):
+def _message(sender, recipient, subject, message_id, text, html, sent_at, inline_qr_codes=None):
     message = EmailMessage()
     message["From"] = sender
     message["To"] = recipient
@@ -85,12 +89,20 @@ def _message(sender, recipient, subject, message_id, text, html, sent_at):
     # Quoted-printable keeps links readable in the raw message.
     message.set_content(text, cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
+    # Each QR beside the HTML in multipart/related, which its `cid:` names.
+    html_part = message.get_body(("html",))
+    for content_id, text in (inline_qr_codes or {}).items():
+        html_part.add_related(
+            payment_codes.pix_qr_png(text), maintype="image", subtype="png", cid=f"<{content_id}>",
+            disposition="inline", filename=f"{content_id.partition('@')[0]}.png",
+        )
     return message
 
 
 def stored_email(sender, row, sent_at):
     """The message of a stored e-mail row, the same at every attempt."""
-    return _message(sender, row.recipient, row.subject, row.message_id, row.text_body, row.html_body, sent_at)
+    return _message(sender, row.recipient, row.subject, row.message_id, row.text_body, row.html_body, sent_at,
+                    row.inline_qr_codes)
 
 
 def login_email(sender, recipient, link, code, minutes, sent_at):

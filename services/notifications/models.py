@@ -6,7 +6,7 @@ body, link or code behind: its row says to whom, which kind and what happened.
 """
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import NAMING_CONVENTION, UTCDateTime
@@ -57,6 +57,9 @@ class OutgoingEmail(Base):
     message_id: Mapped[str | None] = mapped_column(String(255))
     text_body: Mapped[str | None] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
+    # Images the HTML shows inline, drawn when the message is built: Content-ID → the
+    # text its QR code holds (the pix e-mail's code).
+    inline_qr_codes: Mapped[dict | None] = mapped_column(JSON)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A sender that dies while sending leaves its claim; past this moment another takes it.
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

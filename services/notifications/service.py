@@ -207,6 +207,10 @@ class NotificationsService(Pingable):
     def on_order_created(self, envelope):
         self._notify(envelope)
 
+    @event_handler("billing", "order_awaiting_payment")
+    def on_order_awaiting_payment(self, envelope):
+        self._notify(envelope)
+
     @event_handler("billing", "order_paid")
     def on_order_paid(self, envelope):
         self._notify(envelope)

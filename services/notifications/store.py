@@ -34,6 +34,7 @@ def queue_email(session, *, event_id, kind, merchant_id, recipient, locale, rend
         id=str(uuid.uuid4()), kind=kind, recipient=recipient, subject=rendered.subject,
         status=QUEUED, attempts=0, created_at=now, event_id=event_id, merchant_id=merchant_id,
         locale=locale, message_id=message_id, text_body=rendered.text, html_body=rendered.html,
+        inline_qr_codes=rendered.inline_qr_codes or None,
         next_attempt_at=now, retry_until=retry_until,
     )
     session.add(row)

@@ -316,7 +316,8 @@ def quote_plan_change(current, new, cycle_start, cycle_end, now, payment_method,
 
 
 def plan_change_refusal(status, has_pending_change, renewal_order_issued, offer_id, plan_change_options):
-    """Why a plan change to `offer_id` cannot be quoted or confirmed now, or None."""
+    """Why a plan change to `offer_id` (None: to any offer) cannot be quoted or
+    confirmed now, or None."""
     if status != "active":
         return Refusal("subscription_not_active", "Só é possível trocar o plano de uma assinatura ativa.")
     if has_pending_change:
@@ -329,7 +330,8 @@ def plan_change_refusal(status, has_pending_change, renewal_order_issued, offer_
         return Refusal(
             "renewal_in_progress", "A renovação desta assinatura está em andamento; troque de plano depois dela.",
         )
-    if offer_id not in plan_change_options:
+    offered = bool(plan_change_options) if offer_id is None else offer_id in plan_change_options
+    if not offered:
         return Refusal("option_not_offered", "Este plano não está entre as opções de troca desta assinatura.")
     return None
 
@@ -414,11 +416,99 @@ def undo_cancel_refusal(status, cancel_at_period_end, cycle_end, now):
 
 
 def payment_method_refusal(status, method, payment_methods_allowed):
+    """Why the payment method cannot change to `method` (None: to any) now, or None."""
     if not is_open(status):
         return Refusal("subscription_not_active", "Esta assinatura já não está ativa.")
-    if method not in payment_methods_allowed:
+    accepted = bool(payment_methods_allowed) if method is None else method in payment_methods_allowed
+    if not accepted:
         return Refusal("method_not_allowed", "Esta forma de pagamento não é aceita para esta assinatura.")
     return None
+
+
+# -- what the buyer may do now, as the service checks it and the page shows it
+
+# Each operation a buyer may do by themselves, and the merchant's setting that allows it.
+BUYER_OPERATIONS = {
+    "change_payment_method": "customer_can_change_payment_method",
+    "change_plan": "customer_can_change_plan",
+    "undo_plan_change": "customer_can_change_plan",
+    "cancel": "customer_can_cancel",
+    "undo_cancel": "customer_can_cancel",
+}
+OPERATION_DISABLED = "operation_disabled"
+SETTING_NAMES = {
+    "customer_can_change_plan": "a troca de plano",
+    "customer_can_change_payment_method": "a troca da forma de pagamento",
+    "customer_can_cancel": "o cancelamento",
+}
+
+
+def disabled_refusal(operation, merchant):
+    """The refusal of `operation` when the merchant's settings leave it to its support, or None."""
+    setting = BUYER_OPERATIONS[operation]
+    if getattr(merchant, setting):
+        return None
+    return Refusal(
+        OPERATION_DISABLED,
+        f"{merchant.name} não permite {SETTING_NAMES[setting]} pelo portal. Fale com o atendimento.",
+    )
+
+
+def rule_refusal(operation, subscription, now, method=None, offer_id=None, plan_change_options=None):
+    """Why the rules refuse `operation` on `subscription` at `now`, or None; `method` and
+    `offer_id` narrow a payment method or plan change to one choice (None: any), and
+    `plan_change_options` are the offers the plan may switch to (default: its offer's)."""
+    renewal_order_issued = subscription.waiting_charge_method is not None
+    if operation == "change_payment_method":
+        return payment_method_refusal(subscription.status, method, subscription.merchant.payment_methods_allowed)
+    if operation == "change_plan":
+        if plan_change_options is None:
+            plan_change_options = subscription.offer.plan_change_options or []
+        return plan_change_refusal(
+            subscription.status, subscription.pending_change_status is not None, renewal_order_issued,
+            offer_id, plan_change_options,
+        )
+    if operation == "undo_plan_change":
+        return undo_plan_change_refusal(
+            subscription.pending_change_status, renewal_order_issued, subscription.cycle_end, now,
+        )
+    if operation == "cancel":
+        return cancel_refusal(subscription.status, subscription.cancel_at_period_end)
+    return undo_cancel_refusal(subscription.status, subscription.cancel_at_period_end, subscription.cycle_end, now)
+
+
+def refusal_for(operation, subscription, now):
+    """Why the buyer may not do `operation` on `subscription` now (the merchant's setting
+    first, then the rules), or None."""
+    return disabled_refusal(operation, subscription.merchant) or rule_refusal(operation, subscription, now)
+
+
+def allowed_operations(subscription, now):
+    """The operations the buyer may do on `subscription` now, in BUYER_OPERATIONS' order:
+    what the page offers is exactly what the service accepts."""
+    return [operation for operation in BUYER_OPERATIONS if refusal_for(operation, subscription, now) is None]
+
+
+def next_cycle_offer(subscription):
+    """The offer the next cycle is on: a scheduled change's, or the current one."""
+    if subscription.pending_change_status == SCHEDULED:
+        return subscription.pending_offer
+    return subscription.offer
+
+
+@dataclass(frozen=True)
+class NextCharge:
+    at: datetime
+    amount_cents: int
+
+
+def next_charge(subscription):
+    """When the next renewal charges and how much (the price it renews at, less the
+    credit kept from a plan change), or None when none is due."""
+    if not is_open(subscription.status) or subscription.next_charge_at is None:
+        return None
+    amount_cents, _ = apply_balance(next_cycle_offer(subscription).price_cents, subscription.balance_cents)
+    return NextCharge(subscription.next_charge_at, amount_cents)
 
 
 # -- renewal

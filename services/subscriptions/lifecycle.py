@@ -268,13 +268,6 @@ def end_subscription(ctx, subscription, reason, actor):
 
 # -- renewal
 
-def next_cycle_offer(ctx, subscription):
-    """The offer the next cycle is on: a scheduled change's, or the current one."""
-    if subscription.pending_change_status == domain.SCHEDULED:
-        return subscription.pending_offer
-    return subscription.offer
-
-
 def charge_open_renewal(ctx, subscription, payment=None):
     """Charge the renewal still unpaid, or ask billing again about its waiting charge (a
     boleto/pix stays payable, so it is never issued twice), with `payment` (method,
@@ -290,7 +283,7 @@ def open_renewal_request(ctx, subscription, payment=None):
     """The charge request of the renewal still unpaid and its attempt number, changing
     nothing (see `charge_open_renewal`)."""
     method = payment[0] if payment else subscription.payment_method
-    offer = next_cycle_offer(ctx, subscription)
+    offer = domain.next_cycle_offer(subscription)
     amount_cents, _ = domain.apply_balance(offer.price_cents, subscription.balance_cents)
     ask_again = subscription.waiting_charge_method == method
     attempt = subscription.charge_attempts if ask_again else subscription.charge_attempts + 1
@@ -322,7 +315,7 @@ def renew(ctx, subscription, order, actor):
     renewal's first attempt if a whole cycle was missed (see `domain.renewed_cycle_start`);
     a scheduled plan change takes effect with it."""
     cycle_number = subscription.cycle_number + 1
-    months = next_cycle_offer(ctx, subscription).periodicity_months
+    months = domain.next_cycle_offer(subscription).periodicity_months
     cycle_start = domain.renewed_cycle_start(subscription.cycle_end, months, subscription.first_failed_at or ctx.now)
     cycle_end = domain.add_months(cycle_start, months)
     if subscription.pending_change_status == domain.SCHEDULED:

@@ -254,8 +254,36 @@ class SelfServiceSchema(Schema):
     payment_methods_allowed = fields.List(fields.String())
 
 
+class NextChargeSchema(Schema):
+    at = fields.AwareDateTime()
+    amount_cents = fields.Integer()
+
+
 class SubscriptionDetailSchema(SubscriptionSchema):
+    """A subscription as its page shows it at `now`: with what the buyer may do now
+    (`allowed_operations`, the operations the service accepts), when a cancellation
+    would take effect, and the next charge. Pages only read these; no rule is
+    computed twice."""
+
+    def __init__(self, now, **kwargs):
+        super().__init__(**kwargs)
+        self.now = now
+
     self_service = fields.Function(lambda subscription: SelfServiceSchema().dump(subscription.merchant))
+    allowed_operations = fields.Method("_allowed_operations")
+    # "now" or "at_period_end" (domain.cancellation_timing); None once it has ended.
+    cancel_takes_effect = fields.Function(
+        lambda subscription: domain.cancellation_timing(subscription.status, subscription.merchant.cancel_mode)
+        if domain.is_open(subscription.status) else None
+    )
+    next_charge = fields.Method("_next_charge")
+
+    def _allowed_operations(self, subscription):
+        return domain.allowed_operations(subscription, self.now)
+
+    def _next_charge(self, subscription):
+        charge = domain.next_charge(subscription)
+        return None if charge is None else NextChargeSchema().dump(charge)
 
 
 # -- event data

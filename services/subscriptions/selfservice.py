@@ -10,19 +10,11 @@ caller's transaction rolls back and nothing changes.
 from services.common.errors import Conflict, Forbidden, NotFound, RuleRefused, ValidationFailed
 from services.subscriptions import domain, lifecycle, store
 
-OPERATION_NAMES = {
-    "customer_can_change_plan": "a troca de plano",
-    "customer_can_change_payment_method": "a troca da forma de pagamento",
-    "customer_can_cancel": "o cancelamento",
-}
 
-
-def require_enabled(merchant, setting):
-    if not getattr(merchant, setting):
-        raise Forbidden(
-            f"{merchant.name} não permite {OPERATION_NAMES[setting]} pelo portal. Fale com o atendimento.",
-            code="operation_disabled",
-        )
+def require_enabled(operation, merchant):
+    refusal = domain.disabled_refusal(operation, merchant)
+    if refusal is not None:
+        raise Forbidden(refusal.message, code=refusal.code)
 
 
 def refuse(refusal):
@@ -30,12 +22,18 @@ def refuse(refusal):
         raise RuleRefused(refusal.message, code=refusal.code)
 
 
+def check(ctx, operation, subscription, **choice):
+    """The merchant's setting, then the rules (domain.rule_refusal), for `operation`."""
+    require_enabled(operation, subscription.merchant)
+    refuse(domain.rule_refusal(operation, subscription, ctx.now, **choice))
+
+
 # -- plan change
 
 def plan_options(ctx, identity, subscription_id):
     """The current offer and each one it may switch to, with how the switch would go."""
     subscription = store.buyer_subscription(ctx.session, identity, subscription_id)
-    require_enabled(subscription.merchant, "customer_can_change_plan")
+    require_enabled("change_plan", subscription.merchant)
     current = lifecycle.terms(subscription.offer)
     options = [
         (offer, domain.classify_plan_change(current, lifecycle.terms(offer)))
@@ -44,18 +42,14 @@ def plan_options(ctx, identity, subscription_id):
     return subscription, options
 
 
-def _plan_change_refusal(ctx, subscription, offer_id):
+def _check_plan_change(ctx, subscription, offer_id):
     offered = [offer.id for offer in store.plan_options(ctx.session, subscription)]
-    return domain.plan_change_refusal(
-        subscription.status, subscription.pending_change_status is not None,
-        subscription.waiting_charge_method is not None, offer_id, offered,
-    )
+    check(ctx, "change_plan", subscription, offer_id=offer_id, plan_change_options=offered)
 
 
 def quote_plan_change(ctx, identity, subscription_id, offer_id):
     subscription = store.buyer_subscription(ctx.session, identity, subscription_id)
-    require_enabled(subscription.merchant, "customer_can_change_plan")
-    refuse(_plan_change_refusal(ctx, subscription, offer_id))
+    _check_plan_change(ctx, subscription, offer_id)
     new_offer = store.offer(ctx.session, subscription.merchant_id, offer_id)
     quote = domain.quote_plan_change(
         lifecycle.terms(subscription.offer), lifecycle.terms(new_offer),
@@ -71,7 +65,7 @@ def change_plan(ctx, identity, subscription_id, quote_id, installments):
     Returns the subscription and billing's order (None when nothing is charged now).
     """
     subscription = store.lock_subscription(ctx.session, subscription_id, identity)
-    require_enabled(subscription.merchant, "customer_can_change_plan")
+    require_enabled("change_plan", subscription.merchant)
     quote = store.subscription_quote(ctx.session, subscription.id, quote_id)
     if quote.status == "applied" and quote.installments is None:
         # A confirmation that got no answer (billing answered after the deadline) whose
@@ -87,7 +81,7 @@ def change_plan(ctx, identity, subscription_id, quote_id, installments):
     )
     if not still_valid:
         raise Conflict("Esta cotação não vale mais. Peça uma nova cotação.", code="quote_expired")
-    refuse(_plan_change_refusal(ctx, subscription, quote.to_offer_id))
+    _check_plan_change(ctx, subscription, quote.to_offer_id)
     refuse(domain.installments_refusal(installments, quote.max_installments))
 
     order = None if quote.kind == domain.SCHEDULED else _charge_quote(ctx, subscription, quote, installments)
@@ -121,26 +115,17 @@ def _charge_quote(ctx, subscription, quote, installments):
 
 def undo_plan_change(ctx, identity, subscription_id):
     subscription = store.lock_subscription(ctx.session, subscription_id, identity)
-    require_enabled(subscription.merchant, "customer_can_change_plan")
-    refuse(domain.undo_plan_change_refusal(
-        subscription.pending_change_status, subscription.waiting_charge_method is not None,
-        subscription.cycle_end, ctx.now,
-    ))
+    check(ctx, "undo_plan_change", subscription)
     lifecycle.drop_pending_change(ctx, subscription, "buyer", why="undone")
     return subscription
 
 
 # -- payment method
 
-def _payment_method_checks(subscription, method):
-    require_enabled(subscription.merchant, "customer_can_change_payment_method")
-    refuse(domain.payment_method_refusal(subscription.status, method, subscription.merchant.payment_methods_allowed))
-
-
 def begin_card_update(ctx, identity, subscription_id):
     """billing's one-time card-entry ticket for this buyer and subscription."""
     subscription = store.buyer_subscription(ctx.session, identity, subscription_id)
-    _payment_method_checks(subscription, "credit_card")
+    check(ctx, "change_payment_method", subscription, method="credit_card")
     return ctx.billing.issue_card_entry_ticket({
         "email": subscription.email, "merchant_id": subscription.merchant_id, "subscription_id": subscription.id,
     })
@@ -152,7 +137,7 @@ def change_payment_method(ctx, identity, subscription_id, change, actor):
     Returns the subscription and the order of that charge (None when not past due).
     """
     subscription = store.lock_subscription(ctx.session, subscription_id, identity)
-    _payment_method_checks(subscription, change["method"])
+    check(ctx, "change_payment_method", subscription, method=change["method"])
     card = None
     if change["method"] == "credit_card":
         # Only a card billing tokenized for this buyer, at this merchant.
@@ -178,8 +163,7 @@ def change_payment_method(ctx, identity, subscription_id, change, actor):
 
 def cancel(ctx, identity, subscription_id, request):
     subscription = store.lock_subscription(ctx.session, subscription_id, identity)
-    require_enabled(subscription.merchant, "customer_can_cancel")
-    refuse(domain.cancel_refusal(subscription.status, subscription.cancel_at_period_end))
+    check(ctx, "cancel", subscription)
     timing = domain.cancellation_timing(subscription.status, subscription.merchant.cancel_mode)
     if timing == domain.CANCEL_AT_PERIOD_END:
         lifecycle.schedule_cancellation(ctx, subscription, request["reason"], request["comment"], actor="buyer")
@@ -192,10 +176,7 @@ def cancel(ctx, identity, subscription_id, request):
 
 def undo_cancel(ctx, identity, subscription_id):
     subscription = store.lock_subscription(ctx.session, subscription_id, identity)
-    require_enabled(subscription.merchant, "customer_can_cancel")
-    refuse(domain.undo_cancel_refusal(
-        subscription.status, subscription.cancel_at_period_end, subscription.cycle_end, ctx.now,
-    ))
+    check(ctx, "undo_cancel", subscription)
     lifecycle.undo_cancellation(ctx, subscription, actor="buyer")
     return subscription
 

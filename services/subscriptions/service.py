@@ -51,7 +51,6 @@ OFFER = OfferSchema()
 CONTACT = ContactSchema()
 SUBSCRIPTION_INPUT = SubscriptionInputSchema()
 SUBSCRIPTION = SubscriptionSchema()
-SUBSCRIPTION_DETAIL = SubscriptionDetailSchema()
 QUOTE_REQUEST = QuoteRequestSchema()
 PLAN_CHANGE_REQUEST = PlanChangeRequestSchema()
 PAYMENT_METHOD_CHANGE = PaymentMethodChangeSchema()
@@ -67,11 +66,15 @@ PAYMENT_NOT_APPLIED = PaymentNotAppliedViewSchema()
 METHOD_CHANGE_ACTORS = ("buyer", "merchant")
 
 
-def changed(subscription, order=None):
+def detail(ctx, subscription):
+    return SubscriptionDetailSchema(ctx.now).dump(subscription)
+
+
+def changed(ctx, subscription, order=None):
     """What a buyer operation answers: the subscription as it is now, and the order of
     the charge it made, if any."""
     return {
-        "subscription": SUBSCRIPTION_DETAIL.dump(subscription),
+        "subscription": detail(ctx, subscription),
         "order": ORDER_REF.dump(order) if order is not None else None,
     }
 
@@ -208,8 +211,8 @@ class SubscriptionsService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_subscription(self, identity, subscription_id):
-        return self._read(identity, lambda ctx, identity: SUBSCRIPTION_DETAIL.dump(
-            store.buyer_subscription(ctx.session, identity, subscription_id)))
+        return self._read(identity, lambda ctx, identity: detail(
+            ctx, store.buyer_subscription(ctx.session, identity, subscription_id)))
 
     # -- the buyer's self-service operations
 
@@ -240,7 +243,7 @@ class SubscriptionsService(Pingable):
         request = load(PLAN_CHANGE_REQUEST, {"quote_id": quote_id, "installments": installments})
         return self._buyer_request(
             identity, idempotency_key, "change_plan", [subscription_id, quote_id, installments],
-            lambda ctx, identity: changed(*selfservice.change_plan(
+            lambda ctx, identity: changed(ctx, *selfservice.change_plan(
                 ctx, identity, subscription_id, request["quote_id"], request["installments"])),
         )
 
@@ -248,7 +251,7 @@ class SubscriptionsService(Pingable):
     def undo_plan_change(self, identity, subscription_id):
         return self._buyer_request(
             identity, None, "undo_plan_change", [subscription_id],
-            lambda ctx, identity: changed(selfservice.undo_plan_change(ctx, identity, subscription_id)),
+            lambda ctx, identity: changed(ctx, selfservice.undo_plan_change(ctx, identity, subscription_id)),
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("change.card_token",))
@@ -258,7 +261,7 @@ class SubscriptionsService(Pingable):
             raise ValidationFailed("Unknown actor.", fields={"actor": [f"One of {', '.join(METHOD_CHANGE_ACTORS)}."]})
         return self._buyer_request(
             identity, idempotency_key, "change_payment_method", [subscription_id, change],
-            lambda ctx, identity: changed(*selfservice.change_payment_method(
+            lambda ctx, identity: changed(ctx, *selfservice.change_payment_method(
                 ctx, identity, subscription_id, request, actor)),
         )
 
@@ -279,14 +282,14 @@ class SubscriptionsService(Pingable):
         loaded = load(CANCEL_REQUEST, request if request is not None else {})
         return self._buyer_request(
             identity, idempotency_key, "cancel", [subscription_id, request],
-            lambda ctx, identity: changed(selfservice.cancel(ctx, identity, subscription_id, loaded)),
+            lambda ctx, identity: changed(ctx, selfservice.cancel(ctx, identity, subscription_id, loaded)),
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def undo_cancel(self, identity, subscription_id):
         return self._buyer_request(
             identity, None, "undo_cancel", [subscription_id],
-            lambda ctx, identity: changed(selfservice.undo_cancel(ctx, identity, subscription_id)),
+            lambda ctx, identity: changed(ctx, selfservice.undo_cancel(ctx, identity, subscription_id)),
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)

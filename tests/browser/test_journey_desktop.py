@@ -147,7 +147,7 @@ def test_the_login_works_from_the_keyboard_and_explains_a_bad_e_mail_next_to_the
 
 
 def test_the_operations_work_without_javascript(system, chromium, folder):
-    """No page has a script of its own: with JavaScript off, a cancellation is scheduled and undone."""
+    """The operations' pages have no script of their own: with JavaScript off, a cancellation is scheduled and undone."""
     context = chromium.new_context(viewport=DESKTOP, locale="pt-BR", java_script_enabled=False)
     page = context.new_page()
     buyer = BuyerBrowser(page, system, folder / "no-javascript")

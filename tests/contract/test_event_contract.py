@@ -205,14 +205,16 @@ def test_payment_method_added_charge_failed_and_subscription_past_due(system, sh
         failed["data"]["amount_cents"], failed["data"]["code"])
 
 
-@covers("subscription_payment_not_applied")
-def test_subscription_payment_not_applied(system, instant_shop, consumer):
+@covers("order_awaiting_payment", "subscription_payment_not_applied")
+def test_order_awaiting_payment_and_subscription_payment_not_applied(system, instant_shop, consumer):
     # A boleto renewal issued, unpaid: past due. The buyer cancels, then pays it anyway.
     _email, subscription, _order, session = buyer_session(system, instant_shop, started=timedelta(days=32))
     answer = session.post(me(system, f"{subscription['id']}/payment-method"), json={"method": "boleto"}, timeout=TIMEOUT)
     assert answer.status_code == 200, answer.text
     run_renewals(system)
     issued = consumer.expect("order_created", subscription_id=subscription["id"], kind="renewal")[3]
+    payable = assert_as_documented(consumer.expect("order_awaiting_payment", code=issued["data"]["code"]))
+    assert (payable["data"]["status"], payable["data"]["method"]) == ("pending", "boleto")
     assert session.post(me(system, f"{subscription['id']}/cancel"), json={}, timeout=TIMEOUT).status_code == 200
     paid = requests.post(f"http://127.0.0.1:{system.billing_port}/sandbox/orders/{issued['data']['code']}/pay",
                          timeout=TIMEOUT)

@@ -4,9 +4,13 @@ import os
 import signal
 import time
 
+import pytest
 import requests
 
 from support.system import RunningSystem, running
+
+# `make run` brings its own databases up (SQLite, or PostgreSQL where a test says so).
+pytestmark = pytest.mark.fixed_database
 
 
 def test_ctrl_c_stops_everything_and_a_second_run_works(tmp_path):

@@ -3,11 +3,15 @@ cannot reach and stops by itself within its stop grace; none waits for the broke
 and honcho has nothing to kill."""
 from urllib.parse import urlparse
 
+import pytest
 import requests
 
 from support.system import RunningSystem, running
 from support.tcp_proxy import TcpProxy
 from support.waiting import wait_until
+
+# `make run` brings its own databases up (SQLite, or PostgreSQL where a test says so).
+pytestmark = pytest.mark.fixed_database
 
 
 def test_ctrl_c_while_the_broker_is_away_stops_every_process(tmp_path, rabbit_config):

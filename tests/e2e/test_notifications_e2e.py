@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from services.billing.models import PaymentMethod
 from services.common import clock
 from services.common.db import make_engine
-from services.common.formatting import date
+from services.common.formatting import date, money
 from services.common.rpc import ClusterRpcProxy
 from services.subscriptions.domain import add_months
 from support.notifications import Receiver, merchant_verifies, save_endpoints_unchecked
@@ -63,6 +63,15 @@ def new_buyer(rpc, started=timedelta(days=3)):
     return email, subscription
 
 
+def the_email(system, email, subject_start, what):
+    """The e-mails to `email` in the sink whose subject starts so, once there are any."""
+    def found():
+        answer = requests.get(f"{system.mail_url}/api/messages", params={"to": email}, timeout=TIMEOUT).json()
+        return [message for message in answer if message["subject"].startswith(subject_start)]
+
+    return wait_until(found, timeout=30, message=what)
+
+
 def test_a_cancellation_reaches_the_buyer_by_e_mail_and_the_merchant_by_a_signed_webhook(
         system, rpc, merchant_api, receiver):
     webhooks = f"{system.gateway_url}/api/v1/merchant/webhooks"
@@ -84,11 +93,7 @@ def test_a_cancellation_reaches_the_buyer_by_e_mail_and_the_merchant_by_a_signed
     )
     assert canceled.status_code == 200, canceled.text
 
-    def cancellation_emails():
-        answer = requests.get(f"{system.mail_url}/api/messages", params={"to": email}, timeout=TIMEOUT).json()
-        return [message for message in answer if message["subject"].startswith("Cancelamento agendado")]
-
-    [message] = wait_until(cancellation_emails, timeout=30, message="the cancellation e-mail")
+    [message] = the_email(system, email, "Cancelamento agendado", "the cancellation e-mail")
     assert message["subject"] == f"Cancelamento agendado: {subscription['product_name']}"
     assert f"Você continua com acesso até {date(subscription['cycle']['end'])}" in message["text"]
     assert "Acme Cursos" in message["text"] and "suporte@acme.example.com" in message["text"]
@@ -132,10 +137,7 @@ def test_a_renewal_billing_cannot_charge_is_past_due_in_one_pass_with_the_e_mail
     buyer = {"email": email, "merchant_id": MERCHANT_ID, "session_id": "e2e"}
     assert rpc.subscriptions.get_subscription(buyer, subscription["id"])["status"] == "past_due"
 
-    def past_due_emails():
-        return requests.get(f"{system.mail_url}/api/messages", params={"to": email}, timeout=TIMEOUT).json()
-
-    [message] = wait_until(past_due_emails, timeout=30, message="the past-due e-mail")
+    [message] = the_email(system, email, "", "the past-due e-mail")
     assert message["subject"] == f"Pagamento pendente: assinatura de {subscription['product_name']}"
     assert "Motivo: a forma de pagamento cadastrada não pode ser usada" in message["text"]
     assert f"{system.gateway_url}/assinaturas/{subscription['id']}/forma-de-pagamento" in message["links"]
@@ -158,6 +160,17 @@ def boleto_to_pay(rpc, email, subscription):
     })
     assert order["status"] == "pending"
     return order
+
+
+def test_a_renewal_boleto_reaches_its_buyer_once_when_issued(system, rpc):
+    email, subscription = new_buyer(rpc)
+    order = boleto_to_pay(rpc, email, subscription)
+    assert boleto_to_pay(rpc, email, subscription)["code"] == order["code"]  # asked again: the same boleto
+
+    [message] = the_email(system, email, "Seu boleto", "the boleto e-mail")
+    assert message["subject"] == f"Seu boleto de {money(4990)}: pedido {order['code']}"
+    assert f"{system.gateway_url}/pedidos/{order['code']}" in message["links"]
+    assert "Pague até" in message["text"]
 
 
 def order_status(rpc, email, code):

@@ -14,14 +14,14 @@ from datetime import date
 
 from nameko.extensions import DependencyProvider
 
-from services.billing.domain import ACCOUNT_PROCESSORS
-
 ADAPTERS = {
     "sandbox": "services.billing.processors.sandbox:SandboxProcessor",
     "asaas": "services.billing.processors.asaas:AsaasProcessor",
     "mercadopago": "services.billing.processors.mercadopago:MercadoPagoProcessor",
 }
 DEFAULT_PROCESSOR = "sandbox"
+# Processors used only through a merchant's own account (its credentials).
+ACCOUNT_PROCESSORS = ("asaas", "mercadopago")
 ENVIRONMENTS = ("sandbox", "production")
 
 
@@ -80,11 +80,13 @@ class ProcessorCharge:
     decline_reason: str | None = None
     boleto_line: str | None = None
     boleto_due_date: date | None = None
-    pix_code: str | None = None
-    # What a processor may add for the buyer: the boleto's barcode digits and PDF, the
-    # pix QR code as a base64 PNG.
+    # The boleto's 44-digit barcode, when the processor gives it (else it is derived
+    # from the line), and the processor's own printable document (PDF), if it has one.
     boleto_barcode: str | None = None
     boleto_pdf_url: str | None = None
+    pix_code: str | None = None
+    # The pix QR as the processor drew it (a base64 PNG), where it gives one; the
+    # portal draws its own from the code.
     pix_qr_png: str | None = None
 
 
@@ -120,7 +122,8 @@ class Processor(ABC):
 
     @abstractmethod
     def create_boleto(self, key, amount_cents, due_date, merchant_id, payer):
-        """→ a pending `ProcessorCharge` with its line and due date."""
+        """→ a pending `ProcessorCharge` with its line and due date (and its barcode and
+        PDF link where the processor has them)."""
 
     @abstractmethod
     def create_pix(self, key, amount_cents, merchant_id, payer):

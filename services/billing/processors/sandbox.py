@@ -6,7 +6,8 @@ Test cards (any future expiry, any 3–4 digit CVV) behave by their number:
 charged and then the answer is lost (a network error), so only a lookup by key finds
 it paid. A card charged after its expiry month is declined (`expired_card`). Any other valid card approves, and so does a token the sandbox did not issue
 (those of imported or demo orders). Boletos come with valid check digits; pix codes
-are valid BR Codes. Nothing is ever paid for real.
+are valid BR Codes. Nothing is ever paid for real. A boleto comes with its barcode but
+no PDF: the portal prints a page of its own for it.
 """
 import hashlib
 import secrets
@@ -60,7 +61,8 @@ def _as_charge(row):
     return ProcessorCharge(
         key=row.idempotency_key, status=row.status, reference=row.reference,
         amount_cents=row.amount_cents, decline_reason=row.decline_reason,
-        boleto_line=row.boleto_line, boleto_due_date=row.boleto_due_date, pix_code=row.pix_code,
+        boleto_line=row.boleto_line, boleto_due_date=row.boleto_due_date,
+        boleto_barcode=row.boleto_line and boleto.barcode_from_line(row.boleto_line), pix_code=row.pix_code,
     )
 
 

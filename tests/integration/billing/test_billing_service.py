@@ -100,6 +100,8 @@ def test_a_pending_order_is_created_but_not_paid(rpc, event_queue):
     assert pending["payment"] == {
         "method": "boleto", "card_brand": None, "card_last4": None,
         "boleto_line": "23793381029000000123145012345604112340000004700", "boleto_due_date": "2026-12-01",
+        # A checkout sends the line only: the barcode is derived from it; no processor PDF.
+        "boleto_barcode": "23791123400000047003381090000001234501234560", "boleto_pdf_url": None,
         "pix_code": None,
     }
     message = events.get(timeout=10)
@@ -136,7 +138,8 @@ def test_the_order_as_the_buyer_sees_it(rpc):
         "created_at": "2026-11-01T15:00:00+00:00",
         "paid_at": "2026-11-01T15:00:00+00:00",
         "payment": {"method": "credit_card", "card_brand": "visa", "card_last4": "4242",
-                    "boleto_line": None, "boleto_due_date": None, "pix_code": None},
+                    "boleto_line": None, "boleto_due_date": None, "boleto_barcode": None,
+                    "boleto_pdf_url": None, "pix_code": None},
         "buyer": {"name": "Ana Souza", "email": "ana@example.com", "document": "123.456.789-09"},
         "address": ADDRESS,
         "subscription_id": None,

@@ -301,7 +301,7 @@ def test_the_buyer_snapshot_comes_from_the_subscriptions_last_order(billing):
 
 
 @pytest.mark.parametrize("method", ["boleto", "pix"])
-def test_boleto_and_pix_wait_for_payment_and_the_sandbox_pays_them_once(billing, event_queue, method):
+def test_boleto_and_pix_wait_for_payment_and_the_sandbox_pays_them_once(billing, event_queue, count_rows, method):
     events = event_queue("billing", *ORDER_EVENTS)
     due_at = (clock.now() + timedelta(days=5)).isoformat()
     request = charge_request(None, method=method, kind="renewal", amount_cents=12345,
@@ -317,6 +317,10 @@ def test_boleto_and_pix_wait_for_payment_and_the_sandbox_pays_them_once(billing,
         due = datetime.fromisoformat(due_at).astimezone(domain.BOLETO_TIMEZONE).date()
         assert payment["boleto_due_date"] == due.isoformat()
         assert boleto.due_date_from_factor(int(payment["boleto_line"][33:37]), near=due) == due
+        # The barcode as the processor gave it, kept on the order; the sandbox has no PDF.
+        assert payment["boleto_barcode"] == boleto.barcode_from_line(payment["boleto_line"])
+        assert count_rows(Order, code=order["code"], boleto_barcode=payment["boleto_barcode"]) == 1
+        assert payment["boleto_pdf_url"] is None
     else:
         fields = brcode.parse_pix_code(payment["pix_code"])
         assert fields["54"] == "123.45"

@@ -108,6 +108,19 @@ def test_received_messages_are_stored_listed_and_rendered(sink):
     assert raw.content == stored_files[0].read_bytes()
 
 
+def test_an_inline_image_shows_in_the_message_page(sink):
+    message = login_message()
+    html_part = message.get_body(("html",))
+    html_part.set_content('<p>Pague com pix</p><img src="cid:pix-qr@portal" alt="QR">', subtype="html")
+    html_part.add_related(b"\x89PNG fake", maintype="image", subtype="png", cid="<pix-qr@portal>")
+    send(sink, message)
+
+    [summary] = sink.messages()
+    page = get(sink, f"/messages/{summary['id']}")
+    assert '<img src="data:image/png;base64,iVBORyBmYWtl" alt="QR">' in html.unescape(page.text)
+    assert "cid:pix-qr@portal" in summary["html"]  # the JSON keeps the message as sent
+
+
 @pytest.mark.parametrize(
     "message_id",
     [

@@ -97,6 +97,12 @@ CASES = [
                  "billing", ANA, "Seu pix de R$ 1.234,56: pedido PED-CCCCCPIX", [
         PIX_CODE, f"{PORTAL}/pedidos/PED-CCCCCPIX",
     ], id="order_created-pix"),
+    # A renewal's boleto, payable once the processor issued it.
+    pytest.param(order_event("order_awaiting_payment", "PED-BBBBLETO", "pending", "boleto", "sub-ana", "renewal",
+                             settled_at_charge=True),
+                 "billing", ANA, "Seu boleto de R$ 1.234,56: pedido PED-BBBBLETO", [
+        "Pague até 07/05/2026", "00190.00009 01234.567890 12345.678901 2 34560000010000",
+    ], id="order_awaiting_payment-boleto"),
     pytest.param(order_event("charge_failed", "PED-DDDDRECU", "refused", "credit_card", "sub-ana", "plan_change",
                              decline_reason="insufficient_funds"),
                  "billing", ANA, "Não conseguimos cobrar sua assinatura de Curso de Python", [
@@ -160,6 +166,9 @@ ENGLISH_CASES = [
 SILENT = [
     pytest.param(order_event("order_created", "PED-FFFFCARD", "pending_confirmation", "credit_card"), "billing",
                  id="order_created-card"),
+    # A renewal's boleto before the processor answered: its order_awaiting_payment sends it.
+    pytest.param(order_event("order_created", "PED-BBBBLETO", "pending_confirmation", "boleto", "sub-ana", "renewal"),
+                 "billing", id="order_created-boleto-not-issued-yet"),
     pytest.param(order_event("order_paid", "PED-EEEERENO", "paid", "credit_card", "sub-ana", "renewal"), "billing",
                  id="order_paid-renewal"),
     pytest.param(order_event("order_paid", "PED-EEEERETR", "paid", "credit_card", "sub-ana", "retry"), "billing",

@@ -187,6 +187,9 @@ class TestPlanChange:
         assert rpc.run_renewals() == {"waiting": 1}  # the next cycle's boleto, issued three days ahead
         error = refused(RuleRefused, rpc.quote_plan_change, ANA_ID, subscription["id"], "acme-premium")
         assert error.code == "renewal_in_progress"
+        # The page reads what the service accepts: no plan change on offer either.
+        assert rpc.get_subscription(ANA_ID, subscription["id"])["allowed_operations"] == [
+            "change_payment_method", "cancel"]
 
 
 class TestPaymentMethod:

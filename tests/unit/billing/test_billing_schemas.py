@@ -83,7 +83,8 @@ def test_the_order_view():
         "created_at": "2026-11-01T12:00:00+00:00",
         "paid_at": "2026-11-01T12:01:00+00:00",
         "payment": {"method": "credit_card", "card_brand": "visa", "card_last4": "4242",
-                    "boleto_line": None, "boleto_due_date": None, "pix_code": None},
+                    "boleto_line": None, "boleto_due_date": None, "boleto_barcode": None, "boleto_pdf_url": None,
+                    "pix_code": None},
         "buyer": {"name": "Ana Souza", "email": "ana@example.com", "document": "123.456.789-09"},
         "address": order.address,
         "subscription_id": "5a0f0d0e-0000-4000-8000-000000000001",
@@ -92,6 +93,24 @@ def test_the_order_view():
         "kind": None,
         "decline_reason": None,
     }
+
+
+# Banco do Brasil's published example (tests/unit/billing/test_boleto.py).
+BB_LINE, BB_BARCODE = "00190500954014481606906809350314337370000000100", "00193373700000001000500940144816060680935031"
+
+
+@pytest.mark.parametrize("stored, line, shown", [
+    ("34197392900003070141670004635640646091058000", BB_LINE, "34197392900003070141670004635640646091058000"),
+    (None, BB_LINE, BB_BARCODE),  # a checkout's order: derived from its line
+    (None, BB_LINE[:-1] + "1", None),  # a line with a wrong check digit: no barcode to draw
+    (None, None, None),
+])
+def test_a_boleto_s_barcode_is_the_processor_s_else_derived_from_its_line(stored, line, shown):
+    order = Order(payment_method="boleto", boleto_line=line, boleto_barcode=stored,
+                  boleto_pdf_url="https://pay.example/b/1.pdf")
+    payment = OrderSchema().dump(order)["payment"]
+    assert payment["boleto_barcode"] == shown
+    assert payment["boleto_pdf_url"] == "https://pay.example/b/1.pdf"
 
 
 def test_order_event_data_is_checked():

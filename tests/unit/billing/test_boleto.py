@@ -17,10 +17,22 @@ amounts = st.integers(0, boleto.MAX_AMOUNT_CENTS)
 due_dates = st.dates(min_value=date(2000, 7, 3), max_value=date(2070, 12, 31))
 
 
-def test_a_published_boleto():
-    assert boleto.line_from_barcode(BB_BARCODE) == BB_LINE
-    assert boleto.barcode_from_line(BB_LINE) == BB_BARCODE
-    assert boleto.line_is_valid(BB_LINE)
+# An Itaú boleto's line as printed in a public boleto library's README, and the
+# barcode FEBRABAN's layout makes of it: bank, currency, general digit (the line's 33rd),
+# due factor and amount (its last 14), then the free field (fields 1-3 without their digits).
+ITAU_LINE = "34191670060463564064460910580004739290000307014"
+ITAU_BARCODE = "3419" "7" "39290000307014" "16700" "0463564064" "6091058000"
+
+
+@pytest.mark.parametrize("line, code", [(BB_LINE, BB_BARCODE), (ITAU_LINE, ITAU_BARCODE)])
+def test_published_boletos(line, code):
+    assert boleto.line_is_valid(line)
+    assert boleto.barcode_from_line(line) == code
+    assert boleto.line_from_barcode(code) == line
+    assert boleto.mod11(code[:4] + code[5:]) == code[4]
+
+
+def test_the_bb_example_s_amount():
     assert int(BB_LINE[37:]) == 100
 
 

@@ -39,8 +39,9 @@ class TestSettlement:
     def test_a_settled_order_is_never_settled_again(self, settled, answer):
         assert domain.settled_status(settled, answer) is None
 
-    def test_only_payment_and_refusal_are_announced(self):
-        assert domain.EVENT_OF_STATUS == {"paid": "order_paid", "refused": "charge_failed"}
+    def test_payment_refusal_and_a_boleto_or_pix_issued_are_announced(self):
+        assert domain.EVENT_OF_STATUS == {
+            "paid": "order_paid", "refused": "charge_failed", "pending": "order_awaiting_payment"}
 
 
 class TestReconciling:

@@ -1,13 +1,18 @@
 """The pages' own decisions, with the services replaced: sections, language, and the
 way back after a login."""
+import re
 from unittest.mock import MagicMock
 
 import pytest
+from markupsafe import escape
 from nameko.testing.services import worker_factory
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from gateway.service import GatewayService
+from services.billing.processors import brcode
+from services.common import payment_codes
+from services.common.errors import NotFound
 
 PORTAL = "http://localhost:8000"
 IDENTITY = {"email": "ana@example.com", "merchant_id": None, "session_id": "s1", "return_url": None}
@@ -88,3 +93,111 @@ def test_an_address_that_is_no_page_gets_a_friendly_page_and_the_api_its_json(ga
     assert "Página não encontrada" in page.get_data(as_text=True) and 'href="/"' in page.get_data(as_text=True)
     api = gateway.unknown_page(get("/api/v1/nada", signed_in=False), unknown="api/v1/nada")
     assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
+
+
+# -- paying a pending order: the pix QR, the boleto's line, barcode and PDF
+
+PIX_CODE = brcode.pix_code("00000000-0000-4000-8000-00000000a5b0", 4700, "acme-cursos", "SAO PAULO", "SBXPIXCODE")
+BOLETO_LINE = "23793381029000000123145012345604112340000004700"
+BOLETO_BARCODE = "23791123400000047003381090000001234501234560"
+
+
+def order(method, status="pending", **payment):
+    return {
+        "code": "PED-ABCDEFGH", "merchant": {"id": "acme"}, "product_name": "E-book", "amount_cents": 4700,
+        "installments": 1, "status": status, "created_at": "2026-11-01T12:00:00+00:00", "paid_at": None,
+        "payment": {"method": method, "card_brand": None, "card_last4": None, "boleto_line": None,
+                    "boleto_due_date": None, "boleto_barcode": None, "boleto_pdf_url": None, "pix_code": None,
+                    **payment},
+        "buyer": {"name": "Ana Souza", "email": "ana@example.com", "document": None}, "address": None,
+        "subscription_id": None, "cycle_number": None, "idempotency_key": None, "kind": None, "decline_reason": None,
+    }
+
+
+def boleto_order(**payment):
+    return order("boleto", boleto_line=BOLETO_LINE, boleto_due_date="2026-12-04", boleto_barcode=BOLETO_BARCODE,
+                 **payment)
+
+
+def shown(gateway, route, answer, path="/pedidos/PED-ABCDEFGH"):
+    gateway.billing.get_order.return_value = answer
+    gateway.subscriptions.get_merchant.return_value = {"id": "acme", "name": "Acme Cursos"}
+    response = route(get(path), code="PED-ABCDEFGH")
+    # Always the session's buyer's order: billing answers "not found" for anyone else's.
+    gateway.billing.get_order.assert_called_once_with(IDENTITY, "PED-ABCDEFGH")
+    return response
+
+
+def script_nonce_is_the_policy_s(response):
+    html = response.get_data(as_text=True)
+    [nonce] = re.findall(r'<script src="/static/payment.js" nonce="([^"]+)" defer></script>', html)
+    assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+    return True
+
+
+def test_a_pending_pix_order_shows_its_qr_and_its_code_to_copy(gateway):
+    response = shown(gateway, gateway.order_page, order("pix", pix_code=PIX_CODE))
+    html = response.get_data(as_text=True)
+
+    qr = f'<img class="qr" src="{escape(payment_codes.pix_qr_svg_data_uri(PIX_CODE))}" alt="QR Code do pix de R$ 47,00">'
+    assert qr in html.replace("\xa0", " ")
+    # An image of the page's own: data: images are what the policy allows besides 'self'.
+    assert "img-src 'self' data:" in response.headers["Content-Security-Policy"]
+    assert '<label for="pix-code">Pix copia e cola</label>' in html
+    assert re.search(rf'<textarea id="pix-code" class="code-field" readonly[^>]*>{re.escape(str(escape(PIX_CODE)))}</textarea>', html)
+    # The copy button waits for the script; without it the field is there to select.
+    assert re.search(r'<button type="button" class="secondary" data-copy="pix-code"[^>]* hidden>Copiar código pix</button>', html)
+    assert script_nonce_is_the_policy_s(response)
+
+
+def test_a_pending_boleto_shows_its_line_its_barcode_and_the_processor_s_pdf(gateway):
+    pdf = "https://pay.example/boletos/1.pdf"
+    html = shown(gateway, gateway.order_page, boleto_order(boleto_pdf_url=pdf)).get_data(as_text=True)
+
+    assert '<label for="boleto-line">Linha digitável do boleto</label>' in html
+    assert ('<textarea id="boleto-line" class="code-field" readonly rows="2" spellcheck="false" '
+            f'data-copy-value="{BOLETO_LINE}">23793.38102 90000.001231 45012.345604 1 12340000004700</textarea>') in html
+    assert f'<img class="barcode" src="{payment_codes.boleto_barcode_svg_data_uri(BOLETO_BARCODE)}" alt="Código de barras' in html
+    assert f'href="{pdf}"' in html and "Baixar boleto (PDF)" in html
+    assert "/pedidos/PED-ABCDEFGH/boleto" not in html
+
+
+@pytest.mark.parametrize("pdf", [None, "javascript:alert(1)"])
+def test_without_a_processor_s_pdf_the_boleto_links_to_the_portal_s_printable_page(gateway, pdf):
+    html = shown(gateway, gateway.order_page, boleto_order(boleto_pdf_url=pdf)).get_data(as_text=True)
+    assert '<a class="button secondary" href="/pedidos/PED-ABCDEFGH/boleto">Imprimir boleto</a>' in html
+    assert "javascript:" not in html
+
+
+def test_a_paid_order_asks_for_nothing_and_runs_no_script(gateway):
+    html = shown(gateway, gateway.order_page, order("pix", status="paid", pix_code=PIX_CODE)).get_data(as_text=True)
+    assert 'class="qr"' not in html and "<script" not in html
+
+
+def test_the_printable_boleto_page(gateway):
+    response = shown(gateway, gateway.boleto_page, boleto_order(), path="/pedidos/PED-ABCDEFGH/boleto")
+    html = response.get_data(as_text=True)
+
+    assert response.status_code == 200
+    assert '<p class="boleto-line">23793.38102 90000.001231 45012.345604 1 12340000004700</p>' in html
+    assert "<dt>Beneficiário</dt><dd>Acme Cursos</dd>" in html and "Ana Souza" in html
+    assert f'src="{payment_codes.boleto_barcode_svg_data_uri(BOLETO_BARCODE)}"' in html
+    assert re.search(r"<button type=\"button\" data-print hidden>Imprimir</button>", html)
+    assert script_nonce_is_the_policy_s(response)
+
+
+def test_there_is_no_printable_boleto_of_another_buyer_s_order_nor_of_a_pix(gateway):
+    gateway.billing.get_order.side_effect = NotFound("Order not found.")
+    response = gateway.boleto_page(get("/pedidos/PED-OTHERBUY/boleto"), code="PED-OTHERBUY")
+    assert response.status_code == 404
+    assert "Não encontramos o que você procurou" in response.get_data(as_text=True)
+    gateway.billing.get_order.side_effect = None
+
+    gateway.billing.get_order.return_value = order("pix", pix_code=PIX_CODE)
+    assert gateway.boleto_page(get("/pedidos/PED-ABCDEFGH/boleto"), code="PED-ABCDEFGH").status_code == 404
+
+
+def test_the_printable_boleto_asks_for_a_login_first(gateway):
+    response = gateway.boleto_page(get("/pedidos/PED-ABCDEFGH/boleto", signed_in=False), code="PED-ABCDEFGH")
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    gateway.billing.get_order.assert_not_called()

@@ -104,6 +104,14 @@ def test_a_pending_boleto_or_pix_order_calls_for_how_to_pay_it():
     assert domain.email_kinds("order_created", {"status": "pending_confirmation", "method": "credit_card"}) == []
 
 
+def test_a_charge_s_boleto_or_pix_is_sent_once_the_processor_issued_it():
+    # A renewal's (or a plan change's) order is created before the processor answers...
+    assert domain.email_kinds("order_created", {"status": "pending_confirmation", "method": "boleto"}) == []
+    # ...and becomes payable with the answer: that is when its buyer gets it.
+    assert domain.email_kinds("order_awaiting_payment", {"status": "pending", "method": "boleto"}) == ["boleto_issued"]
+    assert domain.email_kinds("order_awaiting_payment", {"status": "pending", "method": "pix"}) == ["pix_issued"]
+
+
 def test_a_paid_order_has_its_receipt_unless_its_subscription_event_already_says_so():
     assert domain.email_kinds("order_paid", {"kind": None}) == ["order_paid"]
     assert domain.email_kinds("order_paid", {"kind": "renewal"}) == []
@@ -175,8 +183,3 @@ def test_an_endpoint_with_no_event_types_takes_them_all():
     assert domain.endpoint_wants(["order_paid"], "order_paid")
     assert not domain.endpoint_wants(["subscription_canceled"], "order_paid")
 
-
-def test_boleto_line_is_grouped_as_banks_print_it():
-    digits = "00190000090123456789012345678901234560000010000"
-    assert domain.boleto_line_display(digits) == "00190.00009 01234.567890 12345.678901 2 34560000010000"
-    assert domain.boleto_line_display("123") == "123"

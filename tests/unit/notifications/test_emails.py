@@ -1,9 +1,13 @@
 """E-mails as the buyer gets them: text and HTML, pt-BR or English."""
+import io
 import re
 from datetime import datetime, timezone
 
 import pytest
+import zxingcpp
+from PIL import Image
 
+from services.billing.processors import brcode
 from services.notifications import domain, emails
 from support import secret_scan
 
@@ -143,6 +147,39 @@ def test_boleto_e_mail_shows_the_line_and_the_due_day_as_the_bank_counts_it():
     assert rendered.subject.replace("\xa0", " ") == "Seu boleto de R$ 1.234,56: pedido PED-ABCDEFGH"
 
 
+PIX_CODE = brcode.pix_code("00000000-0000-4000-8000-00000000a5b0", 123456, "Acme Cursos", "Sao Paulo", "PEDABCDEFGH")
+
+
+@pytest.mark.parametrize("locale", domain.LOCALES)
+def test_the_pix_e_mail_shows_its_qr_as_an_inline_image_beside_the_code(locale):
+    rendered = emails.render("pix_issued", locale, facts(method="pix") | {"pix_code": PIX_CODE})
+
+    class Row:
+        recipient, subject, message_id = BUYER, rendered.subject, "<fixed-id@example.com>"
+        text_body, html_body, inline_qr_codes = rendered.text, rendered.html, rendered.inline_qr_codes
+
+    message = emails.stored_email(SENDER, Row, NOW)
+    # text | (HTML + the QR it shows): mail clients block data: images, not cid: ones.
+    assert message.get_content_type() == "multipart/alternative"
+    text_part, related = message.get_payload()
+    assert text_part.get_content_type() == "text/plain" and related.get_content_type() == "multipart/related"
+    html_part, image = related.get_payload()
+    assert html_part.get_content_type() == "text/html" and image.get_content_type() == "image/png"
+    content_id = image["Content-ID"].strip("<>")
+    assert re.search(rf'<img src="cid:{re.escape(content_id)}" alt="[^"]+"', html_part.get_content())
+    assert image.get_content_disposition() == "inline"
+    [read] = zxingcpp.read_barcodes(Image.open(io.BytesIO(image.get_content())))
+    assert read.text == PIX_CODE
+    # The copy-paste code, as text, beside it in both parts.
+    assert PIX_CODE in message.get_body(("plain",)).get_content()
+    assert PIX_CODE in html_part.get_content()
+
+
+def test_other_e_mails_carry_no_image():
+    rendered = emails.render("boleto_issued", "pt_BR", facts())
+    assert rendered.inline_qr_codes == {} and "cid:" not in rendered.html
+
+
 def test_what_the_data_says_is_escaped_in_html():
     hostile = {**MERCHANT, "name": '<script>alert("x")</script>'}
     event = {**RENEWAL}
@@ -156,6 +193,7 @@ def test_a_stored_e_mail_is_the_same_message_at_every_attempt():
     class Row:
         recipient, subject, message_id = BUYER, "Assunto", "<fixed-id@example.com>"
         text_body, html_body = "texto", "<p>html</p>"
+        inline_qr_codes = None
 
     first = emails.stored_email(SENDER, Row, NOW)
     again = emails.stored_email(SENDER, Row, NOW)

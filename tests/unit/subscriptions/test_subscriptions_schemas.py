@@ -149,10 +149,13 @@ def test_the_subscription_view():
     }
 
 
-def test_the_detail_view_adds_what_the_merchant_lets_buyers_do_and_never_the_token():
-    view = SubscriptionDetailSchema().dump(sample_subscription())
+def test_the_detail_view_adds_what_the_buyer_may_do_now_and_never_the_token():
+    view = SubscriptionDetailSchema(datetime(2026, 11, 10, tzinfo=timezone.utc)).dump(sample_subscription())
     assert view["self_service"] == {
         "change_payment_method": True, "change_plan": False, "cancel": True,
         "cancel_mode": "at_period_end", "payment_methods_allowed": ["credit_card", "pix"],
     }
+    assert view["allowed_operations"] == ["change_payment_method", "cancel"]
+    assert view["cancel_takes_effect"] == "at_period_end"
+    assert view["next_charge"] == {"at": "2026-12-01T12:00:00+00:00", "amount_cents": 2990}
     assert "tok_secret" not in repr(view)

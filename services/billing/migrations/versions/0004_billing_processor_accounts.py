@@ -2,7 +2,7 @@
 and payment method went through (with the processor's customer of a card).
 
 Revision ID: 3b1e2cb8c1c9
-Revises: 555c8d7316b7
+Revises: 7c41e0b9d2a6
 Create Date: 2026-12-07 05:05:46.822989
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '3b1e2cb8c1c9'
-down_revision = '555c8d7316b7'
+down_revision = '7c41e0b9d2a6'
 branch_labels = None
 depends_on = None
 
