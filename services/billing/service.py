@@ -60,7 +60,10 @@ SIGNATURE_HEADER = "X-Signature"
 INTAKE_SESSION = "billing-intake"
 DEFAULT_RECONCILE_INTERVAL = 30
 # How far from now a Mercado Pago notification's signature time may be.
-DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 600
+# Mercado Pago sends a notification again for days (15 min, 30 min, 6 h, 48 h, 96 h…),
+# perhaps under its first signature time; an old but authentic one only makes billing
+# fetch the payment again, so the window is wide: 5 days.
+DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 5 * 24 * 3600
 
 
 class BillingService(Pingable):

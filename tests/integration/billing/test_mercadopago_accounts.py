@@ -149,7 +149,7 @@ def test_forged_or_stale_notifications_are_refused_and_change_nothing(billing, f
     for forged in (
         notification(billing, account, data_id, secret="not-the-secret"),
         notification(billing, account, data_id, signature="0" * 64),
-        notification(billing, account, data_id, ts=str(int((time.time() - 3600) * 1000))),
+        notification(billing, account, data_id, ts=str(int((time.time() - 6 * 24 * 3600) * 1000))),
         requests.post(account["callback_url"], params={"data.id": data_id, "type": "payment"}, timeout=10),
         notification(billing, {"callback_url": billing.url(f"/callbacks/mercadopago/{uuid.uuid4()}")}, data_id),
     ):
