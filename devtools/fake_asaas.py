@@ -22,11 +22,9 @@ done); `tokenization_enabled`; `resend(event_id)` posts an event again. Codes ma
 
     python -m devtools.fake_asaas --port 8030
 """
-import argparse
 import base64
 import itertools
 import json
-import logging
 import re
 import secrets
 import threading
@@ -41,10 +39,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from devtools import fake_processor
 from services.billing.domain import card_brand, luhn_is_valid
 from services.billing.processors import boleto, brcode
-
-log = logging.getLogger("fake_asaas")
 
 KEY_PREFIXES = ("$aact_hmlg_", "$aact_prod_")
 REFUSED_CARDS = {"5184019740373151", "4916561358240741"}
@@ -123,25 +120,11 @@ class Account:
     tokenization_enabled: bool = True
 
 
-@dataclass
-class Script:
-    """Make the next `times` requests matching `method` and `path` (a regex) fail with
-    `status`; `after_work`: do the work first, then fail (a 5xx) or, for status
-    "timeout", answer only after `delay` seconds (the client has given up by then)."""
-
-    method: str
-    path: str
-    status: object
-    times: int = 1
-    after_work: bool = False
-    delay: float = 0.0
-
-
 class FakeAsaas:
     def __init__(self):
         self.accounts = {}
         self.seen = []
-        self.scripts = []
+        self.scripts = fake_processor.Scripts()
         self.deliveries = []
         self.events = {}
         self.lock = threading.RLock()
@@ -168,8 +151,7 @@ class FakeAsaas:
             return self.accounts.setdefault(api_key, Account())
 
     def script(self, method, path, status, times=1, after_work=False, delay=0.0):
-        with self.lock:
-            self.scripts.append(Script(method, path, status, times, after_work, delay))
+        self.scripts.add(method, path, status, times, after_work, delay)
 
     def payments_of(self, api_key, external_reference=None):
         return [payment for payment in self.account(api_key).payments.values()
@@ -227,7 +209,7 @@ class FakeAsaas:
                 refuse("invalid_value", "O corpo da requisição não é JSON válido. (fake)")
             if not isinstance(body, dict):
                 refuse("invalid_value", "O corpo da requisição deve ser um objeto. (fake)")
-        script = self._script_for(request)
+        script = self.scripts.take(request.method, request.path)
         if script is not None and not script.after_work:
             return self._scripted(script)
         with self.lock:
@@ -235,16 +217,6 @@ class FakeAsaas:
         if script is not None:
             return self._scripted(script)
         return self._json(answer)
-
-    def _script_for(self, request):
-        with self.lock:
-            for script in self.scripts:
-                if script.method == request.method and re.fullmatch(script.path, request.path):
-                    script.times -= 1
-                    if script.times <= 0:
-                        self.scripts.remove(script)
-                    return script
-        return None
 
     def _scripted(self, script):
         if script.status == "timeout":
@@ -467,32 +439,15 @@ def serve(port):
     return make_server("127.0.0.1", port, FakeAsaas(), threaded=True, request_handler=AsaasRequestHandler)
 
 
-class Running:
+class Running(fake_processor.Running):
     """The fake served on 127.0.0.1:`port` (0: a free one) in a thread, until `stop()`."""
 
     def __init__(self, port=0):
-        self.server = serve(port)
-        self.fake = self.server.app
-        self.url = f"http://127.0.0.1:{self.server.server_port}/v3"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(serve(port), "/v3")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fake_asaas", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=8030)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s fake-asaas: %(message)s")
-    server = serve(args.port)
-    log.info("fake Asaas at http://127.0.0.1:%s/v3", args.port)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # Ctrl-C in `make run`
-        pass
+    fake_processor.main(argv, "fake-asaas", __doc__.split("\n\n")[0], serve, 8030, "/v3")
 
 
 if __name__ == "__main__":

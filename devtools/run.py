@@ -14,6 +14,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 import requests  # noqa: E402
 
+from devtools import demo_mercadopago  # noqa: E402
 from devtools.lifetime import terminate_with_parent  # noqa: E402
 from portalctl.cli import cluster_rpc  # noqa: E402
 from services.billing.credentials import KEYS_SETTING, new_key  # noqa: E402
@@ -45,6 +46,10 @@ def fake_asaas_url(config):
     return f"http://127.0.0.1:{config['FAKE_ASAAS_PORT']}/v3"
 
 
+def fake_mercadopago_url(config):
+    return f"http://127.0.0.1:{config['FAKE_MERCADOPAGO_PORT']}"
+
+
 def process_environment(config):
     """Every process reads config.yaml; the Procfile also needs a few values in its shell."""
     env = dict(os.environ)
@@ -56,10 +61,13 @@ def process_environment(config):
     # deprecation banner (skipped when EVENTLET_TESTS is set) and nameko's pkg_resources import.
     env.setdefault("EVENTLET_TESTS", "1")
     env.setdefault("PYTHONWARNINGS", "ignore:pkg_resources is deprecated:UserWarning")
-    for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT", "FAKE_ASAAS_PORT"):
+    for key in ("SMTP_PORT", "MAIL_SINK_PORT", "BILLING_PORT", "GATEWAY_PORT", "FAKE_ASAAS_PORT",
+                "FAKE_MERCADOPAGO_PORT"):
         env[key] = str(config[key])
     # Merchants on Asaas's sandbox are charged by devtools' fake Asaas (set it to use the real one).
     env.setdefault("ASAAS_SANDBOX_URL", fake_asaas_url(config))
+    # Merchants on Mercado Pago are charged by devtools' fake Mercado Pago (set it to use the real one).
+    env.setdefault("MERCADOPAGO_API_URL", fake_mercadopago_url(config))
     # A developer's webhook receiver runs on this machine; the portal's own ports stay refused.
     env.setdefault("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
     return env
@@ -97,6 +105,7 @@ def banner(config, runs_mail_sink, demo_summary):
         f"  Demo buyers:        {emails}",
         "  Ask for a login link with a demo e-mail, then open it from the mail page.",
         f"  Fake Asaas:         {fake_asaas_url(config)}  (Gama Academia's processor)",
+        f"  Fake Mercado Pago:  {fake_mercadopago_url(config)}  (Delta Idiomas's processor)",
         "  Ctrl-C stops everything.",
         "=" * 72,
         "",
@@ -149,7 +158,7 @@ def main():
 
     # A configured SMTP_HOST replaces the development sink (SMTP_PORT alone moves the sink).
     runs_mail_sink = not os.environ.get("SMTP_HOST")
-    processes = (["mailsink"] if runs_mail_sink else []) + ["fakeasaas"] + SERVICE_PROCESSES
+    processes = (["mailsink"] if runs_mail_sink else []) + ["fakeasaas", "fakemercadopago"] + SERVICE_PROCESSES
     # SIGTERM (a supervisor, or a test run ending) stops everything like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     kill_after = float(config["STOP_GRACE_SECONDS"]) + EXIT_MARGIN_SECONDS
@@ -169,6 +178,9 @@ def main():
             if environment["ASAAS_SANDBOX_URL"] == fake_asaas_url(config):
                 # The fake Asaas keeps nothing across runs: Gama's webhook is registered again.
                 register_gama_webhook(rpc, environment["ASAAS_SANDBOX_URL"])
+            if environment["MERCADOPAGO_API_URL"] == fake_mercadopago_url(config):
+                # The merchant on the fake Mercado Pago, where billing's MERCADOPAGO_API_URL points.
+                summary["mercadopago_merchant"] = demo_mercadopago.load(rpc, environment["MERCADOPAGO_API_URL"])
         print(f"==> demo data loaded: {summary}", flush=True)
         print(banner(config, runs_mail_sink, summary), flush=True)
         return honcho.wait()

@@ -137,7 +137,10 @@ def set_processor_account(args):
         saved = rpc.billing.set_processor_account(account)
     print(f"{saved['merchant_id']}: {saved['processor']} ({saved['environment']}), API key …{saved['api_key_hint']}; "
           f"its owners ({', '.join(saved['notify'])}) are told by e-mail")
-    if saved["callback_url"]:
+    if saved["processor"] == "mercadopago":
+        print(f"notification URL, to set in Mercado Pago's Your integrations > Webhooks (Payments): "
+              f"{saved['callback_url']}")
+    elif saved["callback_url"]:
         print(f"callback URL (registered with {saved['processor']} when billing made the token): "
               f"{saved['callback_url']}")
 
@@ -238,13 +241,14 @@ def main(argv=None):
     set_parser = account_commands.add_parser(
         "set", help="create or replace a merchant's account; its owners get an e-mail", allow_abbrev=False)
     set_parser.add_argument("--merchant", required=True, help="the merchant's id, e.g. acme-cursos")
-    set_parser.add_argument("--processor", required=True, choices=("sandbox", "asaas"))
+    set_parser.add_argument("--processor", required=True, choices=("sandbox", "asaas", "mercadopago"))
     set_parser.add_argument("--environment", required=True, choices=("sandbox", "production"))
     set_parser.add_argument("--api-key-file", metavar="PATH|-", help="a file holding the API key, or - for stdin")
     set_parser.add_argument(
         "--webhook-token-file", metavar="PATH|-",
-        help="the token Asaas sends with its webhooks (a file, or - for stdin); "
-             "left out, billing makes one and registers the webhook with Asaas")
+        help="the token Asaas sends with its webhooks, or the secret Mercado Pago signs its notifications "
+             "with (a file, or - for stdin); left out for Asaas, billing makes one and registers the webhook "
+             "with Asaas; required for Mercado Pago (its panel issues it)")
     set_parser.add_argument("--notify", action="append", required=True, metavar="EMAIL",
                             help="an owner of the merchant told of every change (repeat for more)")
     set_parser.set_defaults(handler=set_processor_account)

@@ -55,6 +55,7 @@ def migrated_db_url(make_db_url):
 
 # Where nothing listens (the discard port): connections are refused at once.
 NO_ASAAS = "http://127.0.0.1:9/v3"
+NO_MERCADOPAGO = "http://127.0.0.1:9"
 
 
 @pytest.fixture
@@ -74,6 +75,8 @@ def service_config(rabbit_config, migrated_db_url):
         config["BILLING_CREDENTIAL_KEYS"] = new_key()
         # No test reaches the real Asaas: a test that needs one starts the fake (fake_asaas).
         config["ASAAS_SANDBOX_URL"] = config["ASAAS_PRODUCTION_URL"] = NO_ASAAS
+        # Nor the real Mercado Pago (fake_mercadopago where a test needs one).
+        config["MERCADOPAGO_API_URL"] = NO_MERCADOPAGO
         for service in services:
             config[migrations.db_url_key(service)] = migrated_db_url(service)
         config.update(overrides)

@@ -1,13 +1,14 @@
 """Merchants' processor accounts: set by the operator (sealed credentials, a
 `processor_account_changed` event that makes notifications write to the owners),
-re-sealed when the keys rotate, and the Asaas webhooks addressed to one of them."""
+re-sealed when the keys rotate, and the Asaas webhooks and Mercado Pago
+notifications addressed to one of them."""
 import json
 import logging
 import uuid
 
 from services.billing import charges, domain, store
 from services.billing.credentials import CredentialKeysMissing, InvalidToken, hint
-from services.billing.processors import ProcessorUnavailable
+from services.billing.processors import ACCOUNT_PROCESSORS, ProcessorUnavailable
 from services.common import clock
 from services.common.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized, ValidationFailed
 
@@ -15,13 +16,14 @@ log = logging.getLogger(__name__)
 
 ASAAS_TOKEN_HEADER = "asaas-access-token"
 ASAAS = "asaas"
+MERCADOPAGO = "mercadopago"
 
 
 def callback_url(public_url, account):
     """Where the account's processor posts its events (None: it posts to no URL of its own)."""
-    if account.processor != ASAAS:
+    if account.processor not in ACCOUNT_PROCESSORS:
         return None
-    return f"{public_url.rstrip('/')}/callbacks/asaas/{account.id}"
+    return f"{public_url.rstrip('/')}/callbacks/{account.processor}/{account.id}"
 
 
 def _sealed(box, credentials):
@@ -39,6 +41,8 @@ def put(db, events, processors, data, public_url):
         existing = store.merchant_account(session, data["merchant_id"])
         account_id = existing.id if existing else str(uuid.uuid4())
     credentials = {}
+    if data["processor"] == MERCADOPAGO:
+        credentials = {"api_key": data["api_key"], "webhook_token": data["webhook_token"]}
     if data["processor"] == ASAAS:
         credentials = {"api_key": data["api_key"], "webhook_token": data["webhook_token"]}
         if not credentials["webhook_token"]:
@@ -121,22 +125,13 @@ def asaas_event(db, events, processors, account_id, token, body):
     payment_id = _payment_id(body)
     if payment_id is None:
         return {"ignored": "not a payment event"}
-    try:
-        key = processors.for_account(account).payment_key(payment_id)
-    except ProcessorUnavailable:
-        raise ServiceUnavailable("Asaas did not answer; send the event again.") from None
-    if key is None:
-        return {"ignored": "no payment of ours"}
-    try:
-        order = charges.settle_by_key(db, events, processors, key, ASAAS, account.id)
-    except NotFound:
-        return {"ignored": "no order of this account"}
-    return {"code": order.code, "status": order.status}
+    return _settle_payment(db, events, processors, account, payment_id, "Asaas did not answer; send the event again.")
 
 
-def _webhook_token(box, account):
-    """The account's webhook token, or None (no such Asaas account, or unreadable)."""
-    if account is None or account.processor != ASAAS:
+def _webhook_token(box, account, processor=ASAAS):
+    """The account's webhook token (Mercado Pago's: its secret), or None (no such
+    account of `processor`, or unreadable)."""
+    if account is None or account.processor != processor:
         return None
     try:
         return box.open(account.sealed_credentials).get("webhook_token")
@@ -156,3 +151,41 @@ def _payment_id(body):
     payment = event.get("payment")
     payment_id = payment.get("id") if isinstance(payment, dict) else None
     return payment_id if isinstance(payment_id, str) and 0 < len(payment_id) <= 100 else None
+
+
+# -- Mercado Pago's notifications
+
+def mercadopago_notification(db, events, processors, account_id, signed, tolerance_seconds):
+    """Authenticate a Mercado Pago notification for `account_id` by its `x-signature`
+    (401, nothing done, otherwise), then settle the order of the payment it names as
+    Mercado Pago says the payment stands now, fetched from it. `signed`: the request's
+    x-signature, x-request-id, the query's data.id and type. Answered 200 for any
+    authenticated notification, even one about nothing of ours; 503 only when Mercado
+    Pago does not answer our look-up, so it sends the notification again."""
+    with db.transaction() as session:
+        account = store.account_by_id(session, account_id)
+    secret = _webhook_token(processors.box, account, MERCADOPAGO)
+    if not domain.mercadopago_signature_is_valid(secret, signed["x_signature"], signed["x_request_id"],
+                                                 signed["data_id"], clock.now(), tolerance_seconds):
+        raise Unauthorized("Bad or missing signature.", code="bad_signature")
+    payment_id = signed["data_id"]
+    if signed["type"] != "payment" or not (payment_id or "").isdigit() or len(payment_id) > 30:
+        return {"ignored": "not a payment notification"}
+    return _settle_payment(db, events, processors, account, payment_id,
+                           "Mercado Pago did not answer; send the notification again.")
+
+
+def _settle_payment(db, events, processors, account, payment_id, unanswered):
+    """A callback's outcome: the order of the account's payment `payment_id`, settled as
+    its processor says it stands now; ServiceUnavailable (`unanswered`) if it does not say."""
+    try:
+        key = processors.for_account(account).payment_key(payment_id)
+    except ProcessorUnavailable:
+        raise ServiceUnavailable(unanswered) from None
+    if key is None:
+        return {"ignored": "no payment of ours"}
+    try:
+        order = charges.settle_by_key(db, events, processors, key, account.processor, account.id)
+    except NotFound:
+        return {"ignored": "no order of this account"}
+    return {"code": order.code, "status": order.status}

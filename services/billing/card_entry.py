@@ -72,7 +72,7 @@ def submit_card(db, events, processors, ticket, fields, address, limits):
     card = Card(number=number, exp_month=month, exp_year=year,
                 security_code=fields["security_code"], holder_name=fields["holder_name"].strip())
     try:
-        tokenized = processors.for_account(account).tokenize(card, remote_ip=address)
+        tokenized = processors.for_account(account).tokenize(card, remote_ip=address, email=row.email)
     except CardRefused as refused:
         raise ValidationFailed("Confira os dados do cartão.", fields={refused.field: [refused.message]}) from None
     except ProcessorUnavailable:

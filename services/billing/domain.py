@@ -285,10 +285,18 @@ def window_start(now, window_seconds):
 
 # -- processor accounts
 
+# Processors that issue the secret their notifications are signed with (the operator
+# copies it from the processor's panel into the account's webhook_token).
+SECRET_ISSUING_PROCESSORS = ("mercadopago",)
+
+
 def processor_account_problems(account):
-    """A processor of accounts needs the merchant's API key; the sandbox takes no secret."""
-    if account["processor"] in ACCOUNT_PROCESSORS:
-        return {} if account.get("api_key") else {"api_key": [f"Required for {account['processor']}."]}
+    """A processor of accounts needs the merchant's API key (and the webhook secret, from
+    a processor that issues it); the sandbox takes no secret."""
+    processor = account["processor"]
+    if processor in ACCOUNT_PROCESSORS:
+        needed = ("api_key", "webhook_token") if processor in SECRET_ISSUING_PROCESSORS else ("api_key",)
+        return {field: [f"Required for {processor}."] for field in needed if not account.get(field)}
     return {field: [f"Not for {account['processor']}."] for field in ("api_key", "webhook_token") if account.get(field)}
 
 
@@ -310,6 +318,31 @@ def new_webhook_token(choice=secrets.choice):
 def webhook_token_matches(expected, given):
     """Constant-time comparison of a callback's token with the account's."""
     return hmac.compare_digest((expected or "").encode("utf-8"), (given or "").encode("utf-8")) and bool(expected)
+
+
+# -- Mercado Pago's notifications
+
+# Mercado Pago's `ts` is read as milliseconds since the epoch (its documentation and
+# example); a notification signed further than the tolerance from now is refused.
+MERCADOPAGO_TS_PER_SECOND = 1000
+
+
+def mercadopago_signature_is_valid(secret, x_signature, x_request_id, data_id, now, tolerance_seconds):
+    """Whether `x-signature` (`ts=…,v1=…`) is Mercado Pago's HMAC-SHA256, with the
+    account's `secret`, of `id:<data.id>;request-id:<x-request-id>;ts:<ts>;` (a part
+    whose value is missing left out; an alphanumeric data.id lowercased), signed
+    within `tolerance_seconds` of `now`. Compared in constant time."""
+    parts = dict(part.strip().partition("=")[::2] for part in (x_signature or "").split(","))
+    ts, given = parts.get("ts", "").strip(), parts.get("v1", "").strip()
+    if not (secret and given and ts.isdigit() and len(ts) <= 20):
+        return False
+    if abs(now.timestamp() - int(ts) / MERCADOPAGO_TS_PER_SECOND) > tolerance_seconds:
+        return False
+    manifest = "".join(f"{name}:{value};" for name, value in (
+        ("id", (data_id or "").lower() if (data_id or "").isalnum() else data_id),
+        ("request-id", x_request_id), ("ts", ts)) if value)
+    expected = hmac.new(secret.encode("utf-8"), manifest.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), given.lower().encode("ascii", "replace"))
 
 
 # -- processor callbacks

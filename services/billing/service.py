@@ -59,6 +59,11 @@ SIGNATURE_HEADER = "X-Signature"
 # Who asks subscriptions about an order's subscription at intake (no buyer session exists).
 INTAKE_SESSION = "billing-intake"
 DEFAULT_RECONCILE_INTERVAL = 30
+# How far from now a Mercado Pago notification's signature time may be.
+# Mercado Pago sends a notification again for days (15 min, 30 min, 6 h, 48 h, 96 h…),
+# perhaps under its first signature time; an old but authentic one only makes billing
+# fetch the payment again, so the window is wide: 5 days.
+DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 5 * 24 * 3600
 
 
 class BillingService(Pingable):
@@ -295,6 +300,20 @@ class BillingService(Pingable):
             self.db, self.events, self.processors, account_id, request.headers.get(accounts.ASAAS_TOKEN_HEADER),
             request.get_data(),
         )
+        return json_response(outcome)
+
+    @http("POST", "/callbacks/mercadopago/<string:account_id>")
+    def mercadopago_callback(self, request, account_id):
+        """Mercado Pago's notification: authenticated by its x-signature with the
+        account's secret, answered 200 whatever it names; the payment is fetched from
+        Mercado Pago before any order changes, never taken from the body."""
+        signed = {
+            "x_signature": request.headers.get("x-signature"), "x_request_id": request.headers.get("x-request-id"),
+            "data_id": request.args.get("data.id"), "type": request.args.get("type"),
+        }
+        tolerance = float(self.config.get("MERCADOPAGO_SIGNATURE_TOLERANCE_SECONDS")
+                          or DEFAULT_SIGNATURE_TOLERANCE_SECONDS)
+        outcome = accounts.mercadopago_notification(self.db, self.events, self.processors, account_id, signed, tolerance)
         return json_response(outcome)
 
     # -- card entry

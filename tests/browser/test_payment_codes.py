@@ -16,6 +16,9 @@ from support.journey import new_buyer_page
 from support.system import BROKER
 
 PHONE = {"width": 360, "height": 740}
+# A phone's screen: three device pixels to a CSS pixel. At one, a barcode's narrow bar is
+# about a pixel wide, and whether a reader reads it depends on where the image lands.
+PHONE_DENSITY = 3
 LOADED = "image => image.complete && image.naturalWidth > 0 && image.naturalHeight > 0"
 
 
@@ -27,13 +30,14 @@ def buyer(system):
 
 def scanned(image):
     """What a barcode reader reads in the image as the browser draws it."""
+    image.evaluate("image => image.decode()")
     return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(image.screenshot())))]
 
 
 def order_page(chromium, system, buyer, method):
     """The buyer's pending `method` order on a phone, and the list of every CSP
     violation its pages report (as the console says them)."""
-    browser = new_buyer_page(chromium, system, artifacts_folder("payment") / method, PHONE)
+    browser = new_buyer_page(chromium, system, artifacts_folder("payment") / method, PHONE, PHONE_DENSITY)
     browser.page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=system.gateway_url)
     refused = []
     browser.page.on("console", lambda message: refused.append(message.text)

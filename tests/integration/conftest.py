@@ -6,6 +6,7 @@ import pytest
 from kombu import Connection, Exchange, Queue, binding
 
 from devtools.fake_asaas import Running
+from devtools.fake_mercadopago import Running as RunningMercadoPago
 from support.tcp_proxy import TcpProxy
 
 
@@ -45,5 +46,13 @@ def broker_proxy(rabbit_config):
 def fake_asaas():
     """devtools' fake Asaas on a free port: `.url` (its /v3 base), `.fake` (its state)."""
     running = Running()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fake_mercadopago():
+    """devtools' fake Mercado Pago on a free port: `.url` (its base), `.fake` (its state)."""
+    running = RunningMercadoPago()
     yield running
     running.stop()

@@ -15,8 +15,8 @@ BRUNO = "bruno@example.com"
 TEST_CARD = {"number": "4242 4242 4242 4242", "expiry": "11/31", "security_code": "123"}
 
 
-def new_buyer_page(chromium, system, folder, viewport):
-    context = chromium.new_context(viewport=viewport, locale="pt-BR")
+def new_buyer_page(chromium, system, folder, viewport, device_scale_factor=1):
+    context = chromium.new_context(viewport=viewport, locale="pt-BR", device_scale_factor=device_scale_factor)
     page = context.new_page()
     page.set_default_timeout(15_000)
     return BuyerBrowser(page, system, folder)

@@ -1,9 +1,9 @@
 """The suite's proof that no card data is kept: a pytest plugin that, at the end of the
 session, has looked at every database and every log the tests wrote and fails the run
-if it found a sandbox test card number (ours or Asaas's), any Luhn-valid 13–19 digit
+if it found a sandbox test card number (ours, Asaas's or Mercado Pago's), any Luhn-valid 13–19 digit
 run with a card issuer's prefix, a column, key or field named like a card number or
-its CVV, a card-entry ticket (the live secret of billing's card form link) or an
-Asaas API key (`$aact_…`) in clear.
+its CVV, a card-entry ticket (the live secret of billing's card form link), an Asaas
+API key (`$aact_…`) or a Mercado Pago access token (`APP_USR-…`) in clear.
 
 What it looks at:
 - every file under the session's basetemp (`tmp_path`): SQLite databases row by row,
@@ -24,12 +24,14 @@ from marshmallow import fields
 from sqlalchemy import MetaData, select
 
 from devtools.fake_asaas import APPROVED_TEST_CARD, REFUSED_CARDS
+from devtools.fake_mercadopago import TEST_CARDS as MERCADOPAGO_TEST_CARDS
 from services.billing.card_entry import TICKET_BYTES
 from services.billing.domain import card_brand, luhn_is_valid
 from services.billing.processors.sandbox import TEST_CARDS
 from services.common.db import make_engine
 
-SANDBOX_TEST_CARDS = ("4242424242424242", *TEST_CARDS, "5555555555554444", APPROVED_TEST_CARD, *REFUSED_CARDS)
+SANDBOX_TEST_CARDS = ("4242424242424242", *TEST_CARDS, "5555555555554444", APPROVED_TEST_CARD, *REFUSED_CARDS,
+                      *MERCADOPAGO_TEST_CARDS)
 FORBIDDEN_NAME = re.compile(r"(?<![a-z])(cvv2?|cvc2?)(?![a-z])|card_?number|security_code|(?<![a-z])pan(?![a-z])", re.I)
 # In text, a name counts when it is used as a key: `cvv=…`, `"cvv": …`, `'cvv': …`.
 FORBIDDEN_KEY_IN_TEXT = re.compile(
@@ -46,8 +48,10 @@ TICKET = re.compile(rf"[A-Za-z0-9_-]{{{TICKET_LENGTH}}}")
 TICKET_IN_TEXT = re.compile(
     rf"""ticket["']?\s*(?:[:=]|%3D)\s*["']?({TICKET.pattern})(?![A-Za-z0-9_-])""", re.I)
 
-# A processor credential in clear: an Asaas API key (billing keeps them sealed).
-PROCESSOR_KEY = re.compile(r"\$aact_(?:hmlg|prod)_[A-Za-z0-9+/=_:.-]{8,}")
+# A processor credential in clear: an Asaas API key or a Mercado Pago access token
+# (`APP_USR-<client id>-<MMddHH>-<hash>-<user id>`, `TEST-…` for older test ones);
+# billing keeps them sealed.
+PROCESSOR_KEY = re.compile(r"\$aact_(?:hmlg|prod)_[A-Za-z0-9+/=_:.-]{8,}|(?:APP_USR|TEST)-\d{6,}-\d{6}-[0-9a-f]{16,}-\d{4,}")
 
 # What this session found, as "where: what" lines.
 findings = []
@@ -86,7 +90,8 @@ def tickets_in(text, name=""):
 
 
 def processor_keys_in(text):
-    """Asaas API keys (`$aact_hmlg_…` in its sandbox, `$aact_prod_…` in production)."""
+    """Asaas API keys (`$aact_hmlg_…` in its sandbox, `$aact_prod_…` in production) and
+    Mercado Pago access tokens (`APP_USR-…`, `TEST-…`)."""
     return PROCESSOR_KEY.findall(text)
 
 

@@ -53,6 +53,7 @@ class RunningSystem:
         self.mail_port = free_port()
         self.billing_port = free_port()
         self.fake_asaas_port = free_port()
+        self.fake_mercadopago_port = free_port()
         self.databases = []
         self.database_urls = {}
         self.process = None
@@ -100,8 +101,10 @@ class RunningSystem:
         # A key of its own: the system's databases are its own too.
         env["BILLING_CREDENTIAL_KEYS"] = new_key()
         env["FAKE_ASAAS_PORT"] = str(self.fake_asaas_port)
-        # The fake Asaas `make run` starts (a fleet starts none: nothing there answers).
+        env["FAKE_MERCADOPAGO_PORT"] = str(self.fake_mercadopago_port)
+        # The fakes `make run` starts (a fleet starts none: nothing there answers).
         env["ASAAS_SANDBOX_URL"] = env["ASAAS_PRODUCTION_URL"] = f"http://127.0.0.1:{self.fake_asaas_port}/v3"
+        env["MERCADOPAGO_API_URL"] = f"http://127.0.0.1:{self.fake_mercadopago_port}"
         env.update(self.extra_env)
         return env
 

@@ -44,18 +44,22 @@ def test_a_card_number_is_found(text):
     assert secret_scan.card_numbers_in(text)
 
 
-@pytest.mark.parametrize("text", [
-    "access_token: $aact_hmlg_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OjA",
-    '{"api_key": "$aact_prod_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OjE"}',
+@pytest.mark.parametrize("text, prefix, middle", [
+    ("access_token: $aact_hmlg_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OjA", "$aact_", "MzkwODA2"),
+    ('{"api_key": "$aact_prod_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OjE"}', "$aact_", "MzkwODA2"),
+    ("Authorization: Bearer APP_USR-1234567890123456-120705-0f7b1a2c3d4e5f60718293a4b5c6d7e8-123456789",
+     "APP_USR-", "0f7b1a2c"),
+    ('{"api_key": "TEST-1234567890123456-120705-0f7b1a2c3d4e5f60718293a4b5c6d7e8-987654321"}', "TEST-", "0f7b1a2c"),
 ])
-def test_an_asaas_api_key_is_found_and_reported_by_its_last_four_only(text):
+def test_an_asaas_key_or_mercado_pago_token_is_found_and_reported_by_its_last_four_only(text, prefix, middle):
     [problem] = secret_scan.problems_in_text(text)
-    assert problem.startswith("processor API key $aact_") and "MzkwODA2" not in problem
+    assert problem.startswith(f"processor API key {prefix}") and middle not in problem
     assert secret_scan._problems_in_value(text)
 
 
-@pytest.mark.parametrize("number", ["4444 4444 4444 4444", "5184019740373151", "4916561358240741"])
-def test_asaas_sandbox_cards_are_found(number):
+@pytest.mark.parametrize("number", ["4444 4444 4444 4444", "5184019740373151", "4916561358240741",
+                                    "5031 4332 1540 6351", "3753 651535 56885", "5067766783888311"])
+def test_processors_sandbox_cards_are_found(number):
     assert secret_scan.card_numbers_in(f"card {number}")
 
 

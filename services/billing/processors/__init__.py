@@ -17,10 +17,11 @@ from nameko.extensions import DependencyProvider
 ADAPTERS = {
     "sandbox": "services.billing.processors.sandbox:SandboxProcessor",
     "asaas": "services.billing.processors.asaas:AsaasProcessor",
+    "mercadopago": "services.billing.processors.mercadopago:MercadoPagoProcessor",
 }
 DEFAULT_PROCESSOR = "sandbox"
 # Processors used only through a merchant's own account (its credentials).
-ACCOUNT_PROCESSORS = ("asaas",)
+ACCOUNT_PROCESSORS = ("asaas", "mercadopago")
 ENVIRONMENTS = ("sandbox", "production")
 
 
@@ -109,9 +110,10 @@ class Processor(ABC):
     name = None
 
     @abstractmethod
-    def tokenize(self, card, holder=None, remote_ip=None):
-        """`Card` → `CardToken`, or CardRefused. `holder` (`CardHolder`) and the buyer's
-        `remote_ip` are for processors that need them (they refuse the card without)."""
+    def tokenize(self, card, holder=None, remote_ip=None, email=None):
+        """`Card` → `CardToken`, or CardRefused. `holder` (`CardHolder`), the buyer's
+        `remote_ip` and `email` are for processors that need them (they refuse the card
+        without): Mercado Pago saves the card to the customer of the buyer's e-mail."""
 
     @abstractmethod
     def charge_card(self, key, token, amount_cents, installments, customer_ref=None):

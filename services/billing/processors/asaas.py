@@ -12,15 +12,13 @@ Customers are found by CPF/CNPJ before one is created (Asaas allows duplicates).
 Statuses map to ours in `STATUSES` (README, "Asaas").
 """
 import logging
-import re
-import time
 from datetime import date
-from decimal import Decimal
 
 import requests
 
 from services.billing import domain
-from services.billing.processors import CardRefused, CardToken, Processor, ProcessorCharge, ProcessorUnavailable
+from services.billing.processors import CardRefused, CardToken, ProcessorCharge, ProcessorUnavailable
+from services.billing.processors.remote import Budget, RemoteProcessor, digits, to_cents, to_value
 from services.common import clock
 from services.common.schemas import CARD_BRANDS
 
@@ -77,39 +75,16 @@ class AsaasRefused(Exception):
         return "; ".join(str(error.get("description") or error.get("code")) for error in self.errors)
 
 
-class Budget:
-    """The time one operation has left, shared by its requests."""
-
-    def __init__(self, seconds):
-        self.deadline = time.monotonic() + seconds
-
-    def left(self):
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise ProcessorUnavailable("asaas: out of time for this operation")
-        return remaining
-
-
-def to_cents(value):
-    return int((Decimal(str(value)) * 100).to_integral_value())
-
-
-def to_value(cents):
-    """Cents as the JSON number Asaas reads (reais)."""
-    return float(Decimal(cents) / 100)
-
-
-def digits(text):
-    return re.sub(r"\D", "", text or "")
-
-
 def today():
     """The day Asaas counts in (Brasília)."""
     return clock.now().astimezone(domain.BOLETO_TIMEZONE).date()
 
 
-class AsaasProcessor(Processor):
+class AsaasProcessor(RemoteProcessor):
     name = "asaas"
+    refused = AsaasRefused
+    payment_path = "/payments/{}"
+    reference_field = "externalReference"
 
     def __init__(self, config, credentials=None, environment="sandbox"):
         if not credentials or not credentials.get("api_key"):
@@ -175,10 +150,10 @@ class AsaasProcessor(Processor):
 
     # -- cards
 
-    def tokenize(self, card, holder=None, remote_ip=None):
+    def tokenize(self, card, holder=None, remote_ip=None, email=None):
         if holder is None or not remote_ip:
             raise CardRefused("holder_name", "Informe CPF/CNPJ, CEP e número do endereço do titular do cartão.")
-        budget = Budget(self.seconds)
+        budget = Budget(self.seconds, self.name)
         holder_info = {
             "name": holder.name, "email": holder.email, "cpfCnpj": digits(holder.document),
             "postalCode": digits(holder.postal_code), "addressNumber": holder.address_number,
@@ -216,7 +191,7 @@ class AsaasProcessor(Processor):
         else:
             body["value"] = to_value(amount_cents)
         try:
-            return self._create_once(Budget(self.seconds), key, body)
+            return self._create_once(Budget(self.seconds, self.name), key, body)
         except AsaasRefused as refused:
             log.info("asaas refused the card charge %s: %s", key, ", ".join(map(str, refused.codes)))
             return self._refused(key, amount_cents, next(
@@ -239,7 +214,7 @@ class AsaasProcessor(Processor):
     def _create_for_payer(self, key, amount_cents, billing_type, due_date, payer):
         if not digits(payer.get("document")):
             return self._refused(key, amount_cents, "payer_document_missing")
-        budget = Budget(self.seconds)
+        budget = Budget(self.seconds, self.name)
         try:
             customer = self._customer(budget, payer.get("name") or payer["email"], payer["email"], payer["document"],
                                       mobilePhone=digits(payer.get("phone")))
@@ -280,20 +255,6 @@ class AsaasProcessor(Processor):
         payments = self._payments_of(budget, key)
         return self._as_charge(budget, key, payments) if payments else None
 
-    def find_charge(self, key):
-        try:
-            return self._find(Budget(self.seconds), key)
-        except AsaasRefused as refused:
-            raise ProcessorUnavailable(f"asaas: the look-up of {key} was refused ({refused})") from None
-
-    def payment_key(self, payment_id):
-        """Our key of an Asaas payment (its externalReference), or None if it has none."""
-        try:
-            payment = self._call(Budget(self.seconds), "GET", f"/payments/{payment_id}")
-        except AsaasRefused:
-            return None
-        return payment.get("externalReference") or None
-
     def _as_charge(self, budget, key, payments):
         """One charge of the payments of `key`: the first installment's status, the sum
         of their values; a pending boleto or pix with what the buyer pays it with."""
@@ -315,20 +276,15 @@ class AsaasProcessor(Processor):
             log.warning("asaas: payment %s of %s: %s", first["id"], key, refused)
         return ProcessorCharge(**charge)
 
-    def refund(self, key):
-        budget = Budget(self.seconds)
-        charge = self._find(budget, key)
-        if charge is None or charge.status != "paid":
-            raise ValueError("Only a paid charge can be refunded.")
-        self._call(budget, "POST", f"/payments/{charge.reference}/refund", {})
-        return self._find(budget, key)
+    def _refund_payment(self, budget, key, reference):
+        self._call(budget, "POST", f"/payments/{reference}/refund", {})
 
     # -- webhooks
 
     def register_webhook(self, url, token, email):
         """Ask Asaas to post payment events to `url` with `token`; ValueError if refused."""
         try:
-            self._call(Budget(self.seconds), "POST", "/webhooks", {
+            self._call(Budget(self.seconds, self.name), "POST", "/webhooks", {
                 "name": "Portal do Cliente", "url": url, "email": email, "enabled": True, "interrupted": False,
                 "apiVersion": 3, "authToken": token, "sendType": "SEQUENTIALLY", "events": list(WEBHOOK_EVENTS),
             })

@@ -87,7 +87,7 @@ class SandboxProcessor(Processor):
         except OperationalError as error:
             raise ProcessorUnavailable(f"sandbox: its database did not answer ({type(error.orig).__name__})") from error
 
-    def tokenize(self, card, holder=None, remote_ip=None):
+    def tokenize(self, card, holder=None, remote_ip=None, email=None):
         if not domain.luhn_is_valid(card.number):
             raise CardRefused("number", "Número de cartão inválido.")
         brand = domain.card_brand(card.number)
