@@ -12,6 +12,7 @@ run: bootstrap
 
 test: bootstrap
 	@devtools/bootstrap.sh --for-tests
+	.venv/bin/lint-imports
 	$(PYTEST) tests/unit tests/integration tests/e2e tests/contract tests/deploy tests/fuzz
 	$(BROWSER_PYTEST) tests/browser
 

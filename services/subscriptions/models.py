@@ -1,16 +1,18 @@
 """Tables of the subscriptions service: merchants, offers, contacts, subscriptions,
-their activity, plan-change quotes, buyer requests by idempotency key."""
+their activity, plan-change quotes, buyer requests by idempotency key; the subscription
+aggregate and its quotes (domain/subscription.py) mapped onto theirs imperatively."""
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, ForeignKey, ForeignKeyConstraint, Integer, MetaData, String,
-    UniqueConstraint,
+    JSON, BigInteger, Boolean, Column, ForeignKey, ForeignKeyConstraint, Integer, MetaData, String, Table,
+    UniqueConstraint, and_, event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, relationship
 
 from services.common.db import NAMING_CONVENTION, UTCDateTime
 from services.common.events import inbox_table
 from services.common.outbox import outbox_table
+from services.subscriptions.domain.subscription import PlanChangeQuote, Subscription
 
 # BIGINT autoincrement on PostgreSQL; SQLite only autoincrements INTEGER keys.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -92,70 +94,59 @@ class Contact(Base):
             setattr(self, f"address_{field}", (value or {}).get(field))
 
 
-class Subscription(Base):
-    __tablename__ = "subscriptions"
-    __table_args__ = (
-        UniqueConstraint("merchant_id", "external_id"),
-        ForeignKeyConstraint(["merchant_id", "offer_id"], ["offers.merchant_id", "offers.id"]),
-    )
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+# The subscription aggregate and its quotes are plain classes (domain/subscription.py),
+# mapped onto these tables below.
+subscriptions = Table(
+    "subscriptions", Base.metadata,
+    Column("id", String(36), primary_key=True),
+    Column("merchant_id", ForeignKey("merchants.id"), nullable=False),
     # The merchant's (checkout's) own id: what makes intake idempotent.
-    external_id: Mapped[str] = mapped_column(String(100))
-    offer_id: Mapped[str] = mapped_column(String(64))
-    email: Mapped[str] = mapped_column(String(254), index=True)
-    status: Mapped[str] = mapped_column(String(20))
+    Column("external_id", String(100), nullable=False),
+    Column("offer_id", String(64), nullable=False),
+    Column("email", String(254), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
     # Who ended it (buyer, merchant, non_payment); the buyer's own reason and words.
-    cancel_reason: Mapped[str | None] = mapped_column(String(20))
-    cancel_feedback: Mapped[str | None] = mapped_column(String(30))
-    cancel_comment: Mapped[str | None] = mapped_column(String(500))
-    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
-    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    cycle_number: Mapped[int]
-    cycle_start: Mapped[datetime] = mapped_column(UTCDateTime)
-    cycle_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    Column("cancel_reason", String(20)),
+    Column("cancel_feedback", String(30)),
+    Column("cancel_comment", String(500)),
+    Column("cancel_at_period_end", Boolean, nullable=False, default=False),
+    Column("canceled_at", UTCDateTime),
+    Column("cycle_number", Integer, nullable=False),
+    Column("cycle_start", UTCDateTime, nullable=False),
+    Column("cycle_end", UTCDateTime, nullable=False),
     # When the buyer is charged next, as the page shows it (None: never again).
-    next_charge_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    Column("next_charge_at", UTCDateTime, index=True),
     # When the renewal job takes this subscription up next; the timer claims rows by it.
-    renewal_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    Column("renewal_run_at", UTCDateTime, index=True),
     # Charges made for the renewal still unpaid (they number its idempotency keys), and
     # the method of the last one while its outcome is awaited: a boleto/pix not paid yet
     # (it stays payable, so it is asked about again, never issued twice) or an unknown card answer.
-    charge_attempts: Mapped[int] = mapped_column(default=0)
+    Column("charge_attempts", Integer, nullable=False, default=0),
     # When the first attempt at the renewal still unpaid failed: its retries count from there.
-    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    waiting_charge_method: Mapped[str | None] = mapped_column(String(20))
-    payment_method: Mapped[str] = mapped_column(String(20))
-    card_brand: Mapped[str | None] = mapped_column(String(20))
-    card_last4: Mapped[str | None] = mapped_column(String(4))
-    card_exp: Mapped[str | None] = mapped_column(String(7))
+    Column("first_failed_at", UTCDateTime),
+    Column("waiting_charge_method", String(20)),
+    Column("payment_method", String(20), nullable=False),
+    Column("card_brand", String(20)),
+    Column("card_last4", String(4)),
+    Column("card_exp", String(7)),
     # The processor's token for the card; never a card number.
-    payment_token: Mapped[str | None] = mapped_column(String(200))
-    installments: Mapped[int] = mapped_column(default=1)
+    Column("payment_token", String(200)),
+    Column("installments", Integer, nullable=False, default=1),
     # Credit left over from a plan change, used by the next renewals.
-    balance_cents: Mapped[int] = mapped_column(default=0)
+    Column("balance_cents", Integer, nullable=False, default=0),
     # The one pending plan change: scheduled for the cycle end, or awaiting its boleto/pix payment.
-    pending_offer_id: Mapped[str | None] = mapped_column(String(64))
-    pending_quote_id: Mapped[str | None] = mapped_column(String(36))
-    pending_change_status: Mapped[str | None] = mapped_column(String(20))
+    Column("pending_offer_id", String(64)),
+    Column("pending_quote_id", String(36)),
+    Column("pending_change_status", String(20)),
     # Bumped by every change, which only applies if the row still has the version read.
     # On PostgreSQL writers hold the row lock anyway; SQLite has no row locks, and a
     # worker must not hold its write lock while waiting on another service, so there
     # a concurrent change is detected here instead (StaleDataError) and nothing applies.
-    version: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-    # Read-only: rows are written by their key columns, these only load what a view shows.
-    merchant: Mapped[Merchant] = relationship(lazy="joined", innerjoin=True, viewonly=True)
-    offer: Mapped[Offer] = relationship(lazy="joined", innerjoin=True, viewonly=True)
-    pending_offer: Mapped[Offer | None] = relationship(
-        lazy="joined", viewonly=True,
-        primaryjoin="and_(foreign(Subscription.merchant_id) == Offer.merchant_id, "
-                    "foreign(Subscription.pending_offer_id) == Offer.id)",
-    )
-
-    __mapper_args__ = {"version_id_col": version}
+    Column("version", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    UniqueConstraint("merchant_id", "external_id"),
+    ForeignKeyConstraint(["merchant_id", "offer_id"], ["offers.merchant_id", "offers.id"]),
+)
 
 
 class Activity(Base):
@@ -172,35 +163,33 @@ class Activity(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-class PlanChangeQuote(Base):
-    """What a plan change costs, as the buyer was shown it; confirming charges exactly this."""
-
-    __tablename__ = "plan_change_quotes"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+plan_change_quotes = Table(
+    "plan_change_quotes", Base.metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False, index=True),
     # The state it was computed from; a quote no longer matching it cannot be confirmed.
-    from_offer_id: Mapped[str] = mapped_column(String(64))
-    cycle_number: Mapped[int]
-    payment_method: Mapped[str] = mapped_column(String(20))
-    to_offer_id: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(20))
-    credit_cents: Mapped[int]
-    charge_cents: Mapped[int]
-    balance_cents: Mapped[int]
-    max_installments: Mapped[int]
-    takes_effect: Mapped[str] = mapped_column(String(20))
-    effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    cycle_start: Mapped[datetime] = mapped_column(UTCDateTime)
-    cycle_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    next_renewal_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    next_renewal_cents: Mapped[int]
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    Column("from_offer_id", String(64), nullable=False),
+    Column("cycle_number", Integer, nullable=False),
+    Column("payment_method", String(20), nullable=False),
+    Column("to_offer_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("credit_cents", Integer, nullable=False),
+    Column("charge_cents", Integer, nullable=False),
+    Column("balance_cents", Integer, nullable=False),
+    Column("max_installments", Integer, nullable=False),
+    Column("takes_effect", String(20), nullable=False),
+    Column("effective_at", UTCDateTime),
+    Column("cycle_start", UTCDateTime, nullable=False),
+    Column("cycle_end", UTCDateTime, nullable=False),
+    Column("next_renewal_at", UTCDateTime, nullable=False),
+    Column("next_renewal_cents", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
     # open → scheduled | awaiting_payment → applied, or dropped (undone, unpaid).
-    status: Mapped[str] = mapped_column(String(20), default="open")
-    installments: Mapped[int | None]
-    order_code: Mapped[str | None] = mapped_column(String(40))
+    Column("status", String(20), nullable=False, default="open"),
+    Column("installments", Integer),
+    Column("order_code", String(40)),
+)
 
 
 class BuyerRequest(Base):
@@ -226,6 +215,26 @@ class BuyerRequest(Base):
     refusal: Mapped[dict | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+Base.registry.map_imperatively(PlanChangeQuote, plan_change_quotes)
+Base.registry.map_imperatively(Subscription, subscriptions, version_id_col=subscriptions.c.version, properties={
+    # Read-only: rows are written by their key columns, these load what the aggregate reads.
+    "merchant": relationship(Merchant, lazy="joined", innerjoin=True, viewonly=True),
+    "offer": relationship(Offer, lazy="joined", innerjoin=True, viewonly=True, primaryjoin=and_(
+        foreign(subscriptions.c.merchant_id) == Offer.merchant_id, foreign(subscriptions.c.offer_id) == Offer.id)),
+    "pending_offer": relationship(Offer, lazy="joined", viewonly=True, primaryjoin=and_(
+        foreign(subscriptions.c.merchant_id) == Offer.merchant_id,
+        foreign(subscriptions.c.pending_offer_id) == Offer.id)),
+    "pending_quote": relationship(PlanChangeQuote, viewonly=True, primaryjoin=(
+        foreign(subscriptions.c.pending_quote_id) == plan_change_quotes.c.id)),
+})
+
+
+@event.listens_for(Subscription, "load")
+def _no_changes_yet(subscription, _context):
+    # A loaded aggregate is built without its __init__: it starts with nothing recorded.
+    subscription.changes = []
 
 
 outbox = outbox_table(Base.metadata)

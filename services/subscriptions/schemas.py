@@ -271,18 +271,15 @@ class SubscriptionDetailSchema(SubscriptionSchema):
 
     self_service = fields.Function(lambda subscription: SelfServiceSchema().dump(subscription.merchant))
     allowed_operations = fields.Method("_allowed_operations")
-    # "now" or "at_period_end" (domain.cancellation_timing); None once it has ended.
-    cancel_takes_effect = fields.Function(
-        lambda subscription: domain.cancellation_timing(subscription.status, subscription.merchant.cancel_mode)
-        if domain.is_open(subscription.status) else None
-    )
+    # "now" or "at_period_end" (by the merchant's cancel mode); None once it has ended.
+    cancel_takes_effect = fields.Function(lambda subscription: subscription.cancel_takes_effect())
     next_charge = fields.Method("_next_charge")
 
     def _allowed_operations(self, subscription):
-        return domain.allowed_operations(subscription, self.now)
+        return subscription.allowed_operations(self.now)
 
     def _next_charge(self, subscription):
-        charge = domain.next_charge(subscription)
+        charge = subscription.next_charge()
         return None if charge is None else NextChargeSchema().dump(charge)
 
 

@@ -1,23 +1,32 @@
-"""nameko entrypoints of the subscriptions service: load, act, dump."""
+"""nameko entrypoints of the subscriptions service: load a command, run its handler
+(handlers.py) on a unit of work with the ports, dump the answer."""
+import logging
 import threading
+from collections import Counter
 from datetime import timedelta
+
+import eventlet
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
+from sqlalchemy.orm.exc import StaleDataError
 
 from services.common import clock
 from services.common.db import Database, is_postgres
 from services.common.envelope import EventType, event_catalog
-from services.common.errors import EXPECTED_ERRORS, ValidationFailed
-from services.common.events import event_handler, first_delivery
+from services.common.errors import EXPECTED_ERRORS, PortalError, ValidationFailed
+from services.common.events import event_handler
 from services.common.outbox import Outbox
 from services.common.callers import OPERATOR
 from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load
-from services.subscriptions import domain, idempotency, lifecycle, selfservice, store
-from services.subscriptions.models import inbox, outbox
+from services.subscriptions import domain, handlers, idempotency, store
+from services.subscriptions.domain import commands
+from services.subscriptions.models import outbox
+from services.subscriptions.ports import Ports, RpcBilling
+from services.subscriptions.unit_of_work import SqlUnitOfWork
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
     ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
@@ -62,19 +71,21 @@ PENDING_PLAN_CHANGE = PendingPlanChangeSchema()
 ACTIVITY = ActivitySchema()
 ORDER_REF = OrderRefSchema()
 PAYMENT_NOT_APPLIED = PaymentNotAppliedViewSchema()
+log = logging.getLogger(__name__)
 # Who may change a payment method: the buyer (also through billing's card form) or the merchant.
 METHOD_CHANGE_ACTORS = ("buyer", "merchant")
 
 
-def detail(ctx, subscription):
-    return SubscriptionDetailSchema(ctx.now).dump(subscription)
+def detail(subscription):
+    """A subscription as its page shows it now (with what the buyer may do now)."""
+    return SubscriptionDetailSchema(clock.now()).dump(subscription)
 
 
-def changed(ctx, subscription, order=None):
+def changed(subscription, order=None):
     """What a buyer operation answers: the subscription as it is now, and the order of
     the charge it made, if any."""
     return {
-        "subscription": detail(ctx, subscription),
+        "subscription": detail(subscription),
         "order": ORDER_REF.dump(order) if order is not None else None,
     }
 
@@ -99,23 +110,31 @@ class SubscriptionsService(Pingable):
     config = Config()
     renewal_pass = OnePassAtATime()
 
-    def _context(self, session):
+    def _ports(self):
         days_ahead = float(self.config.get("RENEWAL_ISSUE_DAYS_AHEAD", 3))
-        return lifecycle.Context(session, self.billing, self.events, clock.now(), timedelta(days=days_ahead))
+        return Ports(RpcBilling(self.billing), clock.now, timedelta(days=days_ahead))
 
-    def _read(self, identity, work):
-        identity = load(IDENTITY, identity)
-        with self.db.transaction() as session:
-            return work(self._context(session), identity)
+    def _uow(self, session):
+        return SqlUnitOfWork(session, self.events, clock.now)
 
-    def _buyer_request(self, identity, idempotency_key, operation, arguments, work, keep_answer=True):
-        """Run a buyer's change once per Idempotency-Key (see idempotency.py)."""
+    def _handle(self, handler, command, dump, session=None):
+        """`dump(handler(command, uow, ports))` in `session`'s transaction, or a new one."""
+        if session is None:
+            with self.db.transaction() as session:
+                return self._handle(handler, command, dump, session)
+        return dump(handler(command, self._uow(session), self._ports()))
+
+    def _buyer_request(self, identity, idempotency_key, operation, arguments, command_for, handler, dump,
+                       keep_answer=True):
+        """Run a buyer's command once per Idempotency-Key (see idempotency.py), the
+        request finished in the transaction of its change."""
         identity = load(IDENTITY, identity)
         if idempotency_key is not None:
             idempotency_key = load(IDEMPOTENCY_KEY, {"idempotency_key": idempotency_key})["idempotency_key"]
+        command = command_for(identity)
         return idempotency.run_once(
             self.db, identity, idempotency_key, operation, arguments,
-            lambda session: work(self._context(session), identity), keep_answer,
+            lambda session: self._handle(handler, command, dump, session), keep_answer,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
@@ -148,7 +167,7 @@ class SubscriptionsService(Pingable):
             # lock may wait on another service), so that the renewals can charge it even
             # if the checkout sends the first order later, or never; a card another
             # buyer's is refused here rather than at every renewal.
-            self.billing.register_card({
+            self._ports().billing.register_card({
                 "merchant_id": data["merchant_id"], "email": data["email"],
                 "payment": {field: data["payment"][field] for field in ("method", *domain.CARD_FIELDS)},
             })
@@ -157,7 +176,7 @@ class SubscriptionsService(Pingable):
             existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
             if existing is not None:
                 return SUBSCRIPTION.dump(existing)
-            created = store.create_subscription(session, data, self._context(session).issue_ahead)
+            created = store.create_subscription(session, data, self._ports().issue_ahead, clock.now())
             self.events.record(session, "subscription_created", created.merchant_id, {
                 "subscription_id": created.id,
                 "external_id": created.external_id,
@@ -211,15 +230,16 @@ class SubscriptionsService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_subscription(self, identity, subscription_id):
-        return self._read(identity, lambda ctx, identity: detail(
-            ctx, store.buyer_subscription(ctx.session, identity, subscription_id)))
+        identity = load(IDENTITY, identity)
+        with self.db.transaction() as session:
+            return detail(store.buyer_subscription(session, identity, subscription_id))
 
     # -- the buyer's self-service operations
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def plan_options(self, identity, subscription_id):
-        def work(ctx, identity):
-            subscription, options = selfservice.plan_options(ctx, identity, subscription_id)
+        def dump(found):
+            subscription, options = found
             return {
                 "subscription_id": subscription.id,
                 "current": OFFER_VIEW.dump(subscription.offer),
@@ -227,15 +247,16 @@ class SubscriptionsService(Pingable):
                 "pending_change": PENDING_PLAN_CHANGE.dump(subscription) if subscription.pending_change_status else None,
             }
 
-        return self._read(identity, work)
+        command = commands.PlanOptions(load(IDENTITY, identity), subscription_id)
+        return self._handle(handlers.plan_options, command, dump)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def quote_plan_change(self, identity, subscription_id, offer_id, idempotency_key=None):
         request = load(QUOTE_REQUEST, {"offer_id": offer_id})
         return self._buyer_request(
             identity, idempotency_key, "quote_plan_change", [subscription_id, offer_id],
-            lambda ctx, identity: QUOTE.dump(
-                selfservice.quote_plan_change(ctx, identity, subscription_id, request["offer_id"])),
+            lambda identity: commands.QuotePlanChange(identity, subscription_id, request["offer_id"]),
+            handlers.quote_plan_change, QUOTE.dump,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
@@ -243,15 +264,16 @@ class SubscriptionsService(Pingable):
         request = load(PLAN_CHANGE_REQUEST, {"quote_id": quote_id, "installments": installments})
         return self._buyer_request(
             identity, idempotency_key, "change_plan", [subscription_id, quote_id, installments],
-            lambda ctx, identity: changed(ctx, *selfservice.change_plan(
-                ctx, identity, subscription_id, request["quote_id"], request["installments"])),
+            lambda identity: commands.ChangePlan(
+                identity, subscription_id, request["quote_id"], request["installments"]),
+            handlers.change_plan, lambda answer: changed(*answer),
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def undo_plan_change(self, identity, subscription_id):
         return self._buyer_request(
             identity, None, "undo_plan_change", [subscription_id],
-            lambda ctx, identity: changed(ctx, selfservice.undo_plan_change(ctx, identity, subscription_id)),
+            lambda identity: commands.UndoPlanChange(identity, subscription_id), handlers.undo_plan_change, changed,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("change.card_token",))
@@ -261,8 +283,9 @@ class SubscriptionsService(Pingable):
             raise ValidationFailed("Unknown actor.", fields={"actor": [f"One of {', '.join(METHOD_CHANGE_ACTORS)}."]})
         return self._buyer_request(
             identity, idempotency_key, "change_payment_method", [subscription_id, change],
-            lambda ctx, identity: changed(ctx, *selfservice.change_payment_method(
-                ctx, identity, subscription_id, request, actor)),
+            lambda identity: commands.ChangePaymentMethod(
+                identity, subscription_id, request["method"], request.get("card_token"), actor),
+            handlers.change_payment_method, lambda answer: changed(*answer),
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
@@ -274,7 +297,8 @@ class SubscriptionsService(Pingable):
         """
         return self._buyer_request(
             identity, idempotency_key, "begin_card_update", [subscription_id],
-            lambda ctx, identity: selfservice.begin_card_update(ctx, identity, subscription_id), keep_answer=False,
+            lambda identity: commands.BeginCardUpdate(identity, subscription_id), handlers.begin_card_update,
+            lambda ticket: ticket, keep_answer=False,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
@@ -282,20 +306,23 @@ class SubscriptionsService(Pingable):
         loaded = load(CANCEL_REQUEST, request if request is not None else {})
         return self._buyer_request(
             identity, idempotency_key, "cancel", [subscription_id, request],
-            lambda ctx, identity: changed(ctx, selfservice.cancel(ctx, identity, subscription_id, loaded)),
+            lambda identity: commands.Cancel(identity, subscription_id, loaded["reason"], loaded["comment"]),
+            handlers.cancel, changed,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def undo_cancel(self, identity, subscription_id):
         return self._buyer_request(
             identity, None, "undo_cancel", [subscription_id],
-            lambda ctx, identity: changed(ctx, selfservice.undo_cancel(ctx, identity, subscription_id)),
+            lambda identity: commands.UndoCancel(identity, subscription_id), handlers.undo_cancel, changed,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def activity(self, identity, subscription_id):
-        return self._read(identity, lambda ctx, identity: ACTIVITY.dump(
-            selfservice.activity(ctx, identity, subscription_id), many=True))
+        identity = load(IDENTITY, identity)
+        with self.db.transaction() as session:
+            subscription = store.buyer_subscription(session, identity, subscription_id)
+            return ACTIVITY.dump(store.activity(session, subscription.id), many=True)
 
     # -- billing's payments
 
@@ -311,29 +338,8 @@ class SubscriptionsService(Pingable):
         self._settle(envelope, "charge_failed")
 
     def _settle(self, envelope, event_type):
-        order = envelope["data"]
-        kind, key = order.get("kind"), order.get("idempotency_key")
-        if kind is None or order.get("subscription_id") is None:
-            return  # a checkout's order, not a charge of ours
-        if domain.left_to_the_renewal_job(order):
-            return
-        with self.db.transaction() as session:
-            if event_type == "order_paid" and kind != "plan_change" and lifecycle.renewal_already_applied(
-                    session, order["subscription_id"], order["cycle_number"]):
-                return  # a late payment of a cycle already renewed: nothing to apply or to remember
-            if not first_delivery(session, inbox, envelope["event_id"], event_type):
-                return
-            ctx = self._context(session)
-            if kind == "plan_change":
-                quote = store.quote_by_id(session, key.removeprefix("plan_change:"))
-                if quote is None:
-                    return
-                if event_type == "order_paid":
-                    lifecycle.settle_plan_change_payment(ctx, quote, order)
-                else:
-                    lifecycle.settle_plan_change_failure(ctx, quote)
-            elif event_type == "order_paid":
-                lifecycle.settle_renewal_payment(ctx, order["subscription_id"], order["cycle_number"], order)
+        command = commands.SettleOrder(envelope["event_id"], event_type, envelope["data"])
+        self._handle(handlers.settle_order, command, lambda nothing: None)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def payments_not_applied(self, merchant_id=None, limit=100):
@@ -360,4 +366,41 @@ class SubscriptionsService(Pingable):
         billing_timeout = float(self.config.get("RENEWAL_BILLING_TIMEOUT", 30))
         batches_at_once = int(self.config.get("RENEWAL_CONCURRENCY", 2)) if is_postgres(self.db.engine) else 1
         with self.renewal_pass:
-            return lifecycle.run_renewals(self.db, self._context, batch_size, billing_timeout, batches_at_once)
+            return self._renewal_pass(batch_size, billing_timeout, batches_at_once)
+
+    def _renewal_pass(self, batch_size, billing_timeout, batches_at_once):
+        """One pass of the renewal job over every subscription due now, `batch_size` at a
+        time (handlers.renew_due_batch, one transaction each), up to `batches_at_once`
+        batches under way at once (each spends most of its time waiting on billing; on
+        SQLite, whose write lock must not wait on billing, 1); what happened, counted."""
+        summary = Counter()
+        command = commands.RenewDueBatch(batch_size, billing_timeout, handlers.ClaimPosition())
+
+        def batches():
+            while (steps := self._renewal_batch(command)) is not None:
+                summary.update(steps)
+
+        workers = [eventlet.spawn(batches) for _ in range(batches_at_once)]
+        failures = []
+        for worker in workers:
+            try:
+                worker.wait()
+            except Exception as error:  # the pass stops; the others still finish their batch
+                failures.append(error)
+        if failures:
+            raise failures[0]
+        return dict(summary)
+
+    def _renewal_batch(self, command):
+        steps = None
+        try:
+            with self.db.transaction() as session:
+                steps = handlers.renew_due_batch(command, self._uow(session), self._ports())
+            return steps
+        except (PortalError, StaleDataError) as error:
+            if not steps:
+                raise  # not even claimed: the pass cannot go on
+            # Its transaction failed at the end (SQLite: a row changed under it, see
+            # models.py): rolled back whole, due again at the next pass.
+            log.warning("a batch of %s renewals left for the next pass: %r", sum(steps.values()), error)
+            return Counter(left_for_next_pass=sum(steps.values()))

@@ -3,11 +3,8 @@
 Every buyer-facing read goes through `owned_row`/`owned_rows`, limited to what the
 session's identity owns; a row outside it is indistinguishable from one that does not exist.
 """
-import uuid
-
 from sqlalchemy import exists, select, tuple_, update
 
-from services.common import clock
 from services.common.db import is_postgres
 from services.common.errors import NotFound, ValidationFailed
 from services.common.identity import InvalidEmail, normalize_email, owned_row, owned_rows, owner_filters
@@ -80,46 +77,15 @@ def check_intake(session, data):
         raise ValidationFailed(f"Invalid subscription: {', '.join(sorted(fields))}.", fields=fields)
 
 
-def create_subscription(session, data, issue_ahead):
+def create_subscription(session, data, issue_ahead, now):
     """A new subscription with its first activity entry; the caller records the event.
 
     `issue_ahead`: how long before a renewal its boleto/pix order is issued."""
     check_intake(session, data)
-    now = clock.now()
-    payment = data["payment"]
-    next_charge_at = data["next_charge_at"] or domain.initial_next_charge_at(data["status"], data["cycle_end"])
-    subscription = Subscription(
-        id=str(uuid.uuid4()),
-        merchant_id=data["merchant_id"],
-        external_id=data["external_id"],
-        offer_id=data["offer_id"],
-        email=data["email"],
-        status=data["status"],
-        cancel_reason=data["cancel_reason"],
-        cancel_at_period_end=False,
-        cycle_number=data["cycle_number"],
-        cycle_start=data["cycle_start"],
-        cycle_end=data["cycle_end"],
-        next_charge_at=next_charge_at,
-        renewal_run_at=domain.initial_renewal_run_at(data["status"], payment["method"], next_charge_at, issue_ahead),
-        # A past-due subscription has already had its renewal charge refused.
-        charge_attempts=1 if data["status"] == "past_due" else 0,
-        first_failed_at=data["cycle_end"] if data["status"] == "past_due" else None,
-        payment_method=payment["method"],
-        card_brand=payment["card_brand"],
-        card_last4=payment["card_last4"],
-        card_exp=payment["card_exp"],
-        payment_token=payment["token"],
-        installments=data["installments"],
-        balance_cents=0,
-        created_at=data["created_at"] or now,
-    )
+    subscription = Subscription.register(data, now, issue_ahead)
     session.add(subscription)
     _ensure_contact(session, data["merchant_id"], data["email"])
-    session.add(Activity(
-        subscription_id=subscription.id, at=now, actor="merchant", action="subscription_created",
-        details={"external_id": data["external_id"], "offer_id": data["offer_id"], "status": data["status"]},
-    ))
+    write_changes(session, None, subscription, now)
     session.flush()
     return subscription
 
@@ -259,34 +225,6 @@ def plan_options(session, subscription):
     return sorted(offers, key=lambda offer: order[offer.id])
 
 
-def add_quote(session, subscription, to_offer_id, quote, now):
-    row = PlanChangeQuote(
-        id=str(uuid.uuid4()),
-        subscription_id=subscription.id,
-        from_offer_id=subscription.offer_id,
-        cycle_number=subscription.cycle_number,
-        payment_method=subscription.payment_method,
-        to_offer_id=to_offer_id,
-        kind=quote.kind,
-        credit_cents=quote.credit_cents,
-        charge_cents=quote.charge_cents,
-        balance_cents=quote.balance_cents,
-        max_installments=quote.max_installments,
-        takes_effect=quote.takes_effect,
-        effective_at=quote.effective_at,
-        cycle_start=quote.cycle_start,
-        cycle_end=quote.cycle_end,
-        next_renewal_at=quote.next_renewal_at,
-        next_renewal_cents=quote.next_renewal_cents,
-        created_at=now,
-        expires_at=now + domain.QUOTE_VALIDITY,
-        status="open",
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
 def subscription_quote(session, subscription_id, quote_id):
     quote = session.get(PlanChangeQuote, quote_id) if isinstance(quote_id, str) else None
     if quote is None or quote.subscription_id != subscription_id:
@@ -306,7 +244,7 @@ def activity(session, subscription_id):
 
 
 def payments_not_applied(session, merchant_id=None, limit=100):
-    """Paid orders recorded as not applied (`lifecycle.record_payment_not_applied`),
+    """Paid orders recorded as not applied (`Subscription.record_payment_not_applied`),
     newest first: each as its activity entry with the subscription's merchant and buyer."""
     query = (
         select(Activity.at, Activity.details, Subscription.id, Subscription.merchant_id, Subscription.email)
@@ -325,18 +263,23 @@ def payments_not_applied(session, merchant_id=None, limit=100):
     ]
 
 
-def log_activity(session, subscription, actor, action, details):
-    session.add(Activity(subscription_id=subscription.id, at=clock.now(), actor=actor, action=action, details=details))
-
-
-def log_change(session, events, subscription, actor, event_type, data):
-    """Record a change of `subscription` twice, in this transaction: the event
-    `event_type` for other systems, and the activity entry the buyer reads."""
-    envelope = events.record(session, event_type, subscription.merchant_id, {
-        "subscription_id": subscription.id, "email": subscription.email, "actor": actor, **data,
-    })
-    details = {key: value for key, value in envelope["data"].items() if key not in ("subscription_id", "email", "actor")}
-    log_activity(session, subscription, actor, event_type.removeprefix("subscription_"), details)
+def write_changes(session, events, subscription, at):
+    """Write what `subscription` recorded (domain/subscription.py `Change`), in this
+    transaction and in order, then forget it: each event for other systems with the
+    activity entry the buyer reads (the event's data), or an activity entry alone."""
+    for change in subscription.changes:
+        action, details = change.action, change.data
+        if change.event:
+            envelope = events.record(session, change.action, subscription.merchant_id, {
+                "subscription_id": subscription.id, "email": subscription.email, "actor": change.actor,
+                **change.data,
+            })
+            action = action.removeprefix("subscription_")
+            details = {key: value for key, value in envelope["data"].items()
+                       if key not in ("subscription_id", "email", "actor")}
+        session.add(Activity(subscription_id=subscription.id, at=at, actor=change.actor, action=action,
+                             details=details))
+    subscription.changes.clear()
 
 
 # -- buyer requests by idempotency key

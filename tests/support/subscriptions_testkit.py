@@ -1,5 +1,6 @@
-"""What the subscriptions tests share: a stand-in billing on the same broker, the
-moment they happen at, and small waiting helpers.
+"""What the subscriptions tests share: a stand-in billing (in memory for the handler
+tests, on the same broker for the service's), the moment they happen at, and small
+waiting helpers.
 
 `FakeBilling` is a real nameko service named "billing" answering the issue-4 contract
 (`charge`, `charge_batch`, `orders_by_keys`, `register_card`, `get_payment_method`,
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 import eventlet
 
 from services.billing.card_entry import TICKET_BYTES
-from services.common.errors import EXPECTED_ERRORS, NotFound, PortalError, ValidationFailed
+from services.common.errors import EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, ValidationFailed
 from services.common.rpc import rpc
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
@@ -65,12 +66,21 @@ class Ledger:
 LEDGER = {"current": Ledger()}
 
 
-class FakeBilling:
-    name = "billing"
+class InMemoryBilling:
+    """billing as subscriptions' BillingPort sees it, answering from a `Ledger`: one
+    order per idempotency key, cards answered as `card_answer` says, boleto/pix
+    pending, a token in `unusable_tokens` refused as billing refuses a token not
+    issued to the buyer. The handler tests use it directly; `FakeBilling` serves it on
+    the broker."""
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def __init__(self, ledger):
+        self.ledger = ledger
+
+    def with_timeout(self, seconds):
+        return self
+
     def charge(self, request):
-        ledger = LEDGER["current"]
+        ledger = self.ledger
         ledger.requests.append(request)
         if ledger.hold is not None:
             ledger.hold.wait()
@@ -104,7 +114,6 @@ class FakeBilling:
         ledger.orders[key] = order
         return order
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def charge_batch(self, requests):
         """`charge` for each request, as billing answers a batch: a charge that fails
         is that answer's error, and the others are charged."""
@@ -116,40 +125,71 @@ class FakeBilling:
                 answers.append({"order": None, "error": {"code": "error", "message": str(error), "fields": {}}})
             except PortalError as refusal:
                 answers.append({"order": None, "error": refusal.to_dict()})
-        if LEDGER["current"].lose_batch_answers:
-            raise RuntimeError("billing charged, but its answer was lost")
+        if self.ledger.lose_batch_answers:
+            raise ServiceUnavailable("billing charged, but its answer was lost")
         return answers
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def orders_by_keys(self, idempotency_keys):
-        orders = LEDGER["current"].orders
+        orders = self.ledger.orders
         return {key: orders[key] for key in idempotency_keys if key in orders}
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def register_card(self, card):
         """Keeps the card of a subscription's intake, refusing one another buyer's."""
         payment, owner = card["payment"], {"email": card["email"], "merchant_id": card["merchant_id"]}
-        known = LEDGER["current"].cards.setdefault(payment["token"], {
+        known = self.ledger.cards.setdefault(payment["token"], {
             **owner, "brand": payment["card_brand"], "last4": payment["card_last4"], "exp": payment["card_exp"],
         })
         if (known["email"], known["merchant_id"]) != (owner["email"], owner["merchant_id"]):
             raise ValidationFailed("The card token belongs to another buyer.",
                                    fields={"payment": {"token": ["Belongs to another buyer."]}})
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_payment_method(self, identity, token):
-        card = LEDGER["current"].cards.get(token)
+        card = self.ledger.cards.get(token)
         if card is None or (card["email"], card["merchant_id"]) != (identity["email"], identity["merchant_id"]):
             raise NotFound("Payment method not found.")
         return {"token": token, "brand": card["brand"], "last4": card["last4"], "exp": card["exp"]}
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def issue_card_entry_ticket(self, request):
         """A new ticket each time, as billing's: a live secret the suite's scan knows."""
-        LEDGER["current"].tickets.append(request)
+        self.ledger.tickets.append(request)
         ticket = secrets.token_urlsafe(TICKET_BYTES)
         return {"ticket": ticket, "form_url": f"http://billing.test/card?ticket={ticket}",
                 "expires_at": "2026-03-15T12:10:00+00:00"}
+
+
+class FakeBilling:
+    """`InMemoryBilling` on the broker, as a service named "billing", answering from
+    `LEDGER["current"]`."""
+
+    name = "billing"
+
+    @staticmethod
+    def _billing():
+        return InMemoryBilling(LEDGER["current"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def charge(self, request):
+        return self._billing().charge(request)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def charge_batch(self, requests):
+        return self._billing().charge_batch(requests)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def orders_by_keys(self, idempotency_keys):
+        return self._billing().orders_by_keys(idempotency_keys)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def register_card(self, card):
+        return self._billing().register_card(card)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_payment_method(self, identity, token):
+        return self._billing().get_payment_method(identity, token)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def issue_card_entry_ticket(self, request):
+        return self._billing().issue_card_entry_ticket(request)
 
 
 def envelopes(queue, count, timeout=20):

@@ -12,7 +12,7 @@ from services.common.db import make_engine
 from services.common.outbox import event_exchange
 from services.common.rpc import ClusterRpcProxy
 from services.subscriptions.domain import add_months
-from services.subscriptions.models import Activity, Subscription, inbox
+from services.subscriptions.models import Activity, inbox, subscriptions
 from services.subscriptions.service import SubscriptionsService
 from support.publishing import publish_confirmed
 from support.system import free_port
@@ -150,8 +150,8 @@ def db_rows(config):
     class Rows:
         def subscription(self, subscription_id):
             with engine.connect() as connection:
-                row = connection.execute(select(Subscription.__table__).where(
-                    Subscription.__table__.c.id == subscription_id)).mappings().one()
+                row = connection.execute(select(subscriptions).where(
+                    subscriptions.c.id == subscription_id)).mappings().one()
             return {key: value for key, value in row.items() if key != "version"}
 
         def activity(self, subscription_id):

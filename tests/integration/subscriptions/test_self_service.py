@@ -68,29 +68,6 @@ class TestPlanChange:
         again = refused(Conflict, rpc.change_plan, ANA_ID, subscription["id"], quote["quote_id"], 1)
         assert again.code == "quote_expired"
 
-    def test_a_longer_periodicity_starts_a_new_cycle_now(self, rpc, subscribe, ledger):
-        subscription = subscribe("acme-basico", started=timedelta(days=10))
-        quote = rpc.quote_plan_change(ANA_ID, subscription["id"], "acme-anual")
-        assert (quote["kind"], quote["max_installments"]) == ("new_cycle", 12)
-        result = rpc.change_plan(ANA_ID, subscription["id"], quote["quote_id"], 12)
-        changed = result["subscription"]
-        assert changed["cycle"]["number"] == 2
-        assert datetime.fromisoformat(changed["cycle"]["start"]) == NOW
-        assert changed["cycle"]["end"] == quote["cycle"]["end"] == "2027-03-15T12:00:00+00:00"
-        assert changed["next_charge_at"] == quote["next_renewal_at"]
-        assert changed["installments"] == 12
-        assert ledger.requests[0]["cycle_number"] == 2
-        assert ledger.requests[0]["amount_cents"] == quote["charge_cents"]
-
-    def test_an_expired_quote_is_refused_and_nothing_is_charged(self, rpc, subscribe, ledger, set_clock):
-        subscription = subscribe("acme-basico")
-        quote = rpc.quote_plan_change(ANA_ID, subscription["id"], "acme-premium")
-        set_clock(NOW + timedelta(minutes=10))
-        error = refused(Conflict, rpc.change_plan, ANA_ID, subscription["id"], quote["quote_id"], 1)
-        assert error.code == "quote_expired"
-        assert ledger.requests == []
-        assert rpc.get_subscription(ANA_ID, subscription["id"])["offer_id"] == "acme-basico"
-
     def test_a_declined_card_leaves_everything_as_it_was(self, rpc, subscribe, ledger, event_queue, db_rows):
         events = event_queue("subscriptions", "#")
         subscription = subscribe("acme-basico")
@@ -168,30 +145,6 @@ class TestPlanChange:
         wait_until(lambda: rpc.get_subscription(ANA_ID, subscription["id"])["pending_plan_change"] is None)
         assert rpc.get_subscription(ANA_ID, subscription["id"])["offer_id"] == "acme-basico"
 
-    def test_an_option_not_offered_is_refused(self, rpc, subscribe):
-        subscription = subscribe("acme-basico")
-        for offer_id in ("acme-semestral", "beta-max", "nope"):
-            assert refused(RuleRefused, rpc.quote_plan_change, ANA_ID, subscription["id"], offer_id).code == (
-                "option_not_offered")
-
-    def test_a_subscription_not_active_cannot_change_plan(self, rpc, subscribe):
-        subscription = subscribe("acme-basico", status="canceled", cancel_reason="merchant")
-        error = refused(RuleRefused, rpc.quote_plan_change, ANA_ID, subscription["id"], "acme-premium")
-        assert error.code == "subscription_not_active"
-        past_due = subscribe("acme-basico", status="past_due")
-        assert refused(RuleRefused, rpc.quote_plan_change, ANA_ID, past_due["id"], "acme-premium").code == (
-            "subscription_not_active")
-
-    def test_a_renewal_under_way_blocks_a_plan_change(self, rpc, subscribe):
-        subscription = subscribe("acme-basico", started=timedelta(days=26), payment={"method": "boleto"})
-        assert rpc.run_renewals() == {"waiting": 1}  # the next cycle's boleto, issued three days ahead
-        error = refused(RuleRefused, rpc.quote_plan_change, ANA_ID, subscription["id"], "acme-premium")
-        assert error.code == "renewal_in_progress"
-        # The page reads what the service accepts: no plan change on offer either.
-        assert rpc.get_subscription(ANA_ID, subscription["id"])["allowed_operations"] == [
-            "change_payment_method", "cancel"]
-
-
 class TestPaymentMethod:
     def test_a_card_from_card_entry(self, rpc, subscribe, ledger, event_queue):
         events = event_queue("subscriptions", "subscription_payment_method_changed")
@@ -217,57 +170,11 @@ class TestPaymentMethod:
         assert to_pix["subscription"]["payment_method"] == {
             "method": "pix", "card_brand": None, "card_last4": None, "card_exp": None}
 
-    def test_a_method_the_merchant_does_not_take_is_refused(self, rpc, subscribe):
-        rpc.upsert_merchant({"id": "acme-cursos", "name": "Acme Cursos", "customer_can_change_payment_method": True,
-                             "payment_methods_allowed": ["credit_card", "pix"]})
-        subscription = subscribe("acme-basico")
-        error = refused(RuleRefused, rpc.change_payment_method, ANA_ID, subscription["id"], {"method": "boleto"})
-        assert error.code == "method_not_allowed"
-        assert refused(RuleRefused, rpc.begin_card_update, ANA_ID, subscribe("acme-basico", status="canceled")["id"]
-                       ).code == "subscription_not_active"
-
     def test_card_entry_ticket_comes_from_billing_for_this_subscription(self, rpc, subscribe, ledger):
         subscription = subscribe("acme-basico")
         ticket = rpc.begin_card_update(ANA_ID, subscription["id"])
         assert ticket["form_url"].startswith("http://billing.test/card?ticket=")
         assert ledger.tickets == [{"email": ANA, "merchant_id": "acme-cursos", "subscription_id": subscription["id"]}]
-
-    def test_past_due_update_and_pay_now(self, rpc, subscribe, ledger, event_queue):
-        events = event_queue("subscriptions", "subscription_renewed")
-        subscription = subscribe("acme-basico", started=timedelta(days=31) + timedelta(hours=12), status="past_due")
-        ledger.cards["tok_new"] = {"email": ANA, "merchant_id": "acme-cursos", "brand": "visa", "last4": "1111",
-                                   "exp": "01/2032"}
-
-        result = rpc.change_payment_method(ANA_ID, subscription["id"], {"method": "credit_card", "card_token": "tok_new"})
-
-        [charge] = ledger.requests
-        # The renewal of cycle 2 was refused once already; this is its first retry.
-        assert (charge["idempotency_key"], charge["kind"], charge["payment_token"], charge["amount_cents"]) == (
-            f"retry:{subscription['id']}:2:1", "retry", "tok_new", 2990)
-        renewed = result["subscription"]
-        assert (renewed["status"], renewed["cycle"]["number"]) == ("active", 2)
-        assert renewed["cycle"]["start"] == subscription["cycle"]["end"]
-        assert result["order"]["status"] == "paid"
-        [event] = envelopes(events, 1)
-        assert (event["data"]["cycle_number"], event["data"]["amount_cents"]) == (2, 2990)
-
-    def test_past_due_pay_now_declined_keeps_it_past_due_with_the_new_method(self, rpc, subscribe, ledger):
-        subscription = subscribe("acme-basico", started=timedelta(days=32), status="past_due")
-        ledger.cards["tok_new"] = {"email": ANA, "merchant_id": "acme-cursos", "brand": "visa", "last4": "1111",
-                                   "exp": "01/2032"}
-        ledger.card_answer = "refused"
-        result = rpc.change_payment_method(ANA_ID, subscription["id"], {"method": "credit_card", "card_token": "tok_new"})
-        assert result["order"]["status"] == "refused"
-        assert (result["subscription"]["status"], result["subscription"]["payment_method"]["card_last4"]) == (
-            "past_due", "1111")
-        assert result["subscription"]["next_charge_at"] == subscription["next_charge_at"]
-        # A second try is a new charge, under a new key.
-        ledger.card_answer = "paid"
-        again = rpc.change_payment_method(ANA_ID, subscription["id"], {"method": "credit_card", "card_token": "tok_new"})
-        assert [request["idempotency_key"] for request in ledger.requests] == [
-            f"retry:{subscription['id']}:2:1", f"retry:{subscription['id']}:2:2"]
-        assert again["subscription"]["status"] == "active"
-
 
 class TestCancel:
     def test_at_period_end_with_a_reason_then_undo(self, rpc, subscribe, event_queue, set_clock):
@@ -291,18 +198,6 @@ class TestCancel:
         rpc.cancel(ANA_ID, subscription["id"], {"reason": "other"})
         set_clock(datetime.fromisoformat(subscription["cycle"]["end"]))
         assert refused(RuleRefused, rpc.undo_cancel, ANA_ID, subscription["id"]).code == "period_ended"
-
-    def test_immediately_when_the_merchant_says_so(self, rpc, subscribe, event_queue):
-        events = event_queue("subscriptions", "subscription_canceled")
-        rpc.upsert_merchant({"id": "acme-cursos", "name": "Acme Cursos", "customer_can_cancel": True,
-                             "cancel_mode": "immediately"})
-        subscription = subscribe("acme-basico")
-        canceled = rpc.cancel(ANA_ID, subscription["id"], {"reason": "not_using"})["subscription"]
-        assert (canceled["status"], canceled["cancel_reason"], canceled["next_charge_at"]) == ("canceled", "buyer", None)
-        [event] = envelopes(events, 1)
-        assert (event["data"]["reason"], event["data"]["feedback"], event["data"]["comment"]) == ("buyer", "not_using", None)
-        assert refused(RuleRefused, rpc.cancel, ANA_ID, subscription["id"], {}).code == "subscription_not_active"
-        assert refused(RuleRefused, rpc.undo_cancel, ANA_ID, subscription["id"]).code == "no_scheduled_cancellation"
 
     def test_an_unknown_reason_is_invalid(self, rpc, subscribe):
         subscription = subscribe("acme-basico")

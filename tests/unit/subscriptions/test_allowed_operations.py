@@ -1,10 +1,10 @@
 """What a buyer may do now, and the next charge, as the subscriptions service answers
-them with a subscription (domain.allowed_operations, refusal_for, next_charge)."""
+them with a subscription (the aggregate's allowed_operations, refusal_for, next_charge)."""
 from datetime import timedelta
 
 import pytest
 
-from services.subscriptions import domain
+from services.subscriptions.domain.subscription import NextCharge
 from support.subscription_states import CYCLE_END, CYCLE_START, merchant, subscription
 
 MID_CYCLE = CYCLE_START + timedelta(days=10)
@@ -12,7 +12,7 @@ AFTER_CYCLE = CYCLE_END + timedelta(hours=1)
 
 
 def allowed(row, now=MID_CYCLE):
-    return domain.allowed_operations(row, now)
+    return row.allowed_operations(now)
 
 
 def test_an_active_subscription_may_change_method_plan_or_cancel():
@@ -22,7 +22,7 @@ def test_an_active_subscription_may_change_method_plan_or_cancel():
 def test_a_merchant_setting_off_leaves_the_operation_to_its_support():
     row = subscription(merchant(customer_can_change_plan=False, customer_can_cancel=False))
     assert allowed(row) == ["change_payment_method"]
-    refusal = domain.refusal_for("cancel", row, MID_CYCLE)
+    refusal = row.refusal_for("cancel", MID_CYCLE)
     assert (refusal.code, refusal.message) == (
         "operation_disabled", "Acme Cursos não permite o cancelamento pelo portal. Fale com o atendimento.")
 
@@ -30,13 +30,13 @@ def test_a_merchant_setting_off_leaves_the_operation_to_its_support():
 def test_a_renewal_under_way_blocks_a_plan_change_only():
     row = subscription(merchant(), waiting="boleto")
     assert allowed(row) == ["change_payment_method", "cancel"]
-    assert domain.refusal_for("change_plan", row, MID_CYCLE).code == "renewal_in_progress"
+    assert row.refusal_for("change_plan", MID_CYCLE).code == "renewal_in_progress"
 
 
 def test_an_offer_with_no_options_offers_no_plan_change():
     row = subscription(merchant(), options=())
     assert "change_plan" not in allowed(row)
-    assert domain.refusal_for("change_plan", row, MID_CYCLE).code == "option_not_offered"
+    assert row.refusal_for("change_plan", MID_CYCLE).code == "option_not_offered"
 
 
 def test_a_past_due_subscription_may_pay_with_another_method_or_cancel():
@@ -52,7 +52,7 @@ def test_a_scheduled_cancellation_may_be_undone_until_the_period_ends():
     row = subscription(merchant(), cancel_at_period_end=True)
     assert allowed(row) == ["change_payment_method", "change_plan", "undo_cancel"]
     assert "undo_cancel" not in allowed(row, AFTER_CYCLE)
-    assert domain.refusal_for("undo_cancel", row, AFTER_CYCLE).code == "period_ended"
+    assert row.refusal_for("undo_cancel", AFTER_CYCLE).code == "period_ended"
 
 
 def test_a_scheduled_plan_change_may_be_undone_but_not_one_awaiting_its_payment():
@@ -60,22 +60,22 @@ def test_a_scheduled_plan_change_may_be_undone_but_not_one_awaiting_its_payment(
         "change_payment_method", "undo_plan_change", "cancel"]
     awaiting = subscription(merchant(), pending="awaiting_payment")
     assert allowed(awaiting) == ["change_payment_method", "cancel"]
-    assert domain.refusal_for("undo_plan_change", awaiting, MID_CYCLE).code == "change_awaiting_payment"
+    assert awaiting.refusal_for("undo_plan_change", MID_CYCLE).code == "change_awaiting_payment"
 
 
 def test_a_scheduled_plan_change_cannot_be_undone_once_its_renewal_is_issued():
     row = subscription(merchant(), pending="scheduled", waiting="boleto")
-    assert domain.refusal_for("undo_plan_change", row, MID_CYCLE).code == "renewal_already_issued"
+    assert row.refusal_for("undo_plan_change", MID_CYCLE).code == "renewal_already_issued"
 
 
 def test_the_next_charge_is_the_price_it_renews_at_less_the_credit_kept():
-    assert domain.next_charge(subscription(merchant())) == domain.NextCharge(CYCLE_END, 2990)
+    assert subscription(merchant()).next_charge() == NextCharge(CYCLE_END, 2990)
     # A scheduled change renews at the new price; the credit comes off first.
-    assert domain.next_charge(subscription(merchant(), pending="scheduled", balance_cents=1000)) == (
-        domain.NextCharge(CYCLE_END, 4990))
-    assert domain.next_charge(subscription(merchant(), balance_cents=5000)) == domain.NextCharge(CYCLE_END, 0)
+    assert subscription(merchant(), pending="scheduled", balance_cents=1000).next_charge() == (
+        NextCharge(CYCLE_END, 4990))
+    assert subscription(merchant(), balance_cents=5000).next_charge() == NextCharge(CYCLE_END, 0)
 
 
 def test_no_next_charge_once_it_ends_or_is_set_to_end():
-    assert domain.next_charge(subscription(merchant(), "canceled")) is None
-    assert domain.next_charge(subscription(merchant(), cancel_at_period_end=True)) is None
+    assert subscription(merchant(), "canceled").next_charge() is None
+    assert subscription(merchant(), cancel_at_period_end=True).next_charge() is None

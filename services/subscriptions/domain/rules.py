@@ -1,4 +1,4 @@
-"""Subscription rules as plain functions: no nameko, no SQL.
+"""Subscription rules as plain functions: no nameko, no SQL, no state.
 
 Problem finders return `{field: [message, ...]}` (empty when all is well) so the
 service can answer one `ValidationFailed` naming every field at once.
@@ -423,92 +423,6 @@ def payment_method_refusal(status, method, payment_methods_allowed):
     if not accepted:
         return Refusal("method_not_allowed", "Esta forma de pagamento não é aceita para esta assinatura.")
     return None
-
-
-# -- what the buyer may do now, as the service checks it and the page shows it
-
-# Each operation a buyer may do by themselves, and the merchant's setting that allows it.
-BUYER_OPERATIONS = {
-    "change_payment_method": "customer_can_change_payment_method",
-    "change_plan": "customer_can_change_plan",
-    "undo_plan_change": "customer_can_change_plan",
-    "cancel": "customer_can_cancel",
-    "undo_cancel": "customer_can_cancel",
-}
-OPERATION_DISABLED = "operation_disabled"
-SETTING_NAMES = {
-    "customer_can_change_plan": "a troca de plano",
-    "customer_can_change_payment_method": "a troca da forma de pagamento",
-    "customer_can_cancel": "o cancelamento",
-}
-
-
-def disabled_refusal(operation, merchant):
-    """The refusal of `operation` when the merchant's settings leave it to its support, or None."""
-    setting = BUYER_OPERATIONS[operation]
-    if getattr(merchant, setting):
-        return None
-    return Refusal(
-        OPERATION_DISABLED,
-        f"{merchant.name} não permite {SETTING_NAMES[setting]} pelo portal. Fale com o atendimento.",
-    )
-
-
-def rule_refusal(operation, subscription, now, method=None, offer_id=None, plan_change_options=None):
-    """Why the rules refuse `operation` on `subscription` at `now`, or None; `method` and
-    `offer_id` narrow a payment method or plan change to one choice (None: any), and
-    `plan_change_options` are the offers the plan may switch to (default: its offer's)."""
-    renewal_order_issued = subscription.waiting_charge_method is not None
-    if operation == "change_payment_method":
-        return payment_method_refusal(subscription.status, method, subscription.merchant.payment_methods_allowed)
-    if operation == "change_plan":
-        if plan_change_options is None:
-            plan_change_options = subscription.offer.plan_change_options or []
-        return plan_change_refusal(
-            subscription.status, subscription.pending_change_status is not None, renewal_order_issued,
-            offer_id, plan_change_options,
-        )
-    if operation == "undo_plan_change":
-        return undo_plan_change_refusal(
-            subscription.pending_change_status, renewal_order_issued, subscription.cycle_end, now,
-        )
-    if operation == "cancel":
-        return cancel_refusal(subscription.status, subscription.cancel_at_period_end)
-    return undo_cancel_refusal(subscription.status, subscription.cancel_at_period_end, subscription.cycle_end, now)
-
-
-def refusal_for(operation, subscription, now):
-    """Why the buyer may not do `operation` on `subscription` now (the merchant's setting
-    first, then the rules), or None."""
-    return disabled_refusal(operation, subscription.merchant) or rule_refusal(operation, subscription, now)
-
-
-def allowed_operations(subscription, now):
-    """The operations the buyer may do on `subscription` now, in BUYER_OPERATIONS' order:
-    what the page offers is exactly what the service accepts."""
-    return [operation for operation in BUYER_OPERATIONS if refusal_for(operation, subscription, now) is None]
-
-
-def next_cycle_offer(subscription):
-    """The offer the next cycle is on: a scheduled change's, or the current one."""
-    if subscription.pending_change_status == SCHEDULED:
-        return subscription.pending_offer
-    return subscription.offer
-
-
-@dataclass(frozen=True)
-class NextCharge:
-    at: datetime
-    amount_cents: int
-
-
-def next_charge(subscription):
-    """When the next renewal charges and how much (the price it renews at, less the
-    credit kept from a plan change), or None when none is due."""
-    if not is_open(subscription.status) or subscription.next_charge_at is None:
-        return None
-    amount_cents, _ = apply_balance(next_cycle_offer(subscription).price_cents, subscription.balance_cents)
-    return NextCharge(subscription.next_charge_at, amount_cents)
 
 
 # -- renewal

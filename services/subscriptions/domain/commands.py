@@ -1,0 +1,74 @@
+"""What the subscriptions handlers (handlers.py) are asked to do, one class per
+operation: plain, validated data (the service loads it through schemas.py first)."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BuyerCommand:
+    # The session's identity (e-mail, merchant scope): only its own subscriptions are found.
+    identity: dict
+    subscription_id: str
+
+
+@dataclass(frozen=True)
+class Cancel(BuyerCommand):
+    reason: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class UndoCancel(BuyerCommand):
+    pass
+
+
+@dataclass(frozen=True)
+class PlanOptions(BuyerCommand):
+    pass
+
+
+@dataclass(frozen=True)
+class QuotePlanChange(BuyerCommand):
+    offer_id: str
+
+
+@dataclass(frozen=True)
+class ChangePlan(BuyerCommand):
+    quote_id: str
+    installments: int = 1
+
+
+@dataclass(frozen=True)
+class UndoPlanChange(BuyerCommand):
+    pass
+
+
+@dataclass(frozen=True)
+class ChangePaymentMethod(BuyerCommand):
+    method: str
+    card_token: str | None = None
+    # The buyer (also through billing's card form) or the merchant.
+    actor: str = "buyer"
+
+
+@dataclass(frozen=True)
+class BeginCardUpdate(BuyerCommand):
+    pass
+
+
+@dataclass(frozen=True)
+class SettleOrder:
+    """billing reports an order of ours `order_paid` or `charge_failed` (`event_type`)."""
+
+    event_id: str
+    event_type: str
+    order: dict
+
+
+@dataclass(frozen=True)
+class RenewDueBatch:
+    """Charge the next `batch_size` subscriptions due in this pass, claimed after
+    `position` (handlers.ClaimPosition, shared by the pass's batches)."""
+
+    batch_size: int
+    billing_timeout: float
+    position: object

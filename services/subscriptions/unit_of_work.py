@@ -1,0 +1,93 @@
+"""The unit of work of a subscriptions handler: repositories over one transaction's
+session, and `commit()`, which writes what the aggregates recorded.
+
+The transaction itself is the caller's (`Database.transaction()`, or the one
+idempotency.run_once opens so that the buyer request is finished in it too): `commit()`
+writes each change of every subscription the handler got from `subscriptions` as its
+outbox event and its activity entry (store.write_changes), in that transaction, and
+clears them; the transaction's end commits them with the change, or rolls all back.
+"""
+from services.common.events import first_delivery
+from services.subscriptions import store
+from services.subscriptions.models import inbox
+
+
+class SqlSubscriptions:
+    """Subscriptions as the handler may see them; every one handed out is remembered,
+    so the unit of work writes what it recorded."""
+
+    def __init__(self, session):
+        self._session = session
+        self.seen = []
+
+    def _saw(self, subscription):
+        if subscription not in self.seen:
+            self.seen.append(subscription)
+        return subscription
+
+    def owned(self, identity, subscription_id):
+        """The subscription if `identity` owns it (NotFound otherwise), to read."""
+        return self._saw(store.buyer_subscription(self._session, identity, subscription_id))
+
+    def lock(self, subscription_id, identity=None):
+        """The subscription (if `identity` owns it, when given), to change: see store.lock_subscription."""
+        return self._saw(store.lock_subscription(self._session, subscription_id, identity))
+
+    def claim_due_batch(self, now, limit, after=None):
+        """Up to `limit` due subscriptions after `after`, locked: see store.claim_due_batch."""
+        return [self._saw(subscription) for subscription in store.claim_due_batch(self._session, now, limit, after)]
+
+    def current_cycle_number(self, subscription_id):
+        return store.current_cycle_number(self._session, subscription_id)
+
+
+class SqlQuotes:
+    def __init__(self, session):
+        self._session = session
+
+    def add(self, quote):
+        self._session.add(quote)
+        self._session.flush()
+
+    def of_subscription(self, subscription_id, quote_id):
+        """The subscription's quote; NotFound (`quote_not_found`) otherwise."""
+        return store.subscription_quote(self._session, subscription_id, quote_id)
+
+    def get(self, quote_id):
+        return store.quote_by_id(self._session, quote_id)
+
+    def refresh(self, quote):
+        """The quote as committed since it was read (its charge may have been settled meanwhile)."""
+        self._session.refresh(quote)
+
+
+class SqlOffers:
+    def __init__(self, session):
+        self._session = session
+
+    def get(self, merchant_id, offer_id):
+        return store.offer(self._session, merchant_id, offer_id)
+
+    def options_for(self, subscription):
+        """The offers the subscription's current offer may switch to, in its order."""
+        return store.plan_options(self._session, subscription)
+
+
+class SqlUnitOfWork:
+    def __init__(self, session, events, clock):
+        self.session = session
+        self._events = events
+        self._clock = clock
+        self.subscriptions = SqlSubscriptions(session)
+        self.quotes = SqlQuotes(session)
+        self.offers = SqlOffers(session)
+
+    def first_delivery(self, event_id, event_type):
+        """Whether this event is seen for the first time (the inbox keeps its id)."""
+        return first_delivery(self.session, inbox, event_id, event_type)
+
+    def commit(self):
+        # Not flushed here: the transaction's end writes it all, so a concurrent change
+        # found there (SQLite's StaleDataError) is the caller's to handle, as before.
+        for subscription in self.subscriptions.seen:
+            store.write_changes(self.session, self._events, subscription, self._clock())
