@@ -35,7 +35,8 @@ from bench.postgres import PrivatePostgres  # noqa: E402
 from devtools.lifetime import terminate_with_parent  # noqa: E402
 from support import databases  # noqa: E402
 from support.portal_client import log_in  # noqa: E402
-from support.system import RunningSystem, free_port  # noqa: E402
+from support.ports import free_port  # noqa: E402
+from support.system import RunningSystem  # noqa: E402
 
 FULL = {
     "rpc_rounds": 10, "rpc_calls_per_round": 200, "rpc_warm_up": 100,

@@ -13,6 +13,7 @@ from services.billing.credentials import new_key  # noqa: E402
 from services.common import migrations  # noqa: E402
 from services.common.config import load_config  # noqa: E402
 from support.databases import create_postgres_database, drop_postgres_databases  # noqa: E402
+from support.ports import free_port  # noqa: E402
 
 # At the session's end, every database and log the tests wrote is scanned for card data.
 pytest_plugins = ["support.secret_scan"]
@@ -56,6 +57,13 @@ def migrated_db_url(make_db_url):
 # Where nothing listens (the discard port): connections are refused at once.
 NO_ASAAS = "http://127.0.0.1:9/v3"
 NO_MERCADOPAGO = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def web_config():
+    """nameko's fixture of the same name, on a port outside the ephemeral range
+    (support.ports says why: its own took one an AMQP client could take first)."""
+    return {"WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import requests
 
 from bench.pages import start_baseline
 from support.portal_client import TIMEOUT, log_in
-from support.system import free_port
+from support.ports import free_port
 
 
 def test_the_benchmark_baseline_answers_what_the_gateway_answers(system):

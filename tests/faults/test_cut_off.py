@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from support.mailsink import free_ports
+from support.ports import free_ports
 from support.tcp_proxy import TcpProxy
 from support.workload import buyers_with_subscriptions, client_of, report
 

@@ -10,7 +10,6 @@ process is monkey-patched by eventlet). Each message from `/api/messages` is a d
 {"id", "from", "to": [...], "subject", "date", "text", "html", "links"}, newest first.
 """
 import email.policy
-import socket
 import subprocess
 import sys
 import time
@@ -21,22 +20,10 @@ from pathlib import Path
 import requests
 
 from devtools.lifetime import terminate_with_parent
+from support.ports import free_ports
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 20
-
-
-def free_ports(count):
-    """`count` distinct ports that nothing listens on right now."""
-    # Keep every socket bound until all ports are known, so none repeats.
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class Mailsink:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devtools.lifetime import terminate_with_parent
-from support.mailsink import free_ports
+from support.ports import free_ports
 
 # The server script itself: the Debian wrapper in /usr/sbin switches to the rabbitmq
 # user, whose HOME and cookie belong to the machine's node.

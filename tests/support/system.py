@@ -16,18 +16,11 @@ from services.billing.credentials import new_key
 from services.common.config import REPO_ROOT
 from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
 from support.databases import create_postgres_database, drop_postgres_databases
+from support.ports import free_port
 
 MANAGEMENT_API = os.environ.get("PORTAL_TEST_RABBIT_API", "http://localhost:15672/api")
 BROKER = os.environ.get("PORTAL_TEST_BROKER", "amqp://guest:guest@localhost:5672")
 READY_MARKER = "Demo buyers:"
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def running(pid):

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from services.billing.processors import Card, CardHolder, CardRefused, ProcessorUnavailable, boleto, brcode, make_processor
-from support.system import free_port
+from support.ports import free_port
 
 KEY = "$aact_hmlg_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OmFkYXB0ZXI"
 HOLDER = CardHolder(name="Ana Souza", email="ana@example.com", document="529.982.247-25", postal_code="01310-100",

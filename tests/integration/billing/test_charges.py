@@ -16,7 +16,7 @@ from services.billing.processors import ProcessorUnavailable, boleto, brcode
 from services.common import clock
 from services.common.db import make_engine
 from services.common.errors import ValidationFailed
-from support.system import free_port
+from support.ports import free_port
 
 APPROVE, DECLINE, NETWORK_ERROR, NO_FUNDS = (
     "4242424242424242", "4000000000000002", "4000000000000119", "4000000000009995",

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from services.billing.processors import Card, CardHolder, CardRefused, ProcessorUnavailable, boleto, brcode, make_processor
-from support.system import free_port
+from support.ports import free_port
 
 TOKEN = "APP_USR-1234567890123456-120705-0f7b1a2c3d4e5f60718293a4b5c6d7e8-123456789"
 HOLDER = CardHolder(name="Ana Souza", email="ana@example.com", document="529.982.247-25", postal_code="01310-100",

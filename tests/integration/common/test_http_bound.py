@@ -5,7 +5,7 @@ import eventlet
 import requests
 
 from services.common.web import http, json_response
-from support.system import free_port
+from support.ports import free_port
 
 RELEASE = {"event": None}
 

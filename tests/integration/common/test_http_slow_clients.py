@@ -16,7 +16,7 @@ import requests
 from gateway.service import GatewayService
 from services.common.config import load_config
 from support.slow_http import ANSWER_TIMEOUT, connection_to, requests_being_read, send_head, stalled_post
-from support.system import free_port
+from support.ports import free_port
 from support.waiting import wait_until
 
 MAX_WORKERS = 4

@@ -1,5 +1,4 @@
 """A correlation id follows a request through HTTP and RPC, and workers are measured."""
-import socket
 import time
 
 import requests
@@ -8,6 +7,7 @@ from prometheus_client import REGISTRY
 from services.common.observability import current_correlation_id
 from services.common.rpc import TimedRpc, rpc
 from services.common.web import http, json_response
+from support.ports import free_port
 
 CONTAINER = "services.common.observability.ObservedContainer"
 
@@ -27,12 +27,6 @@ class Outer:
     @http("GET", "/trace")
     def trace(self, request):
         return json_response({"outer": current_correlation_id.get(), "inner": self.inner.whoami()})
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_the_request_id_reaches_every_service_and_comes_back(container_factory, rabbit_config):

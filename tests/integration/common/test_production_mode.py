@@ -17,7 +17,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.billing.credentials import new_key
 from services.common.migrations import SERVICES_WITH_DATABASE, db_url_key
 from support.fleet import PROCESS_NAMES, start_procfile_process
-from support.system import free_port
+from support.ports import free_port
 from support.waiting import wait_until
 
 # How long a refused process may take to import its code and exit.

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from services.common.config import REPO_ROOT
-from support.system import free_port
+from support.ports import free_port
 
 
 def test_make_run_refuses_production_mode(tmp_path):

@@ -18,7 +18,8 @@ from portalctl import cli
 from services.common import clock
 from services.common.config import REPO_ROOT
 from services.common.events import DEAD_LETTER_QUEUE
-from support.mailsink import free_ports, running_mailsink
+from support.mailsink import running_mailsink
+from support.ports import free_ports
 from support.notifications import (
     ANA, FakeBilling, FakeSubscriptions, ScriptedSmtpServer, envelope, publish,
 )

@@ -10,7 +10,8 @@ from services.common.rpc import ClusterRpcProxy
 from services.common.clock import write_clock_file
 from services.common.errors import ValidationFailed
 from support.databases import every_stored_value
-from support.mailsink import free_ports, running_mailsink
+from support.mailsink import running_mailsink
+from support.ports import free_ports
 from support.waiting import wait_until
 
 BUYER = "ana.souza@example.com"

@@ -14,7 +14,7 @@ from nameko.testing.utils import get_extension
 from portalctl import cli
 from services.common.errors import ValidationFailed
 from services.notifications import delivery
-from support.mailsink import free_ports
+from support.ports import free_ports
 from support.notifications import (
     ANA, MERCHANT_ID, Dns, envelope, merchant_verifies, publish, save_endpoints_unchecked,
 )

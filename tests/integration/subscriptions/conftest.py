@@ -15,7 +15,7 @@ from services.subscriptions.domain import add_months
 from services.subscriptions.models import Activity, inbox, subscriptions
 from services.subscriptions.service import SubscriptionsService
 from support.publishing import publish_confirmed
-from support.system import free_port
+from support.ports import free_port
 from support.subscriptions_testkit import ANA, LEDGER, NOW, FakeBilling, Ledger, card_for
 
 @pytest.fixture

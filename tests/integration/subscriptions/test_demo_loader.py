@@ -15,7 +15,7 @@ from services.common import clock
 from services.common.db import make_engine
 from services.common.errors import NotFound
 from services.subscriptions.service import SubscriptionsService
-from support.system import free_port
+from support.ports import free_port
 
 
 def identity(email, merchant_id=None):

@@ -12,7 +12,7 @@ from services.common.config import REPO_ROOT
 from services.common.db import UnitOfWork, advisory_key
 from services.common.errors import ServiceUnavailable
 from services.common.web import error_response
-from support.system import free_port
+from support.ports import free_port
 
 
 def test_a_database_that_refuses_connections_is_service_unavailable():
