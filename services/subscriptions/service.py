@@ -22,7 +22,7 @@ from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load
-from services.subscriptions import domain, handlers, idempotency, store
+from services.subscriptions import handlers, idempotency, store
 from services.subscriptions.domain import commands
 from services.subscriptions.models import outbox
 from services.subscriptions.ports import Ports, RpcBilling
@@ -154,40 +154,11 @@ class SubscriptionsService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("subscription.payment.token",))
     def create_subscription(self, subscription):
-        """Register a checkout's subscription, its card on file with billing; a repeat of
-        its external_id returns the first."""
-        data = load(SUBSCRIPTION_INPUT, subscription)
-        with self.db.transaction() as session:
-            existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
-            if existing is not None:
-                return SUBSCRIPTION.dump(existing)
-            store.check_intake(session, data)
-        if data["payment"]["method"] == "credit_card":
-            # On file with billing before anything is written here (on SQLite no write
-            # lock may wait on another service), so that the renewals can charge it even
-            # if the checkout sends the first order later, or never; a card another
-            # buyer's is refused here rather than at every renewal.
-            self._ports().billing.register_card({
-                "merchant_id": data["merchant_id"], "email": data["email"],
-                "payment": {field: data["payment"][field] for field in ("method", *domain.CARD_FIELDS)},
-            })
-
-        def work(session):
-            existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
-            if existing is not None:
-                return SUBSCRIPTION.dump(existing)
-            created = store.create_subscription(session, data, self._ports().issue_ahead, clock.now())
-            self.events.record(session, "subscription_created", created.merchant_id, {
-                "subscription_id": created.id,
-                "external_id": created.external_id,
-                "offer_id": created.offer_id,
-                "email": created.email,
-                "status": created.status,
-                "cycle_end": created.cycle_end,
-            })
-            return SUBSCRIPTION.dump(created)
-
-        return self.db.retry_on_conflict(work)
+        """Register a checkout's subscription (handlers.create_subscription); a repeat of
+        its external_id answers the first."""
+        command = commands.CreateSubscription(load(SUBSCRIPTION_INPUT, subscription))
+        return self.db.retry_on_conflict(
+            lambda session: self._handle(handlers.create_subscription, command, SUBSCRIPTION.dump, session))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def customer_exists(self, email, merchant_id=None):
