@@ -133,7 +133,7 @@ class SubscriptionsService(Pingable):
             idempotency_key = load(IDEMPOTENCY_KEY, {"idempotency_key": idempotency_key})["idempotency_key"]
         command = command_for(identity)
         return idempotency.run_once(
-            self.db, identity, idempotency_key, operation, arguments,
+            self.db, self._ports().clock, identity, idempotency_key, operation, arguments,
             lambda session: self._handle(handler, command, dump, session), keep_answer,
         )
 
