@@ -108,7 +108,8 @@ def test_the_checkout_may_say_when_it_charges_next_and_when_it_sold(uow, ports):
 
 
 @pytest.mark.parametrize("changes, fields", [
-    ({"merchant_id": "nowhere"}, {"merchant_id": ["Unknown merchant."], "offer_id": ["Not an offer of this merchant."]}),
+    ({"merchant_id": "nowhere"},
+     {"merchant_id": ["Unknown merchant."], "offer_id": ["Not an offer of this merchant."]}),
     ({"offer_id": "beta-pro"}, {"offer_id": ["Not an offer of this merchant."]}),
     ({"installments": 2}, {"installments": ["The offer allows at most 1."]}),
     ({"offer_id": "acme-anual", "installments": 2, "payment": {"method": "boleto"}},
@@ -117,9 +118,11 @@ def test_the_checkout_may_say_when_it_charges_next_and_when_it_sold(uow, ports):
     ({"cancel_reason": "buyer"}, {"cancel_reason": ["Only for a canceled subscription."]}),
 ], ids=["unknown-merchant", "another-merchants-offer", "installments-over-the-offer", "installments-not-card",
         "cycle-ends-before-it-starts", "cancel-reason-not-canceled"])
-def test_a_subscription_the_rules_refuse_writes_nothing_and_puts_no_card_on_file(uow, ports, ledger, changes, fields):
+def test_a_subscription_the_rules_refuse_writes_nothing_and_puts_no_card_on_file(uow, ports, ledger, changes,
+                                                                                 fields):
     assert refused_fields(uow, ports, checkout(**changes)) == fields
-    assert (uow.subscriptions.by_id, uow.events, uow.activity, uow.contacts.known, uow.commits) == ({}, [], [], set(), 0)
+    assert (uow.subscriptions.by_id, uow.events, uow.activity, uow.contacts.known, uow.commits) == (
+        {}, [], [], set(), 0)
     assert ledger.cards == {}
 
 
