@@ -41,20 +41,20 @@ test-browser: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	$(BROWSER_PYTEST) tests/browser
 
-# Integration and end-to-end suites again, each service on its own PostgreSQL database
-# (less the tests that choose their own backend, marked fixed_database).
+# Integration and end-to-end suites again, each service on its own PostgreSQL database:
+# the tests that have a database (tests/conftest.py leaves out the others) less those
+# that choose their own backend (marked fixed_database).
 test-postgres: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	PORTAL_TEST_DATABASE=postgresql $(PYTEST) -m "not fixed_database" tests/integration tests/e2e
 
 # Faults on real processes on PostgreSQL and a private RabbitMQ node the suite starts
 # and stops (never the shared broker): a killed billing, a broker restart, a stopped
-# service, SIGTERM under load, a gateway cut off from the broker; and the deploy checks
-# (manifests, inventory).
+# service, SIGTERM under load, a gateway cut off from the broker. (The deploy checks run
+# in `make test`.)
 test-faults: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	$(PYTEST) --durations=8 tests/faults
-	$(PYTEST) tests/deploy
 
 # deploy/ without a Docker engine, a cluster or the network: manifests against the
 # Kubernetes schemas, the Dockerfile through hadolint, the entrypoint, compose, inventory.

@@ -24,6 +24,22 @@ collect_ignore = ["browser"]
 
 # PORTAL_TEST_DATABASE=postgresql runs the database-backed tests on PostgreSQL.
 DATABASE_BACKEND = os.environ.get("PORTAL_TEST_DATABASE", "sqlite")
+# What gives a test a database on the chosen backend: the fixture behind every service's
+# database, and the fixtures that start a whole portal on it (the end-to-end suite's, the
+# login limits' behind a proxy). A new fixture of that kind belongs here.
+DATABASE_FIXTURES = {"make_db_url", "system", "proxied"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, only the tests that have a database run: the others (processor
+    adapters against their fakes, HTTP limits, RPC plumbing, devtools) would repeat
+    exactly what `make test` ran."""
+    if DATABASE_BACKEND == "sqlite":
+        return
+    without_database = [item for item in items if not DATABASE_FIXTURES & set(item.fixturenames)]
+    if without_database:
+        config.hook.pytest_deselected(items=without_database)
+        items[:] = [item for item in items if DATABASE_FIXTURES & set(item.fixturenames)]
 
 
 @pytest.fixture
