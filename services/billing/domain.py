@@ -12,7 +12,9 @@ import string
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from services.billing.processors import ACCOUNT_PROCESSORS, boleto
+from services.billing.processors import ACCOUNT_PROCESSORS, CardHolder, boleto
+from services.common.documents import document_key
+from services.common.identity import InvalidEmail, normalize_email
 
 ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
 # Statuses in which money has changed hands, so the order has a payment date.
@@ -190,6 +192,52 @@ def card_problems(number, expiry, security_code, holder_name, today):
     elif len(holder_name.strip()) > 100:
         problems["holder_name"] = ["Use até 100 caracteres."]
     return problems
+
+
+# -- the card's holder, for processors whose tokenization needs one (Asaas)
+
+# The form's fields for the holder, besides the card's `holder_name`.
+HOLDER_FIELDS = ("document", "email", "postal_code", "address_number", "phone")
+CEP = re.compile(r"^\d{5}-?\d{3}$")
+MAX_ADDRESS_NUMBER = 20
+# A Brazilian phone: area code (DDD, no leading 0) and 8 or 9 digits, perhaps after +55.
+PHONE = re.compile(r"^(?:55)?([1-9]\d{9,10})$")
+PHONE_PUNCTUATION = re.compile(r"[\s()+.-]")
+
+
+def holder_problems(fields):
+    """Buyer-facing problems of the holder's typed fields, by form field name."""
+    problems = {}
+    document = (fields.get("document") or "").strip()
+    try:
+        document_key(document)
+    except ValueError:
+        problems["document"] = ["Informe o CPF ou CNPJ do titular." if not document
+                                else "CPF ou CNPJ inválido: confira os números."]
+    try:
+        normalize_email(fields.get("email"))
+    except InvalidEmail as error:
+        problems["email"] = [str(error)]
+    if not CEP.fullmatch((fields.get("postal_code") or "").strip()):
+        problems["postal_code"] = ["Informe o CEP com 8 dígitos, como 01310-100."]
+    number = (fields.get("address_number") or "").strip()
+    if not number:
+        problems["address_number"] = ["Informe o número do endereço (ou S/N)."]
+    elif len(number) > MAX_ADDRESS_NUMBER:
+        problems["address_number"] = [f"Use até {MAX_ADDRESS_NUMBER} caracteres."]
+    if not PHONE.fullmatch(PHONE_PUNCTUATION.sub("", fields.get("phone") or "")):
+        problems["phone"] = ["Informe o telefone com DDD: 10 ou 11 dígitos, como (11) 98765-4321."]
+    return problems
+
+
+def card_holder(fields):
+    """The `CardHolder` of form fields `holder_problems` found none in."""
+    return CardHolder(
+        name=fields["holder_name"].strip(), email=normalize_email(fields["email"]),
+        document=document_key(fields["document"]), postal_code=digits_only(fields["postal_code"]),
+        address_number=fields["address_number"].strip(),
+        phone=PHONE.fullmatch(PHONE_PUNCTUATION.sub("", fields["phone"])).group(1),
+    )
 
 
 def expiry_text(month, year):

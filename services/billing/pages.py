@@ -16,7 +16,14 @@ FIELD_LABELS = {
     "expiry": "Validade (MM/AA)",
     "security_code": "CVV",
     "holder_name": "Nome impresso no cartão",
+    "document": "CPF ou CNPJ do titular",
+    "email": "E-mail do titular",
+    "postal_code": "CEP",
+    "address_number": "Número do endereço",
+    "phone": "Telefone com DDD",
 }
+# The fields filled back in after a refusal: never the number or the CVV.
+REFILLED_FIELDS = ("expiry", "holder_name", "document", "email", "postal_code", "address_number", "phone")
 BRAND_NAMES = {
     "visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "elo": "Elo",
     "hipercard": "Hipercard", "diners": "Diners Club", "discover": "Discover", "jcb": "JCB",
@@ -48,14 +55,15 @@ def stylesheet():
                     headers={"Cache-Control": "public, max-age=3600"})
 
 
-def form_page(portal_base_url, ticket, error=None, fields=None):
-    """The card form; after a refusal, its problems by field and only the fields that
-    are not secret filled back in (never the number or the CVV)."""
+def form_page(portal_base_url, ticket, needs_holder, error=None, fields=None):
+    """The card form, with the holder's fields where the processor needs them; `fields`
+    fills in what is not secret (never the number or the CVV): the prefill, or after
+    a refusal what was typed, with the problems by field."""
     fields = fields or {}
     return page(
         "card_form.html", portal_base_url, status=http_status(error) if error else 200,
         ticket=ticket, errors=error.fields if error else {}, message=error.message if error else "",
-        expiry=fields.get("expiry", ""), holder_name=fields.get("holder_name", ""),
+        needs_holder=needs_holder, values={name: fields.get(name) or "" for name in REFILLED_FIELDS},
     )
 
 

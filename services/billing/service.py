@@ -53,7 +53,8 @@ PAYMENT_METHOD = PaymentMethodSchema()
 TICKET = TicketSchema()
 ACCOUNT_INPUT = ProcessorAccountInputSchema()
 ACCOUNT = ProcessorAccountSchema()
-# The card form's fields; the number and CVV among them are never kept, logged or shown.
+# The card form's fields (and the holder's, `domain.HOLDER_FIELDS`, where the processor
+# needs them); the number and CVV among them are never kept, logged or shown.
 CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
 SIGNATURE_HEADER = "X-Signature"
 # Who asks subscriptions about an order's subscription at intake (no buyer session exists).
@@ -248,15 +249,15 @@ class BillingService(Pingable):
     def card_form(self, request):
         portal = self.config["PORTAL_BASE_URL"]
         try:
-            card_entry.open_ticket(self.db, request.args.get("ticket"))
+            needs_holder, prefill = card_entry.open_form(self.db, self.processors, request.args.get("ticket"))
         except PortalError as error:
             return pages.problem_page(portal, error)
-        return pages.form_page(portal, request.args["ticket"])
+        return pages.form_page(portal, request.args["ticket"], needs_holder, fields=prefill)
 
     @http("POST", "/card", sensitive_arguments=("request",))
     def submit_card(self, request):
         ticket = request.form.get("ticket")
-        fields = {name: request.form.get(name, "") for name in CARD_FIELDS}
+        fields = {name: request.form.get(name, "") for name in (*CARD_FIELDS, *domain.HOLDER_FIELDS)}
         address = client_address(request, trusted_networks(self.config["TRUSTED_PROXIES"]))
         limits = {
             "per_address": int(self.config["CARD_ENTRY_ATTEMPTS_PER_ADDRESS"]),
@@ -266,8 +267,8 @@ class BillingService(Pingable):
             ticket_row, card = card_entry.submit_card(
                 self.db, self.events, self.processors, ticket, fields, address, limits,
             )
-        except ValidationFailed as error:
-            return pages.form_page(self.config["PORTAL_BASE_URL"], ticket, error, fields)
+        except card_entry.FormProblems as error:
+            return pages.form_page(self.config["PORTAL_BASE_URL"], ticket, error.needs_holder, error, fields)
         except PortalError as error:
             return pages.problem_page(self.config["PORTAL_BASE_URL"], error)
         return self._apply_card(ticket_row, card)

@@ -108,6 +108,8 @@ class Processor(ABC):
     answers a repeated key with the first charge instead of charging again."""
 
     name = None
+    # Whether `tokenize` needs the card's holder (`CardHolder`): the card form asks for it.
+    needs_holder = False
 
     @abstractmethod
     def tokenize(self, card, holder=None, remote_ip=None, email=None):
@@ -189,6 +191,10 @@ class Processors:
             adapter = self.for_credentials(account.processor, credentials, account.environment)
             cached = self._by_account[account.id] = (account.sealed_credentials, adapter)
         return cached[1]
+
+    def needs_holder(self, account):
+        """Whether a card for `account` (None: the installation's processor) needs its holder's details."""
+        return (_adapter_class(account.processor, "processor") if account else self.default).needs_holder
 
     def for_credentials(self, processor, credentials, environment):
         """A new adapter for credentials not stored yet (the caller closes it)."""

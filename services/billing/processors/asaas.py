@@ -20,6 +20,7 @@ from services.billing import domain
 from services.billing.processors import CardRefused, CardToken, ProcessorCharge, ProcessorUnavailable
 from services.billing.processors.remote import Budget, RemoteProcessor, digits, to_cents, to_value
 from services.common import clock
+from services.common.documents import unpunctuated
 from services.common.schemas import CARD_BRANDS
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def today():
 
 class AsaasProcessor(RemoteProcessor):
     name = "asaas"
+    needs_holder = True
     refused = AsaasRefused
     payment_path = "/payments/{}"
     reference_field = "externalReference"
@@ -140,7 +142,7 @@ class AsaasProcessor(RemoteProcessor):
 
     def _customer(self, budget, name, email, document, **more):
         """The Asaas customer with this CPF/CNPJ, created if there is none."""
-        cpf_cnpj = digits(document)
+        cpf_cnpj = unpunctuated(document)
         found = self._call(budget, "GET", "/customers", params={"cpfCnpj": cpf_cnpj, "limit": 1})
         if found.get("data"):
             return found["data"][0]["id"]
@@ -155,7 +157,7 @@ class AsaasProcessor(RemoteProcessor):
             raise CardRefused("holder_name", "Informe CPF/CNPJ, CEP e número do endereço do titular do cartão.")
         budget = Budget(self.seconds, self.name)
         holder_info = {
-            "name": holder.name, "email": holder.email, "cpfCnpj": digits(holder.document),
+            "name": holder.name, "email": holder.email, "cpfCnpj": unpunctuated(holder.document),
             "postalCode": digits(holder.postal_code), "addressNumber": holder.address_number,
             "addressComplement": None, "phone": digits(holder.phone), "mobilePhone": None,
         }
