@@ -125,6 +125,7 @@ class FakeAsaas:
         self.url_map = Map([
             Rule("/v3/customers", methods=["GET"], endpoint="list_customers"),
             Rule("/v3/customers", methods=["POST"], endpoint="create_customer"),
+            Rule("/v3/customers/<customer_id>", methods=["GET"], endpoint="get_customer"),
             Rule("/v3/creditCard/tokenizeCreditCard", methods=["POST"], endpoint="tokenize"),
             Rule("/v3/payments", methods=["GET"], endpoint="list_payments"),
             Rule("/v3/payments", methods=["POST"], endpoint="create_payment"),
@@ -235,6 +236,11 @@ class FakeAsaas:
         offset, limit = int(request.args.get("offset", 0)), min(int(request.args.get("limit", 10)), 100)
         return {"object": "list", "hasMore": offset + limit < len(items), "totalCount": len(items),
                 "limit": limit, "offset": offset, "data": items[offset:offset + limit]}
+
+    def get_customer(self, account, api_key, request, body, customer_id):
+        if customer_id not in account.customers:
+            raise NotFound("Cliente não encontrado.")
+        return account.customers[customer_id]
 
     def create_customer(self, account, api_key, request, body):
         require(body, "name", "cpfCnpj")

@@ -66,7 +66,7 @@ def open_form(db, processors, ticket):
     """What the ticket's form asks → (needs_holder, the holder's fields prefilled)."""
     with db.transaction() as session:
         row = usable(store.ticket_by_digest(session, domain.secret_digest(ticket or "")), clock.now())
-        if not processors.needs_holder(store.merchant_account(session, row.merchant_id)):
+        if not processors.kind_of(store.merchant_account(session, row.merchant_id)).needs_holder:
             return False, {}
         return True, holder_prefill(row.email, store.latest_buyer(session, row))
 
@@ -91,7 +91,7 @@ def submit_card(db, events, processors, ticket, fields, address, limits):
     from the config. FormProblems names the fields to correct.
     """
     row, account = _count_attempt(db, ticket, address, limits)
-    needs_holder = processors.needs_holder(account)
+    needs_holder = processors.kind_of(account).needs_holder
     number = domain.digits_only(fields.get("number"))
     today = clock.now().date()
     problems = domain.card_problems(

@@ -26,7 +26,7 @@ METHOD_FIELDS = {
     "boleto": ("boleto_line", "boleto_due_date"),
     "pix": ("pix_code",),
 }
-CARD_ONLY_FIELDS = ("card_exp", "token")
+CARD_ONLY_FIELDS = ("card_exp", "token", "customer_ref")
 
 ORDER_CODE_PREFIX = "PED-"
 # 5 random bytes are exactly 8 base32 characters: 2**40 codes, no padding.
@@ -243,6 +243,24 @@ def card_holder(fields):
 def expiry_text(month, year):
     """How billing keeps an expiry: MM/YYYY."""
     return f"{month:02d}/{year}"
+
+
+def sale_card_problems(payment, account_id, known, card_customers):
+    """Problems of a sale's card (`payment`: token, customer_ref) against the merchant's
+    processor account (`account_id`, None: the installation's processor, whose cards
+    belong to customers of its own if `card_customers`), by field; `known`: the payment
+    method billing already has under the token, or None."""
+    problems = {}
+    if known is not None and known.processor_account_id != account_id:
+        problems["token"] = ["Issued through another processor account than this merchant's."]
+    customer_ref = payment.get("customer_ref")
+    if card_customers and not customer_ref:
+        problems["customer_ref"] = ["Required: the processor's customer the card belongs to."]
+    elif not card_customers and customer_ref:
+        problems["customer_ref"] = ["This merchant's processor has no customers: leave it out."]
+    elif known is not None and known.customer_ref != customer_ref:
+        problems["customer_ref"] = ["Not the customer the card belongs to."]
+    return problems
 
 
 # -- charges

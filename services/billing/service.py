@@ -4,7 +4,7 @@ import logging
 from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError
 
-from services.billing import accounts, card_entry, charges, domain, pages, store
+from services.billing import accounts, card_entry, charges, domain, intake, pages, store
 from services.billing.credentials import KEYS_SETTING
 from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
@@ -80,12 +80,15 @@ class BillingService(Pingable):
 
     # -- RPC
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("order.payment.token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS,
+         sensitive_arguments=("order.payment.token", "order.payment.card.card_ref"))
     def record_order(self, order):
         """Register a checkout's order; a repeat of its external_id returns the first."""
         data = load(ORDER_INPUT, order)
         if data["subscription_id"] is not None:
             self._require_own_subscription(data)
+        intake.check_card(self.db, self.processors, data["merchant_id"], data["payment"],
+                          intake.sent_as_sale_card(order.get("payment")))
 
         def work(session):
             existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
@@ -109,11 +112,13 @@ class BillingService(Pingable):
                 "Subscription not found.", fields={"subscription_id": ["No subscription of this merchant's buyer."]},
             ) from None
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("card.payment.token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("card.payment.token", "card.payment.card.card_ref"))
     def register_card(self, card):
         """Keep a checkout's card on file for its buyer (subscriptions' intake sends it
         before the subscription's first order may come); a repeat changes nothing."""
         data = load(CARD_REGISTRATION, card)
+        intake.check_card(self.db, self.processors, data["merchant_id"], data["payment"],
+                          intake.sent_as_sale_card(card.get("payment")))
 
         def work(session):
             store.card_on_file(session, data["merchant_id"], data["email"], data["payment"], clock.now())

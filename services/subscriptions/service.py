@@ -152,7 +152,8 @@ class SubscriptionsService(Pingable):
         data = load(CONTACT, contact)
         return self.db.retry_on_conflict(lambda session: CONTACT.dump(store.upsert_contact(session, data)))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("subscription.payment.token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS,
+         sensitive_arguments=("subscription.payment.token", "subscription.payment.card.card_ref"))
     def create_subscription(self, subscription):
         """Register a checkout's subscription, its card on file with billing; a repeat of
         its external_id returns the first."""
@@ -169,7 +170,7 @@ class SubscriptionsService(Pingable):
             # buyer's is refused here rather than at every renewal.
             self._ports().billing.register_card({
                 "merchant_id": data["merchant_id"], "email": data["email"],
-                "payment": {field: data["payment"][field] for field in ("method", *domain.CARD_FIELDS)},
+                "payment": {field: data["payment"][field] for field in ("method", *domain.CARD_FIELDS, "customer_ref")},
             })
 
         def work(session):

@@ -13,6 +13,7 @@ Statuses map to ours in `STATUSES` (README, "Asaas").
 """
 import logging
 from datetime import date
+from urllib.parse import quote
 
 import requests
 
@@ -84,6 +85,7 @@ def today():
 class AsaasProcessor(RemoteProcessor):
     name = "asaas"
     needs_holder = True
+    card_customers = True
     refused = AsaasRefused
     payment_path = "/payments/{}"
     reference_field = "externalReference"
@@ -151,6 +153,15 @@ class AsaasProcessor(RemoteProcessor):
         return self._call(budget, "POST", "/customers", body)["id"]
 
     # -- cards
+
+    def check_card(self, card_ref, customer_ref):
+        """The customer must be one of this account's: a token is usable only with it."""
+        try:
+            customer = self._call(Budget(self.seconds, self.name), "GET", f"/customers/{quote(customer_ref, safe='')}")
+        except AsaasRefused:
+            customer = None
+        if not customer or customer.get("deleted"):
+            raise CardRefused("customer_ref", "Not a customer of this merchant's Asaas account.")
 
     def tokenize(self, card, holder=None, remote_ip=None, email=None):
         if holder is None or not remote_ip:

@@ -103,6 +103,7 @@ def names(full_name):
 
 class MercadoPagoProcessor(RemoteProcessor):
     name = "mercadopago"
+    card_customers = True
     refused = MercadoPagoRefused
     payment_path = "/v1/payments/{}"
     reference_field = "external_reference"

@@ -13,9 +13,9 @@ import requests
 from services.billing.models import PaymentMethod
 from services.common.db import make_engine
 from sqlalchemy import select
+from support.asaas_accounts import GAMA_KEY, asaas_overrides, put_asaas_account
 
 GAMA = "gama-academia"
-GAMA_KEY = "$aact_hmlg_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OmdhbWEtYWNhZGVtaWE"
 CARLA = {"email": "carla@example.com", "merchant_id": GAMA}
 # What the checkout sent with Carla's sale.
 CARLA_BUYER = {"email": "carla@example.com", "name": "Carla Dias", "document": "529.982.247-25",
@@ -28,18 +28,14 @@ HOLDER_FIELDS = {"document": "CPF ou CNPJ do titular", "email": "E-mail do titul
 
 @pytest.fixture
 def billing_overrides(fake_asaas, web_config):
-    return {"ASAAS_SANDBOX_URL": fake_asaas.url, "ASAAS_TIMEOUT_SECONDS": 2,
-            "BILLING_PUBLIC_URL": f"http://{web_config['WEB_SERVER_ADDRESS']}"}
+    return asaas_overrides(fake_asaas, web_config)
 
 
 @pytest.fixture
 def gama(billing):
     """Gama Academia on Asaas, and a subscription of Carla's there whose checkout order
     named her CPF, phone and address."""
-    billing.rpc.set_processor_account({
-        "merchant_id": GAMA, "processor": "asaas", "environment": "sandbox", "api_key": GAMA_KEY,
-        "webhook_token": "Zy" * 20, "notify": ["dona@gama.example.com"],
-    })
+    put_asaas_account(billing, GAMA, GAMA_KEY)
     subscription_id = billing.subscription_of(CARLA)
     billing.rpc.record_order({
         "merchant_id": GAMA, "external_id": f"checkout-{uuid.uuid4()}", "subscription_id": subscription_id,
