@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from support.browser import BuyerBrowser, artifacts_folder, blocking_violations, foreign_site
-from support.journey import ANA, BRUNO, ana_journey, bruno_journey, new_buyer_page
+from support.journey import ANA, BRUNO, ana_journey, bruno_journey, carla_journey, new_buyer_page
 from support.login_flow import create_api_key
 from support.portal_client import TIMEOUT
 
@@ -27,6 +27,10 @@ def bruno(system, chromium, folder):
 
 def test_ana_does_everything_her_merchant_allows(system, chromium, folder):
     ana_journey(new_buyer_page(chromium, system, folder / "ana", DESKTOP))
+
+
+def test_carla_pays_her_gama_plan_with_a_card_at_asaas_giving_the_holders_details(system, chromium, folder):
+    carla_journey(new_buyer_page(chromium, system, folder / "carla", DESKTOP))
 
 
 def test_bruno_pays_his_past_due_subscription_now(bruno):
