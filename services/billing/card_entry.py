@@ -18,12 +18,13 @@ from services.billing import domain, store
 from services.billing.processors import Card, CardRefused, ProcessorUnavailable
 from services.common import clock
 from services.common.errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
+from services.common.i18n import N_
 
 TICKET_BYTES = 32
 REFUSALS = {
-    "used": (Conflict, "Este link de cadastro de cartão já foi usado."),
-    "expired": (NotFound, "Este link de cadastro de cartão expirou. Volte à assinatura e comece de novo."),
-    "too_many_attempts": (TooManyRequests, "Muitas tentativas com este link. Volte à assinatura e comece de novo."),
+    "used": (Conflict, N_("Este link de cadastro de cartão já foi usado.")),
+    "expired": (NotFound, N_("Este link de cadastro de cartão expirou. Volte à assinatura e comece de novo.")),
+    "too_many_attempts": (TooManyRequests, N_("Muitas tentativas com este link. Volte à assinatura e comece de novo.")),
 }
 
 
@@ -32,7 +33,7 @@ class FormProblems(ValidationFailed):
     again asks for the holder's details."""
 
     def __init__(self, fields, needs_holder):
-        super().__init__("Confira os dados do cartão.", fields=fields)
+        super().__init__(N_("Confira os dados do cartão."), fields=fields)
         self.needs_holder = needs_holder
 
 
@@ -44,7 +45,7 @@ def refused(reason):
 def usable(row, now):
     """The ticket row if it can still take a card, else the refusal as an error."""
     if row is None:
-        raise NotFound("Link de cadastro de cartão inválido.", code="ticket_not_found")
+        raise NotFound(N_("Link de cadastro de cartão inválido."), code="ticket_not_found")
     refusal = domain.ticket_refusal(row.expires_at, row.used_at, row.attempts, now)
     if refusal:
         raise refused(refusal)
@@ -110,7 +111,7 @@ def submit_card(db, events, processors, ticket, fields, address, limits):
     except CardRefused as refused:
         raise FormProblems({refused.field: [refused.message]}, needs_holder) from None
     except ProcessorUnavailable:
-        raise ServiceUnavailable("Não foi possível falar com a operadora do cartão. Tente novamente.") from None
+        raise ServiceUnavailable(N_("Não foi possível falar com a operadora do cartão. Tente novamente.")) from None
     with db.transaction() as session:
         now = clock.now()
         card_row = store.add_card(session, row, tokenized, account, now)
@@ -133,7 +134,7 @@ def _count_attempt(db, ticket, address, limits):
         row = usable(store.ticket_by_digest(session, digest), now)
         # Over the limit, the refusal rolls this count back: the window stays spent.
         if store.count_address_attempt(session, address, now, limits["window_seconds"]) > limits["per_address"]:
-            raise TooManyRequests("Muitas tentativas a partir deste endereço. Tente mais tarde.",
+            raise TooManyRequests(N_("Muitas tentativas a partir deste endereço. Tente mais tarde."),
                                   code="too_many_attempts")
         store.count_ticket_attempt(session, row)
         return row, store.merchant_account(session, row.merchant_id)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from services.billing.processors import ACCOUNT_PROCESSORS, CardHolder, boleto
 from services.common.documents import document_key
+from services.common.i18n import N_
 from services.common.identity import InvalidEmail, normalize_email
 
 ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
@@ -162,15 +163,15 @@ def parse_expiry(raw, today):
     at most 20 years ahead; ValueError with the buyer-facing reason otherwise."""
     match = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", raw or "")
     if not match:
-        raise ValueError("Use o formato MM/AA.")
+        raise ValueError(N_("Use o formato MM/AA."))
     month, year = int(match.group(1)), int(match.group(2))
     year += 2000 if year < 100 else 0
     if not 1 <= month <= 12:
-        raise ValueError("O mês vai de 01 a 12.")
+        raise ValueError(N_("O mês vai de 01 a 12."))
     if (year, month) < (today.year, today.month):
-        raise ValueError("Este cartão está vencido.")
+        raise ValueError(N_("Este cartão está vencido."))
     if year > today.year + MAX_YEARS_AHEAD:
-        raise ValueError("Confira o ano de validade.")
+        raise ValueError(N_("Confira o ano de validade."))
     return month, year
 
 
@@ -178,19 +179,19 @@ def card_problems(number, expiry, security_code, holder_name, today):
     """Buyer-facing problems of typed card fields, by form field name."""
     problems = {}
     if not (len(number) in CARD_NUMBER_LENGTHS and luhn_is_valid(number)):
-        problems["number"] = ["Confira o número do cartão."]
+        problems["number"] = [N_("Confira o número do cartão.")]
     elif card_brand(number) is None:
-        problems["number"] = ["Bandeira de cartão não aceita."]
+        problems["number"] = [N_("Bandeira de cartão não aceita.")]
     try:
         parse_expiry(expiry, today)
     except ValueError as error:
         problems["expiry"] = [str(error)]
     if not re.fullmatch(r"\d{3,4}", security_code or ""):
-        problems["security_code"] = ["O CVV tem 3 ou 4 dígitos."]
+        problems["security_code"] = [N_("O CVV tem 3 ou 4 dígitos.")]
     if not (holder_name or "").strip():
-        problems["holder_name"] = ["Informe o nome como está impresso no cartão."]
+        problems["holder_name"] = [N_("Informe o nome como está impresso no cartão.")]
     elif len(holder_name.strip()) > 100:
-        problems["holder_name"] = ["Use até 100 caracteres."]
+        problems["holder_name"] = [N_("Use até 100 caracteres.")]
     return problems
 
 
@@ -200,6 +201,8 @@ def card_problems(number, expiry, security_code, holder_name, today):
 HOLDER_FIELDS = ("document", "email", "postal_code", "address_number", "phone")
 CEP = re.compile(r"^\d{5}-?\d{3}$")
 MAX_ADDRESS_NUMBER = 20
+# Spelled out: the message is a catalog id (locale/), the same in every call.
+ADDRESS_NUMBER_TOO_LONG = N_("Use até 20 caracteres.")
 # A Brazilian phone: area code (DDD, no leading 0) and 8 or 9 digits, perhaps after +55.
 PHONE = re.compile(r"^(?:55)?([1-9]\d{9,10})$")
 PHONE_PUNCTUATION = re.compile(r"[\s()+.-]")
@@ -212,21 +215,21 @@ def holder_problems(fields):
     try:
         document_key(document)
     except ValueError:
-        problems["document"] = ["Informe o CPF ou CNPJ do titular." if not document
-                                else "CPF ou CNPJ inválido: confira os números."]
+        problems["document"] = [N_("Informe o CPF ou CNPJ do titular.") if not document
+                                else N_("CPF ou CNPJ inválido: confira os números.")]
     try:
         normalize_email(fields.get("email"))
     except InvalidEmail as error:
         problems["email"] = [str(error)]
     if not CEP.fullmatch((fields.get("postal_code") or "").strip()):
-        problems["postal_code"] = ["Informe o CEP com 8 dígitos, como 01310-100."]
+        problems["postal_code"] = [N_("Informe o CEP com 8 dígitos, como 01310-100.")]
     number = (fields.get("address_number") or "").strip()
     if not number:
-        problems["address_number"] = ["Informe o número do endereço (ou S/N)."]
+        problems["address_number"] = [N_("Informe o número do endereço (ou S/N).")]
     elif len(number) > MAX_ADDRESS_NUMBER:
-        problems["address_number"] = [f"Use até {MAX_ADDRESS_NUMBER} caracteres."]
+        problems["address_number"] = [ADDRESS_NUMBER_TOO_LONG]
     if not PHONE.fullmatch(PHONE_PUNCTUATION.sub("", fields.get("phone") or "")):
-        problems["phone"] = ["Informe o telefone com DDD: 10 ou 11 dígitos, como (11) 98765-4321."]
+        problems["phone"] = [N_("Informe o telefone com DDD: 10 ou 11 dígitos, como (11) 98765-4321.")]
     return problems
 
 

@@ -18,6 +18,7 @@ from services.common import clock
 from services.common.client_address import client_address, trusted_networks
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
+from services.common.i18n import N_
 from services.common.errors import (
     EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
 )
@@ -252,12 +253,12 @@ class BillingService(Pingable):
 
     @http("GET", "/card")
     def card_form(self, request):
-        portal = self.config["PORTAL_BASE_URL"]
+        portal, locale = self.config["PORTAL_BASE_URL"], pages.locale_of(request)
         try:
             needs_holder, prefill = card_entry.open_form(self.db, self.processors, request.args.get("ticket"))
         except PortalError as error:
-            return pages.problem_page(portal, error)
-        return pages.form_page(portal, request.args["ticket"], needs_holder, fields=prefill)
+            return pages.problem_page(portal, locale, error)
+        return pages.form_page(portal, locale, request.args["ticket"], needs_holder, fields=prefill)
 
     @http("POST", "/card", sensitive_arguments=("request",))
     def submit_card(self, request):
@@ -268,15 +269,16 @@ class BillingService(Pingable):
             "per_address": int(self.config["CARD_ENTRY_ATTEMPTS_PER_ADDRESS"]),
             "window_seconds": int(self.config["CARD_ENTRY_ADDRESS_WINDOW_SECONDS"]),
         }
+        portal, locale = self.config["PORTAL_BASE_URL"], pages.locale_of(request)
         try:
             ticket_row, card = card_entry.submit_card(
                 self.db, self.events, self.processors, ticket, fields, address, limits,
             )
         except card_entry.FormProblems as error:
-            return pages.form_page(self.config["PORTAL_BASE_URL"], ticket, error.needs_holder, error, fields)
+            return pages.form_page(portal, locale, ticket, error.needs_holder, error, fields)
         except PortalError as error:
-            return pages.problem_page(self.config["PORTAL_BASE_URL"], error)
-        return self._apply_card(ticket_row, card)
+            return pages.problem_page(portal, locale, error)
+        return self._apply_card(ticket_row, card, locale)
 
     @http("POST", "/sandbox/orders/<string:code>/pay")
     def sandbox_pay(self, request, code):
@@ -324,7 +326,7 @@ class BillingService(Pingable):
 
     # -- card entry
 
-    def _apply_card(self, ticket, card):
+    def _apply_card(self, ticket, card, locale):
         """Make the new card the subscription's payment method; if subscriptions
         cannot, say so: the card stays saved and the buyer knows it is not in use."""
         identity = {"email": ticket.email, "merchant_id": ticket.merchant_id, "session_id": f"card-entry:{ticket.id}"}
@@ -334,9 +336,9 @@ class BillingService(Pingable):
                 identity, ticket.subscription_id, {"method": "credit_card", "card_token": card.token}, actor="buyer",
             )
         except PortalError as error:
-            return pages.not_applied_page(portal, card, ticket.subscription_id, error)
+            return pages.not_applied_page(portal, locale, card, ticket.subscription_id, error)
         except RemoteError as error:
             log.error("subscriptions failed to apply a new card: %s", error.exc_type)
-            failure = ServiceUnavailable("O serviço de assinaturas falhou.")
-            return pages.not_applied_page(portal, card, ticket.subscription_id, failure)
-        return pages.applied_page(portal, card, ticket.subscription_id)
+            failure = ServiceUnavailable(N_("O serviço de assinaturas falhou."))
+            return pages.not_applied_page(portal, locale, card, ticket.subscription_id, failure)
+        return pages.applied_page(portal, locale, card, ticket.subscription_id)

@@ -139,3 +139,25 @@ def test_a_bad_holder_field_is_refused_by_name_before_asaas_is_asked(billing, ga
     assert value_of(refused, "address_number" if field != "address_number" else "postal_code")
     assert fake_asaas.fake.account(GAMA_KEY).tokens == {}
     assert billing.subscription_calls == []
+
+
+def test_in_english_the_form_and_its_errors_name_the_fields_in_english(billing, gama, fake_asaas):
+    issued = billing.rpc.issue_card_entry_ticket({**CARLA, "subscription_id": gama})
+    page = requests.get(billing.url(f"/card?{urlsplit(issued['form_url']).query}&lang=en"), timeout=10)
+
+    assert '<html lang="en">' in page.text and '<label for="document">Cardholder\'s CPF or CNPJ</label>' in unescape(
+        page.text)
+    assert '<legend>Cardholder details</legend>' in page.text and 'name="lang" value="en"' in page.text
+
+    # The language travels with the form, whatever the browser prefers.
+    refused = requests.post(billing.url("/card"), data={**holder_form(issued["ticket"], document="529.982.247-24"),
+                                                        "lang": "en"},
+                            headers={"Accept-Language": "pt-BR"}, timeout=10)
+
+    text = unescape(re.sub(r"\s+", " ", refused.text))
+    assert refused.status_code == 400 and "Check the card details." in text
+    assert "Cardholder's CPF or CNPJ: Invalid CPF or CNPJ: check the digits." in text
+    # The browser's own language, without the switch.
+    browser_english = requests.get(billing.url(f"/card?{urlsplit(issued['form_url']).query}"), timeout=10,
+                                   headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert "Save card" in browser_english.text
