@@ -1,5 +1,8 @@
 """One handler per operation: `handler(command, uow, ports) -> result`.
 
+A checkout's intake (`create_subscription`) is checked against its merchant and offer
+(400 naming every field); a repeat of its `external_id` answers the first.
+
 A buyer's operation is checked in this order:
 1. the subscription is the buyer's (else 404, as if it did not exist);
 2. the merchant's setting allows the operation (else 403 `operation_disabled`: the
@@ -19,7 +22,8 @@ from threading import Lock
 from services.common.errors import Conflict, Forbidden, NotFound, PortalError, RuleRefused, ValidationFailed
 from services.subscriptions.domain import rules
 from services.subscriptions.domain.subscription import (
-    CANCEL, CHANGE_PAYMENT_METHOD, CHANGE_PLAN, OPERATION_DISABLED, QUOTE_EXPIRED, UNDO_CANCEL, UNDO_PLAN_CHANGE, terms,
+    CANCEL, CHANGE_PAYMENT_METHOD, CHANGE_PLAN, OPERATION_DISABLED, QUOTE_EXPIRED, UNDO_CANCEL, UNDO_PLAN_CHANGE,
+    Subscription, terms,
 )
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,36 @@ REFUSAL_ERRORS = {OPERATION_DISABLED: Forbidden, QUOTE_EXPIRED: Conflict}
 def refuse(refusal, **fields):
     if refusal is not None:
         raise REFUSAL_ERRORS.get(refusal.code, RuleRefused)(refusal.message, code=refusal.code, fields=fields or None)
+
+
+# -- intake
+
+def create_subscription(command, uow, ports):
+    """Register a checkout's subscription, its card on file with billing; a repeat of
+    its external_id answers the first, changing nothing and announcing nothing."""
+    data = command.subscription
+    existing = uow.subscriptions.by_external_id(data["merchant_id"], data["external_id"])
+    if existing is not None:
+        return existing
+    merchant = uow.merchants.get(data["merchant_id"])
+    offer = uow.offers.get(data["merchant_id"], data["offer_id"])
+    problems = rules.intake_problems(data, merchant is not None, None if offer is None else offer.max_installments)
+    if problems:
+        raise ValidationFailed(f"Invalid subscription: {', '.join(sorted(problems))}.", fields=problems)
+    if data["payment"]["method"] == "credit_card":
+        # On file with billing before anything is written (on SQLite no write lock may
+        # wait on another service), so that the renewals can charge it even if the
+        # checkout sends the first order later, or never; a card another buyer's is
+        # refused here rather than at every renewal.
+        ports.billing.register_card({
+            "merchant_id": merchant.id, "email": data["email"],
+            "payment": {field: data["payment"][field] for field in ("method", *rules.CARD_FIELDS, "customer_ref")},
+        })
+    subscription = Subscription.register(data, merchant, offer, ports.clock(), ports.issue_ahead)
+    uow.subscriptions.add(subscription)
+    uow.contacts.ensure(merchant.id, subscription.email)
+    uow.commit()
+    return subscription
 
 
 # -- cancellation

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from services.common import clock, errors
+from services.common import errors
 from services.common.errors import Conflict, RuleRefused
 from services.subscriptions import domain, store
 
@@ -30,8 +30,9 @@ STORED_REFUSALS = {cls.__name__: cls for cls in errors.EXPECTED_ERRORS}
 CONCURRENT_CHANGE = "concurrent_change"
 
 
-def run_once(db, identity, idempotency_key, operation, arguments, work, keep_answer=True):
-    """`work(session)` in one transaction, at most once for `identity`'s `idempotency_key`.
+def run_once(db, clock, identity, idempotency_key, operation, arguments, work, keep_answer=True):
+    """`work(session)` in one transaction, at most once for `identity`'s `idempotency_key`;
+    `clock()` is now (the handlers' `Ports.clock`).
 
     A repeat with the same `operation` and `arguments` answers what the first answered
     (with `keep_answer=False`, a success is not stored, and its repeat answers `work`
@@ -46,7 +47,7 @@ def run_once(db, identity, idempotency_key, operation, arguments, work, keep_ans
     answer_again = None if keep_answer else (lambda: _run(db, work))
 
     def claim(session):
-        now = clock.now()
+        now = clock()
         found = store.buyer_request(session, owner, idempotency_key)
         if found is None:
             return (store.start_buyer_request(session, owner, idempotency_key, operation, fingerprint, now), now), None
@@ -73,7 +74,7 @@ def run_once(db, identity, idempotency_key, operation, arguments, work, keep_ans
             with db.transaction() as session:
                 response = work(session)
                 kept = response if keep_answer else None
-                if not store.finish_buyer_request(session, request_id, clock.now(), response=kept):
+                if not store.finish_buyer_request(session, request_id, clock(), response=kept):
                     raise _AnsweredFirst()
         return response
     except _AnsweredFirst:
@@ -90,7 +91,7 @@ def run_once(db, identity, idempotency_key, operation, arguments, work, keep_ans
             _forget(db, request_id, claimed_at)
         else:
             with db.transaction() as session:
-                store.finish_buyer_request(session, request_id, clock.now(), refusal=_stored_refusal(refusal))
+                store.finish_buyer_request(session, request_id, clock(), refusal=_stored_refusal(refusal))
         stored = _stored_answer(db, request_id)
         if stored is not None and stored.refusal != _stored_refusal(refusal):
             return _replay(stored, answer_again)

@@ -22,7 +22,7 @@ from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load
-from services.subscriptions import domain, handlers, idempotency, store
+from services.subscriptions import handlers, idempotency, store
 from services.subscriptions.domain import commands
 from services.subscriptions.models import outbox
 from services.subscriptions.ports import Ports, RpcBilling
@@ -76,20 +76,6 @@ log = logging.getLogger(__name__)
 METHOD_CHANGE_ACTORS = ("buyer", "merchant")
 
 
-def detail(subscription):
-    """A subscription as its page shows it now (with what the buyer may do now)."""
-    return SubscriptionDetailSchema(clock.now()).dump(subscription)
-
-
-def changed(subscription, order=None):
-    """What a buyer operation answers: the subscription as it is now, and the order of
-    the charge it made, if any."""
-    return {
-        "subscription": detail(subscription),
-        "order": ORDER_REF.dump(order) if order is not None else None,
-    }
-
-
 class OnePassAtATime(DependencyProvider):
     """The process's lock around a renewal pass: its timer and `run_renewals` never run
     two passes at once (other replicas are kept apart by the database, see store.claim_due_batch)."""
@@ -111,18 +97,33 @@ class SubscriptionsService(Pingable):
     renewal_pass = OnePassAtATime()
 
     def _ports(self):
+        """What the handlers use of the world outside the database; the one place the
+        service reads the shared clock (CLOCK_FILE) from."""
         days_ahead = float(self.config.get("RENEWAL_ISSUE_DAYS_AHEAD", 3))
         return Ports(RpcBilling(self.billing), clock.now, timedelta(days=days_ahead))
 
-    def _uow(self, session):
-        return SqlUnitOfWork(session, self.events, clock.now)
+    def _uow(self, session, ports):
+        return SqlUnitOfWork(session, self.events, ports.clock)
 
     def _handle(self, handler, command, dump, session=None):
         """`dump(handler(command, uow, ports))` in `session`'s transaction, or a new one."""
         if session is None:
             with self.db.transaction() as session:
                 return self._handle(handler, command, dump, session)
-        return dump(handler(command, self._uow(session), self._ports()))
+        ports = self._ports()
+        return dump(handler(command, self._uow(session, ports), ports))
+
+    def _detail(self, subscription):
+        """A subscription as its page shows it now (with what the buyer may do now)."""
+        return SubscriptionDetailSchema(self._ports().clock()).dump(subscription)
+
+    def _changed(self, subscription, order=None):
+        """What a buyer operation answers: the subscription as it is now, and the order of
+        the charge it made, if any."""
+        return {
+            "subscription": self._detail(subscription),
+            "order": ORDER_REF.dump(order) if order is not None else None,
+        }
 
     def _buyer_request(self, identity, idempotency_key, operation, arguments, command_for, handler, dump,
                        keep_answer=True):
@@ -133,7 +134,7 @@ class SubscriptionsService(Pingable):
             idempotency_key = load(IDEMPOTENCY_KEY, {"idempotency_key": idempotency_key})["idempotency_key"]
         command = command_for(identity)
         return idempotency.run_once(
-            self.db, identity, idempotency_key, operation, arguments,
+            self.db, self._ports().clock, identity, idempotency_key, operation, arguments,
             lambda session: self._handle(handler, command, dump, session), keep_answer,
         )
 
@@ -155,40 +156,11 @@ class SubscriptionsService(Pingable):
     @rpc(expected_exceptions=EXPECTED_ERRORS,
          sensitive_arguments=("subscription.payment.token", "subscription.payment.card.card_ref"))
     def create_subscription(self, subscription):
-        """Register a checkout's subscription, its card on file with billing; a repeat of
-        its external_id returns the first."""
-        data = load(SUBSCRIPTION_INPUT, subscription)
-        with self.db.transaction() as session:
-            existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
-            if existing is not None:
-                return SUBSCRIPTION.dump(existing)
-            store.check_intake(session, data)
-        if data["payment"]["method"] == "credit_card":
-            # On file with billing before anything is written here (on SQLite no write
-            # lock may wait on another service), so that the renewals can charge it even
-            # if the checkout sends the first order later, or never; a card another
-            # buyer's is refused here rather than at every renewal.
-            self._ports().billing.register_card({
-                "merchant_id": data["merchant_id"], "email": data["email"],
-                "payment": {field: data["payment"][field] for field in ("method", *domain.CARD_FIELDS, "customer_ref")},
-            })
-
-        def work(session):
-            existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
-            if existing is not None:
-                return SUBSCRIPTION.dump(existing)
-            created = store.create_subscription(session, data, self._ports().issue_ahead, clock.now())
-            self.events.record(session, "subscription_created", created.merchant_id, {
-                "subscription_id": created.id,
-                "external_id": created.external_id,
-                "offer_id": created.offer_id,
-                "email": created.email,
-                "status": created.status,
-                "cycle_end": created.cycle_end,
-            })
-            return SUBSCRIPTION.dump(created)
-
-        return self.db.retry_on_conflict(work)
+        """Register a checkout's subscription (handlers.create_subscription); a repeat of
+        its external_id answers the first."""
+        command = commands.CreateSubscription(load(SUBSCRIPTION_INPUT, subscription))
+        return self.db.retry_on_conflict(
+            lambda session: self._handle(handlers.create_subscription, command, SUBSCRIPTION.dump, session))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def customer_exists(self, email, merchant_id=None):
@@ -233,7 +205,7 @@ class SubscriptionsService(Pingable):
     def get_subscription(self, identity, subscription_id):
         identity = load(IDENTITY, identity)
         with self.db.transaction() as session:
-            return detail(store.buyer_subscription(session, identity, subscription_id))
+            return self._detail(store.buyer_subscription(session, identity, subscription_id))
 
     # -- the buyer's self-service operations
 
@@ -267,14 +239,15 @@ class SubscriptionsService(Pingable):
             identity, idempotency_key, "change_plan", [subscription_id, quote_id, installments],
             lambda identity: commands.ChangePlan(
                 identity, subscription_id, request["quote_id"], request["installments"]),
-            handlers.change_plan, lambda answer: changed(*answer),
+            handlers.change_plan, lambda answer: self._changed(*answer),
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def undo_plan_change(self, identity, subscription_id):
         return self._buyer_request(
             identity, None, "undo_plan_change", [subscription_id],
-            lambda identity: commands.UndoPlanChange(identity, subscription_id), handlers.undo_plan_change, changed,
+            lambda identity: commands.UndoPlanChange(identity, subscription_id), handlers.undo_plan_change,
+            self._changed,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("change.card_token",))
@@ -286,7 +259,7 @@ class SubscriptionsService(Pingable):
             identity, idempotency_key, "change_payment_method", [subscription_id, change],
             lambda identity: commands.ChangePaymentMethod(
                 identity, subscription_id, request["method"], request.get("card_token"), actor),
-            handlers.change_payment_method, lambda answer: changed(*answer),
+            handlers.change_payment_method, lambda answer: self._changed(*answer),
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
@@ -308,14 +281,14 @@ class SubscriptionsService(Pingable):
         return self._buyer_request(
             identity, idempotency_key, "cancel", [subscription_id, request],
             lambda identity: commands.Cancel(identity, subscription_id, loaded["reason"], loaded["comment"]),
-            handlers.cancel, changed,
+            handlers.cancel, self._changed,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def undo_cancel(self, identity, subscription_id):
         return self._buyer_request(
             identity, None, "undo_cancel", [subscription_id],
-            lambda identity: commands.UndoCancel(identity, subscription_id), handlers.undo_cancel, changed,
+            lambda identity: commands.UndoCancel(identity, subscription_id), handlers.undo_cancel, self._changed,
         )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
@@ -396,7 +369,8 @@ class SubscriptionsService(Pingable):
         steps = None
         try:
             with self.db.transaction() as session:
-                steps = handlers.renew_due_batch(command, self._uow(session), self._ports())
+                ports = self._ports()
+                steps = handlers.renew_due_batch(command, self._uow(session, ports), ports)
             return steps
         except (PortalError, StaleDataError) as error:
             if not steps:

@@ -9,6 +9,7 @@ from services.common.db import is_postgres
 from services.common.errors import NotFound, ValidationFailed
 from services.common.identity import InvalidEmail, normalize_email, owned_row, owned_rows, owner_filters
 from services.subscriptions import domain
+from services.subscriptions.domain.subscription import ANNOUNCEMENT, EVENT
 from services.subscriptions.models import (
     Activity, BuyerRequest, Contact, Merchant, Offer, PlanChangeQuote, Subscription,
 )
@@ -62,36 +63,8 @@ def find_by_external_id(session, merchant_id, external_id):
     ).one_or_none()
 
 
-def check_intake(session, data):
-    """ValidationFailed naming every field of a checkout's subscription that breaks a
-    rule against its merchant and offer."""
-    fields = {}
-    if session.get(Merchant, data["merchant_id"]) is None:
-        fields["merchant_id"] = ["Unknown merchant."]
-    offer = session.get(Offer, (data["merchant_id"], data["offer_id"]))
-    if offer is None:
-        fields["offer_id"] = ["Not an offer of this merchant."]
-    else:
-        fields.update(domain.subscription_problems(data, offer.max_installments))
-    if fields:
-        raise ValidationFailed(f"Invalid subscription: {', '.join(sorted(fields))}.", fields=fields)
-
-
-def create_subscription(session, data, issue_ahead, now):
-    """A new subscription with its first activity entry; the caller records the event.
-
-    `issue_ahead`: how long before a renewal its boleto/pix order is issued."""
-    check_intake(session, data)
-    subscription = Subscription.register(data, now, issue_ahead)
-    session.add(subscription)
-    _ensure_contact(session, data["merchant_id"], data["email"])
-    write_changes(session, None, subscription, now)
-    session.flush()
-    return subscription
-
-
-def _ensure_contact(session, merchant_id, email):
-    # Every buyer of a subscription can log in, even if the checkout sent no contact.
+def ensure_contact(session, merchant_id, email):
+    """`email` a contact of the merchant (added if it is not one yet)."""
     if session.scalars(select(Contact.id).filter_by(merchant_id=merchant_id, email=email)).first() is None:
         session.add(Contact(merchant_id=merchant_id, email=email))
 
@@ -266,10 +239,14 @@ def payments_not_applied(session, merchant_id=None, limit=100):
 def write_changes(session, events, subscription, at):
     """Write what `subscription` recorded (domain/subscription.py `Change`), in this
     transaction and in order, then forget it: each event for other systems with the
-    activity entry the buyer reads (the event's data), or an activity entry alone."""
+    activity entry the buyer reads (the event's data), an activity entry alone, or an
+    event alone."""
     for change in subscription.changes:
         action, details = change.action, change.data
-        if change.event:
+        if change.kind == ANNOUNCEMENT:
+            events.record(session, change.action, subscription.merchant_id, change.data)
+            continue
+        if change.kind == EVENT:
             envelope = events.record(session, change.action, subscription.merchant_id, {
                 "subscription_id": subscription.id, "email": subscription.email, "actor": change.actor,
                 **change.data,

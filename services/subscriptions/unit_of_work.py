@@ -9,7 +9,7 @@ clears them; the transaction's end commits them with the change, or rolls all ba
 """
 from services.common.events import first_delivery
 from services.subscriptions import store
-from services.subscriptions.models import inbox
+from services.subscriptions.models import Merchant, inbox
 
 
 class SqlSubscriptions:
@@ -24,6 +24,18 @@ class SqlSubscriptions:
         if subscription not in self.seen:
             self.seen.append(subscription)
         return subscription
+
+    def add(self, subscription):
+        """A new subscription (intake's), written now: a concurrent intake of the same
+        external_id fails here (IntegrityError), to be run again (Database.retry_on_conflict)."""
+        self._session.add(subscription)
+        self._session.flush()
+        self._saw(subscription)
+
+    def by_external_id(self, merchant_id, external_id):
+        """The subscription a merchant's checkout registered as `external_id`, or None."""
+        found = store.find_by_external_id(self._session, merchant_id, external_id)
+        return None if found is None else self._saw(found)
 
     def owned(self, identity, subscription_id):
         """The subscription if `identity` owns it (NotFound otherwise), to read."""
@@ -73,6 +85,25 @@ class SqlOffers:
         return store.plan_options(self._session, subscription)
 
 
+class SqlMerchants:
+    def __init__(self, session):
+        self._session = session
+
+    def get(self, merchant_id):
+        """The merchant, or None."""
+        return self._session.get(Merchant, merchant_id)
+
+
+class SqlContacts:
+    def __init__(self, session):
+        self._session = session
+
+    def ensure(self, merchant_id, email):
+        """`email` a contact of the merchant, so that every buyer of a subscription can
+        log in, even if the checkout sent no contact."""
+        store.ensure_contact(self._session, merchant_id, email)
+
+
 class SqlUnitOfWork:
     def __init__(self, session, events, clock):
         self.session = session
@@ -81,6 +112,8 @@ class SqlUnitOfWork:
         self.subscriptions = SqlSubscriptions(session)
         self.quotes = SqlQuotes(session)
         self.offers = SqlOffers(session)
+        self.merchants = SqlMerchants(session)
+        self.contacts = SqlContacts(session)
 
     def first_delivery(self, event_id, event_type):
         """Whether this event is seen for the first time (the inbox keeps its id)."""

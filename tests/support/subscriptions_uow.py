@@ -3,6 +3,7 @@ dicts, and a `commit()` that keeps what the aggregates recorded as `events` and
 `activity` (in the order written) instead of writing them to a database."""
 from services.common.errors import NotFound
 from services.common.identity import owner_filters
+from services.subscriptions.domain.subscription import ANNOUNCEMENT, EVENT
 from services.subscriptions.store import SUBSCRIPTION_NOT_FOUND
 
 
@@ -15,6 +16,16 @@ class FakeSubscriptions:
         if subscription not in self.seen:
             self.seen.append(subscription)
         return subscription
+
+    def add(self, subscription):
+        self.by_id[subscription.id] = subscription
+        self._saw(subscription)
+
+    def by_external_id(self, merchant_id, external_id):
+        for subscription in self.by_id.values():
+            if (subscription.merchant_id, subscription.external_id) == (merchant_id, external_id):
+                return self._saw(subscription)
+        return None
 
     def owned(self, identity, subscription_id):
         found = self.by_id.get(subscription_id)
@@ -77,11 +88,30 @@ class FakeOffers:
                 for offer_id in subscription.offer.plan_change_options or []]
 
 
+class FakeMerchants:
+    def __init__(self, merchants=()):
+        self.by_id = {merchant.id: merchant for merchant in merchants}
+
+    def get(self, merchant_id):
+        return self.by_id.get(merchant_id)
+
+
+class FakeContacts:
+    def __init__(self):
+        # (merchant id, e-mail) of each contact.
+        self.known = set()
+
+    def ensure(self, merchant_id, email):
+        self.known.add((merchant_id, email))
+
+
 class FakeUnitOfWork:
-    def __init__(self, offers=()):
+    def __init__(self, offers=(), merchants=()):
         self.subscriptions = FakeSubscriptions()
         self.quotes = FakeQuotes()
         self.offers = FakeOffers(offers)
+        self.merchants = FakeMerchants(merchants)
+        self.contacts = FakeContacts()
         self.inbox = set()
         # What commit() wrote: (event type, data) and (subscription id, actor, action, details).
         self.events = []
@@ -98,7 +128,10 @@ class FakeUnitOfWork:
         for subscription in self.subscriptions.seen:
             for change in subscription.changes:
                 action = change.action
-                if change.event:
+                if change.kind == ANNOUNCEMENT:
+                    self.events.append((change.action, change.data))
+                    continue
+                if change.kind == EVENT:
                     self.events.append((change.action, {
                         "subscription_id": subscription.id, "email": subscription.email, "actor": change.actor,
                         **change.data,

@@ -4,6 +4,14 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class CreateSubscription:
+    """A checkout registers a subscription: `subscription` as SubscriptionInputSchema
+    loaded it (a repeat of its external_id answers the first)."""
+
+    subscription: dict
+
+
+@dataclass(frozen=True)
 class BuyerCommand:
     # The session's identity (e-mail, merchant scope): only its own subscriptions are found.
     identity: dict

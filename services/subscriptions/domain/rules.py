@@ -121,6 +121,19 @@ def payment_problems(payment):
     return problems
 
 
+def intake_problems(subscription, merchant_known, max_installments):
+    """Every field of a checkout's subscription that breaks a rule against its merchant
+    and offer (`max_installments`: the offer's, None when the offer is not the merchant's)."""
+    problems = {}
+    if not merchant_known:
+        problems["merchant_id"] = ["Unknown merchant."]
+    if max_installments is None:
+        problems["offer_id"] = ["Not an offer of this merchant."]
+    else:
+        problems.update(subscription_problems(subscription, max_installments))
+    return problems
+
+
 def subscription_problems(subscription, max_installments):
     """Rules a subscription registered by a checkout must keep against its offer."""
     problems = {}

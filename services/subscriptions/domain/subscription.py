@@ -6,8 +6,9 @@ imperative mapping); `merchant`, `offer`, `pending_offer` and `pending_quote` ar
 with it, read-only: its methods set the key columns and the objects together.
 
 Every change records a `Change` in `changes`: an event for other systems and the
-activity entry the buyer reads (same data), or an activity entry alone. The unit of
-work (unit_of_work.py) writes them in the transaction of the change, then clears them.
+activity entry the buyer reads (same data), an activity entry alone, or (intake's) an
+event alone. The unit of work (unit_of_work.py) writes them in the transaction of the
+change, then clears them.
 """
 import uuid
 from dataclasses import asdict, dataclass
@@ -48,16 +49,25 @@ class NextCharge:
     amount_cents: int
 
 
+# How a `Change` is written (store.write_changes).
+# An event (its type is the action, e.g. subscription_canceled; its data names the
+# subscription, the buyer and the actor too) with the activity entry it implies.
+EVENT = "event"
+# An activity entry alone (e.g. renewal_order_issued).
+NOTE = "note"
+# An event alone, its data as recorded: intake's subscription_created, whose version 1
+# names no actor, and whose activity entry is a note of its own.
+ANNOUNCEMENT = "announcement"
+
+
 @dataclass(frozen=True)
 class Change:
-    """A change recorded on the aggregate: `event` True for an event (its type is
-    `action`, e.g. subscription_canceled) with the activity entry it implies, False
-    for an activity entry alone (e.g. renewal_order_issued)."""
+    """A change recorded on the aggregate, written as its `kind` says."""
 
     actor: str
     action: str
     data: dict
-    event: bool = True
+    kind: str = EVENT
 
 
 def terms(offer):
@@ -82,15 +92,16 @@ class Subscription:
         self.changes = []
 
     @classmethod
-    def register(cls, data, now, issue_ahead):
-        """A checkout's subscription (`data` as intake loaded it); `next_charge_at`
-        defaults to when its status says it is charged next."""
+    def register(cls, data, merchant, offer, now, issue_ahead):
+        """A checkout's subscription (`data` as intake loaded it, checked by
+        rules.intake_problems against `merchant` and `offer`), announced; its
+        `next_charge_at` defaults to when its status says it is charged next."""
         payment = data["payment"]
         next_charge_at = data["next_charge_at"] or rules.initial_next_charge_at(data["status"], data["cycle_end"])
         past_due = data["status"] == "past_due"
         subscription = cls(
-            id=str(uuid.uuid4()), merchant_id=data["merchant_id"], external_id=data["external_id"],
-            offer_id=data["offer_id"], email=data["email"], status=data["status"],
+            id=str(uuid.uuid4()), merchant_id=merchant.id, merchant=merchant, external_id=data["external_id"],
+            offer_id=offer.id, offer=offer, email=data["email"], status=data["status"],
             cancel_reason=data["cancel_reason"], cancel_at_period_end=False,
             cycle_number=data["cycle_number"], cycle_start=data["cycle_start"], cycle_end=data["cycle_end"],
             next_charge_at=next_charge_at,
@@ -103,8 +114,12 @@ class Subscription:
             balance_cents=0, created_at=data["created_at"] or now,
         )
         subscription._note("merchant", "subscription_created", {
-            "external_id": data["external_id"], "offer_id": data["offer_id"], "status": data["status"],
+            "external_id": data["external_id"], "offer_id": offer.id, "status": data["status"],
         })
+        subscription.changes.append(Change("merchant", "subscription_created", {
+            "subscription_id": subscription.id, "external_id": data["external_id"], "offer_id": offer.id,
+            "email": data["email"], "status": data["status"], "cycle_end": data["cycle_end"],
+        }, ANNOUNCEMENT))
         return subscription
 
     # -- what is recorded
@@ -113,7 +128,7 @@ class Subscription:
         self.changes.append(Change(actor, event_type, data))
 
     def _note(self, actor, action, details):
-        self.changes.append(Change(actor, action, details, event=False))
+        self.changes.append(Change(actor, action, details, NOTE))
 
     # -- what the buyer may do now
 

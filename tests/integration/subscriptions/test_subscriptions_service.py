@@ -79,15 +79,22 @@ def catalog(rpc):
                       "plan_name": "Beta Pro mensal", "price_cents": 4990, "periodicity_months": 1})
 
 
-def test_intake_is_idempotent_and_announced_once(rpc, catalog, event_queue, count_rows):
+# Intake's rules are tested by its handler (tests/unit/subscriptions/test_handlers_intake.py);
+# here one success and one failure, on the broker and the database.
+
+def test_intake_is_idempotent_and_announced_once(rpc, catalog, event_queue, count_rows, ledger):
     events = event_queue("subscriptions", "subscription_created")
 
     first = rpc.create_subscription(subscription("checkout-1"))
     repeat = rpc.create_subscription(subscription("checkout-1", status="past_due"))
 
     assert repeat == first
+    assert first["next_charge_at"] == "2026-12-10T15:30:00+00:00"
     assert count_rows(Subscription) == 1
     assert count_rows(Activity) == 1
+    assert list(ledger.cards) == ["tok_ana"]
+    # Whoever bought a subscription can log in, even if the checkout sent no contact.
+    assert count_rows(Contact) == 1 and rpc.customer_exists("ana@example.com") is True
     message = events.get(timeout=10)
     message.ack()
     envelope = message.payload
@@ -101,21 +108,6 @@ def test_intake_is_idempotent_and_announced_once(rpc, catalog, event_queue, coun
     }
     with pytest.raises(Empty):
         events.get(timeout=1)
-
-
-def test_a_new_subscription_as_the_buyer_sees_it(rpc, catalog):
-    created = rpc.create_subscription(subscription("checkout-1", email="Ana@Example.com"))
-
-    assert uuid.UUID(created["id"])
-    assert created["merchant"] == {"id": "acme-cursos", "name": "Acme Cursos", "brand_name": None, "support": {
-        "email": "suporte@acme.example.com", "phone": None, "url": None}}
-    assert (created["product_name"], created["plan_name"], created["price_cents"], created["periodicity_months"]) == (
-        "Curso Completo", "Básico mensal", 2990, 1)
-    assert created["cycle"] == {"number": 1, "start": "2026-11-10T15:30:00+00:00", "end": "2026-12-10T15:30:00+00:00"}
-    # An active subscription is next charged when its cycle ends.
-    assert created["next_charge_at"] == "2026-12-10T15:30:00+00:00"
-    assert created["payment_method"] == {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2030"}
-    assert "tok_ana" not in repr(created)
 
 
 def test_buyers_see_only_their_own_subscriptions(rpc, catalog):
@@ -168,10 +160,6 @@ def test_customer_exists_at_any_merchant(rpc, catalog, count_rows):
     assert rpc.customer_exists("  ANA@example.com ") is True
     assert rpc.customer_exists("bruno@example.com") is False
     assert rpc.customer_exists("ana@example") is False
-    # Whoever bought a subscription can log in, even if the checkout sent no contact.
-    rpc.create_subscription(subscription("bruno-beta", merchant_id="beta-software", offer_id="beta-pro",
-                                         email="bruno@example.com"))
-    assert rpc.customer_exists("bruno@example.com") is True
 
 
 def test_customer_exists_at_one_merchant(rpc, catalog):
@@ -218,31 +206,8 @@ def test_bad_input_names_the_fields(rpc, catalog):
     assert set(failure.value.fields) == {"max_installments", "plan_change_options"}
 
     with pytest.raises(ValidationFailed) as failure:
-        rpc.create_subscription(subscription("x", payment={**CARD, "card_number": "4242424242424242"}))
-    assert failure.value.fields == {"payment": {"card_number": ["Unknown field."]}}
-    assert "4242424242424242" not in str(failure.value.args)
-
-    with pytest.raises(ValidationFailed) as failure:
-        rpc.create_subscription(subscription("x", offer_id="beta-pro", installments=2))
-    assert set(failure.value.fields) == {"offer_id"}
-
-    with pytest.raises(ValidationFailed) as failure:
-        rpc.create_subscription(subscription("x", merchant_id="nowhere"))
-    assert set(failure.value.fields) == {"merchant_id", "offer_id"}
-
-    with pytest.raises(ValidationFailed) as failure:
         rpc.list_subscriptions({"email": "ana@example.com"})
     assert set(failure.value.fields) == {"merchant_id", "session_id"}
-
-
-def test_intake_puts_the_card_on_file_with_billing(rpc, catalog, ledger):
-    """So that its renewals can charge it even if the checkout sends its first order later."""
-    rpc.create_subscription(subscription("checkout-1"))
-    rpc.create_subscription(subscription("checkout-1"))
-    assert ledger.cards == {"tok_ana": {"email": "ana@example.com", "merchant_id": "acme-cursos", "brand": "visa",
-                                        "last4": "4242", "exp": "08/2030"}}
-    rpc.create_subscription(subscription("checkout-2", payment={"method": "pix"}))
-    assert list(ledger.cards) == ["tok_ana"]
 
 
 def test_intake_of_a_card_billing_refuses_writes_nothing(rpc, catalog, ledger, count_rows):
@@ -251,7 +216,5 @@ def test_intake_of_a_card_billing_refuses_writes_nothing(rpc, catalog, ledger, c
         rpc.create_subscription(subscription("bruno-1", email="bruno@example.com", payment=CARD))
     assert failure.value.fields == {"payment": {"token": ["Belongs to another buyer."]}}
     assert count_rows(Subscription) == 1
-    # A subscription the rules refuse puts no card on file either.
-    with pytest.raises(ValidationFailed):
-        rpc.create_subscription(subscription("x", merchant_id="nowhere", payment={**CARD, "token": "tok_other"}))
+    assert count_rows(Contact) == 1
     assert list(ledger.cards) == ["tok_ana"]

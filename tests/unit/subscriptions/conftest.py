@@ -81,7 +81,7 @@ def ports(ledger, clock):
 
 @pytest.fixture
 def uow():
-    return FakeUnitOfWork(OFFERS)
+    return FakeUnitOfWork(OFFERS, MERCHANTS.values())
 
 
 @pytest.fixture
@@ -102,8 +102,7 @@ def subscribe(uow, ledger):
             "cycle_start": start, "cycle_end": add_months(start, offer.periodicity_months), "next_charge_at": None,
             "payment": {"card_brand": None, "card_last4": None, "card_exp": None, "token": None, **payment},
             "installments": 1, "created_at": None,
-        }, NOW - started, ISSUE_AHEAD)
-        subscription.merchant, subscription.offer = MERCHANTS[merchant_id], offer
+        }, MERCHANTS[merchant_id], offer, NOW - started, ISSUE_AHEAD)
         subscription.changes.clear()
         uow.subscriptions.by_id[subscription.id] = subscription
         return subscription
