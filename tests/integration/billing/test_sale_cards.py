@@ -16,8 +16,8 @@ CARLA = CardHolder(name="Carla Dias", email="carla@example.com", document="529.9
 
 
 @pytest.fixture
-def billing_overrides(fake_asaas, web_config):
-    return asaas_overrides(fake_asaas, web_config)
+def billing_overrides(fake_asaas, fake_mercadopago, web_config):
+    return {**asaas_overrides(fake_asaas, web_config), "MERCADOPAGO_API_URL": fake_mercadopago.url}
 
 
 @pytest.fixture
@@ -128,3 +128,17 @@ def test_a_sandbox_sale_card_is_taken_in_either_shape(billing):
 
     assert nested["payment"]["card_last4"] == flat["payment"]["card_last4"] == "4242"
     assert requests.get(billing.url("/healthz"), timeout=10).status_code == 200
+
+
+def test_a_card_not_saved_at_the_merchants_mercado_pago_account_is_refused_naming_it(billing, fake_mercadopago):
+    token = "APP_USR-1234567890123456-120705-0f7b1a2c3d4e5f60718293a4b5c6d7e8-123456789"
+    billing.rpc.set_processor_account({
+        "merchant_id": "delta-mp", "processor": "mercadopago", "environment": "sandbox", "api_key": token,
+        "webhook_token": "b7e1c0a9d8f7e6d5c4b3a2910f8e7d6c", "notify": ["dona@delta.example.com"]})
+    card = {"customer_ref": "1234567-customer-elsewhere", "card_ref": "9876543210", "brand": "visa", "last4": "4242",
+            "exp": "05/2035"}
+
+    with pytest.raises(ValidationFailed) as refused:
+        billing.rpc.register_card(registered("delta-mp", card))
+
+    assert list(refused.value.fields["payment"]["card"]) == ["card_ref"]
