@@ -4,7 +4,8 @@ It answers the requests billing's Asaas adapter makes, in the shapes Asaas docum
 (`/work/shared/processors/asaas.md`), and checks what Asaas checks: the method and
 path, an `access_token` (`$aact_hmlg_…` or `$aact_prod_…`; any other → 401
 `invalid_access_token`), a `User-Agent`, no body on a GET (403) and each required
-field (400 naming it). Each API key is an account of its own: it sees only its own
+field (400 naming it), a valid CPF/CNPJ and, for a card, the buyer's IP address in
+`remoteIp`. Each API key is an account of its own: it sees only its own
 customers, tokens, payments and webhooks, and `seen` records which key every request
 carried. State is in memory only; card numbers and codes are never kept (a token
 remembers its last four, brand and whether its test card is refused).
@@ -23,6 +24,7 @@ done); `tokenization_enabled`; `resend(event_id)` posts an event again. Codes ma
     python -m devtools.fake_asaas --port 8030
 """
 import base64
+import ipaddress
 import itertools
 import json
 import re
@@ -42,6 +44,7 @@ from werkzeug.wrappers import Request, Response
 from devtools import fake_processor
 from services.billing.domain import card_brand, luhn_is_valid
 from services.billing.processors import boleto, brcode
+from services.common.documents import document_key
 
 KEY_PREFIXES = ("$aact_hmlg_", "$aact_prod_")
 REFUSED_CARDS = {"5184019740373151", "4916561358240741"}
@@ -73,22 +76,12 @@ def require(body, *names, where=""):
             refuse("invalid_value", f"O campo {where}{name} deve ser informado.")
 
 
-def cpf_cnpj_is_valid(digits):
-    """The check digits of a CPF (11 digits) or CNPJ (14)."""
-    if not digits.isdigit() or len(digits) not in (11, 14) or len(set(digits)) == 1:
+def cpf_cnpj_is_valid(text):
+    """A CPF or CNPJ with its check digits, unpunctuated."""
+    try:
+        return document_key(text) == text
+    except ValueError:
         return False
-    if len(digits) == 11:
-        for size in (9, 10):
-            total = sum(int(digit) * weight for digit, weight in zip(digits[:size], range(size + 1, 1, -1)))
-            if (total * 10 % 11) % 10 != int(digits[size]):
-                return False
-        return True
-    for size in (12, 13):
-        weights = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2] if size == 12 else [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
-        remainder = sum(int(digit) * weight for digit, weight in zip(digits[:size], weights)) % 11
-        if (0 if remainder < 2 else 11 - remainder) != int(digits[size]):
-            return False
-    return True
 
 
 def value_cents(value, name):
@@ -132,6 +125,7 @@ class FakeAsaas:
         self.url_map = Map([
             Rule("/v3/customers", methods=["GET"], endpoint="list_customers"),
             Rule("/v3/customers", methods=["POST"], endpoint="create_customer"),
+            Rule("/v3/customers/<customer_id>", methods=["GET"], endpoint="get_customer"),
             Rule("/v3/creditCard/tokenizeCreditCard", methods=["POST"], endpoint="tokenize"),
             Rule("/v3/payments", methods=["GET"], endpoint="list_payments"),
             Rule("/v3/payments", methods=["POST"], endpoint="create_payment"),
@@ -243,6 +237,11 @@ class FakeAsaas:
         return {"object": "list", "hasMore": offset + limit < len(items), "totalCount": len(items),
                 "limit": limit, "offset": offset, "data": items[offset:offset + limit]}
 
+    def get_customer(self, account, api_key, request, body, customer_id):
+        if customer_id not in account.customers:
+            raise NotFound("Cliente não encontrado.")
+        return account.customers[customer_id]
+
     def create_customer(self, account, api_key, request, body):
         require(body, "name", "cpfCnpj")
         if not cpf_cnpj_is_valid(str(body["cpfCnpj"])):
@@ -272,6 +271,11 @@ class FakeAsaas:
                 where="creditCardHolderInfo.")
         if not cpf_cnpj_is_valid(str(holder["cpfCnpj"])):
             refuse("invalid_cpfCnpj", "O CPF/CNPJ do titular é inválido.")
+        try:
+            # The buyer's IP address, which Asaas requires with card data.
+            ipaddress.ip_address(str(body["remoteIp"]))
+        except ValueError:
+            refuse("invalid_remoteIp", "Informe o IP do comprador em remoteIp. (fake)")
         number = str(card["number"])
         if not (re.fullmatch(r"\d{13,19}", number) and (luhn_is_valid(number) or number == APPROVED_TEST_CARD)):
             refuse("invalid_creditCard", "Número do cartão de crédito inválido.")
@@ -279,8 +283,10 @@ class FakeAsaas:
             refuse("invalid_creditCard", "Validade do cartão inválida: mês com 2 dígitos e ano com 4.")
         token = secrets.token_hex(16)
         brand = (card_brand(number) or "unknown").upper()
+        # What tests may look at: the holder and the buyer's IP as sent, never the card's number or code.
         account.tokens[token] = {"customer": body["customer"], "last4": number[-4:], "brand": brand,
-                                 "refused": number in REFUSED_CARDS}
+                                 "refused": number in REFUSED_CARDS, "holder": dict(holder),
+                                 "remoteIp": body["remoteIp"]}
         return {"creditCardNumber": number[-4:], "creditCardBrand": brand, "creditCardToken": token}
 
     # -- payments

@@ -6,39 +6,22 @@ holds each other language. Babel reads the .po file when the gateway starts and
 compiles it in memory, so there is no build step and no compiled file in the repository.
 `tests/unit/gateway/test_i18n.py` extracts every id and checks each one is translated.
 """
-from io import BytesIO
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
-
 from gateway import csrf
+from services.common import i18n as catalogs
+from services.common.i18n import DEFAULT_LOCALE, LANGUAGES, N_  # noqa: F401 (the pages' names)
 
 LOCALE_DIR = Path(__file__).parent / "locale"
-DEFAULT_LOCALE = "pt_BR"
-# The switch's value, as in `?lang=` and the cookie, and the locale Babel formats with.
-LANGUAGES = {"pt-BR": "pt_BR", "en": "en"}
 LANGUAGE_COOKIE = "portal_lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 def catalog_path(locale):
-    return LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    return catalogs.catalog_path(LOCALE_DIR, locale)
 
 
-def _load(locale):
-    if locale == DEFAULT_LOCALE:
-        return NullTranslations()
-    with catalog_path(locale).open("rb") as po:
-        catalog = read_po(po, locale=locale)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
-
-
-TRANSLATIONS = {locale: _load(locale) for locale in LANGUAGES.values()}
+TRANSLATIONS = {locale: catalogs.load_translations(LOCALE_DIR, locale) for locale in LANGUAGES.values()}
 
 
 def chosen_language(request):
@@ -51,10 +34,7 @@ def chosen_language(request):
 
 def locale_of(request):
     """The request's locale: the switch, else the best of `Accept-Language`, else pt-BR."""
-    if request is None:
-        return DEFAULT_LOCALE
-    language = chosen_language(request) or request.accept_languages.best_match(list(LANGUAGES), default="pt-BR")
-    return LANGUAGES[language]
+    return catalogs.requested_locale(request, request and chosen_language(request))
 
 
 def current_locale():
@@ -74,11 +54,6 @@ def translations():
 def gettext(message, **values):
     text = translations().gettext(message)
     return text % values if values else text
-
-
-def N_(message):
-    """Marks a text for the catalog, translated where it is shown."""
-    return message
 
 
 _ = gettext

@@ -442,7 +442,9 @@ class PortalPages:
         def show_form(identity):
             ticket = self._subscriptions_calling_billing().begin_card_update(identity, subscription_id)
             model = views.subscription_detail(self, identity, subscription_id)
-            return page("payment_method.html", signed_in=True, email=identity["email"], card_form_url=ticket["form_url"],
+            # Billing's form speaks the page's language (its own pt-BR and English catalog).
+            form_url = f"{ticket['form_url']}&lang={'en' if i18n.current_locale() == 'en' else 'pt-BR'}"
+            return page("payment_method.html", signed_in=True, email=identity["email"], card_form_url=form_url,
                         headers={"Cache-Control": "no-store"}, **model)
 
         return self._operation(request, subscription_id, show_form)

@@ -84,7 +84,7 @@ MERCHANTS = [
         "customer_can_change_plan": False,
         "customer_can_cancel": True,
         "cancel_mode": "at_period_end",
-        "payment_methods_allowed": ["boleto", "pix"],
+        "payment_methods_allowed": ["credit_card", "boleto", "pix"],
         "support_email": "contato@gama.example.com",
         "support_phone": "+55 47 3333-7777",
         "support_url": "https://gama.example.com/atendimento",

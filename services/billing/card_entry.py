@@ -1,5 +1,10 @@
 """Card entry: a one-time ticket, the form it opens, and the card it lets one buyer add.
 
+The form asks for what the merchant's processor needs: the card, and for a processor
+that tokenizes for a customer of its own (Asaas) the holder's CPF/CNPJ, e-mail, CEP,
+address number and phone too, prefilled from the buyer as the subscription's latest
+order recorded them (the checkout's contact).
+
 The card number and security code pass through `submit_card` as arguments and the
 `Card` handed to the processor, and nowhere else: they are not stored, logged, put on
 the bus or rendered back. Each submission counts against the ticket (5 tries) and
@@ -13,13 +18,23 @@ from services.billing import domain, store
 from services.billing.processors import Card, CardRefused, ProcessorUnavailable
 from services.common import clock
 from services.common.errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
+from services.common.i18n import N_
 
 TICKET_BYTES = 32
 REFUSALS = {
-    "used": (Conflict, "Este link de cadastro de cartão já foi usado."),
-    "expired": (NotFound, "Este link de cadastro de cartão expirou. Volte à assinatura e comece de novo."),
-    "too_many_attempts": (TooManyRequests, "Muitas tentativas com este link. Volte à assinatura e comece de novo."),
+    "used": (Conflict, N_("Este link de cadastro de cartão já foi usado.")),
+    "expired": (NotFound, N_("Este link de cadastro de cartão expirou. Volte à assinatura e comece de novo.")),
+    "too_many_attempts": (TooManyRequests, N_("Muitas tentativas com este link. Volte à assinatura e comece de novo.")),
 }
+
+
+class FormProblems(ValidationFailed):
+    """The typed fields' problems by field; `needs_holder`: whether the form shown
+    again asks for the holder's details."""
+
+    def __init__(self, fields, needs_holder):
+        super().__init__(N_("Confira os dados do cartão."), fields=fields)
+        self.needs_holder = needs_holder
 
 
 def refused(reason):
@@ -30,7 +45,7 @@ def refused(reason):
 def usable(row, now):
     """The ticket row if it can still take a card, else the refusal as an error."""
     if row is None:
-        raise NotFound("Link de cadastro de cartão inválido.", code="ticket_not_found")
+        raise NotFound(N_("Link de cadastro de cartão inválido."), code="ticket_not_found")
     refusal = domain.ticket_refusal(row.expires_at, row.used_at, row.attempts, now)
     if refusal:
         raise refused(refusal)
@@ -48,35 +63,55 @@ def issue_ticket(db, request, ttl_seconds, public_url):
     }
 
 
-def open_ticket(db, ticket):
+def open_form(db, processors, ticket):
+    """What the ticket's form asks → (needs_holder, the holder's fields prefilled)."""
     with db.transaction() as session:
-        return usable(store.ticket_by_digest(session, domain.secret_digest(ticket or "")), clock.now())
+        row = usable(store.ticket_by_digest(session, domain.secret_digest(ticket or "")), clock.now())
+        if not processors.kind_of(store.merchant_account(session, row.merchant_id)).needs_holder:
+            return False, {}
+        return True, holder_prefill(row.email, store.latest_buyer(session, row))
+
+
+def holder_prefill(email, order):
+    """The holder's form fields as the buyer's latest order (or None) names them."""
+    address = (order and order.address) or {}
+    return {
+        "holder_name": (order and order.buyer_name) or "", "document": (order and order.buyer_document) or "",
+        "email": email, "postal_code": address.get("postal_code") or "",
+        "address_number": address.get("number") or "", "phone": (order and order.buyer_phone) or "",
+    }
 
 
 def submit_card(db, events, processors, ticket, fields, address, limits):
     """Tokenize the typed card for the ticket's buyer, with the merchant's processor:
     (ticket row, payment method).
 
-    `fields` holds the form's number, expiry, security_code and holder_name;
-    `limits` the per-address tries and window from the config.
+    `fields` holds the form's number, expiry, security_code and holder_name, and the
+    holder's `domain.HOLDER_FIELDS` where the processor needs them; `address` is the
+    buyer's (Asaas wants the buyer's IP); `limits` the per-address tries and window
+    from the config. FormProblems names the fields to correct.
     """
     row, account = _count_attempt(db, ticket, address, limits)
+    needs_holder = processors.kind_of(account).needs_holder
     number = domain.digits_only(fields.get("number"))
     today = clock.now().date()
     problems = domain.card_problems(
         number, fields.get("expiry"), fields.get("security_code"), fields.get("holder_name"), today,
     )
+    if needs_holder:
+        problems.update(domain.holder_problems(fields))
     if problems:
-        raise ValidationFailed("Confira os dados do cartão.", fields=problems)
+        raise FormProblems(problems, needs_holder)
     month, year = domain.parse_expiry(fields["expiry"], today)
     card = Card(number=number, exp_month=month, exp_year=year,
                 security_code=fields["security_code"], holder_name=fields["holder_name"].strip())
+    holder = domain.card_holder(fields) if needs_holder else None
     try:
-        tokenized = processors.for_account(account).tokenize(card, remote_ip=address, email=row.email)
+        tokenized = processors.for_account(account).tokenize(card, holder=holder, remote_ip=address, email=row.email)
     except CardRefused as refused:
-        raise ValidationFailed("Confira os dados do cartão.", fields={refused.field: [refused.message]}) from None
+        raise FormProblems({refused.field: [refused.message]}, needs_holder) from None
     except ProcessorUnavailable:
-        raise ServiceUnavailable("Não foi possível falar com a operadora do cartão. Tente novamente.") from None
+        raise ServiceUnavailable(N_("Não foi possível falar com a operadora do cartão. Tente novamente.")) from None
     with db.transaction() as session:
         now = clock.now()
         card_row = store.add_card(session, row, tokenized, account, now)
@@ -99,7 +134,7 @@ def _count_attempt(db, ticket, address, limits):
         row = usable(store.ticket_by_digest(session, digest), now)
         # Over the limit, the refusal rolls this count back: the window stays spent.
         if store.count_address_attempt(session, address, now, limits["window_seconds"]) > limits["per_address"]:
-            raise TooManyRequests("Muitas tentativas a partir deste endereço. Tente mais tarde.",
+            raise TooManyRequests(N_("Muitas tentativas a partir deste endereço. Tente mais tarde."),
                                   code="too_many_attempts")
         store.count_ticket_attempt(session, row)
         return row, store.merchant_account(session, row.merchant_id)

@@ -12,7 +12,10 @@ import string
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from services.billing.processors import ACCOUNT_PROCESSORS, boleto
+from services.billing.processors import ACCOUNT_PROCESSORS, CardHolder, boleto
+from services.common.documents import document_key
+from services.common.i18n import N_
+from services.common.identity import InvalidEmail, normalize_email
 
 ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
 # Statuses in which money has changed hands, so the order has a payment date.
@@ -24,7 +27,7 @@ METHOD_FIELDS = {
     "boleto": ("boleto_line", "boleto_due_date"),
     "pix": ("pix_code",),
 }
-CARD_ONLY_FIELDS = ("card_exp", "token")
+CARD_ONLY_FIELDS = ("card_exp", "token", "customer_ref")
 
 ORDER_CODE_PREFIX = "PED-"
 # 5 random bytes are exactly 8 base32 characters: 2**40 codes, no padding.
@@ -160,15 +163,15 @@ def parse_expiry(raw, today):
     at most 20 years ahead; ValueError with the buyer-facing reason otherwise."""
     match = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", raw or "")
     if not match:
-        raise ValueError("Use o formato MM/AA.")
+        raise ValueError(N_("Use o formato MM/AA."))
     month, year = int(match.group(1)), int(match.group(2))
     year += 2000 if year < 100 else 0
     if not 1 <= month <= 12:
-        raise ValueError("O mês vai de 01 a 12.")
+        raise ValueError(N_("O mês vai de 01 a 12."))
     if (year, month) < (today.year, today.month):
-        raise ValueError("Este cartão está vencido.")
+        raise ValueError(N_("Este cartão está vencido."))
     if year > today.year + MAX_YEARS_AHEAD:
-        raise ValueError("Confira o ano de validade.")
+        raise ValueError(N_("Confira o ano de validade."))
     return month, year
 
 
@@ -176,25 +179,91 @@ def card_problems(number, expiry, security_code, holder_name, today):
     """Buyer-facing problems of typed card fields, by form field name."""
     problems = {}
     if not (len(number) in CARD_NUMBER_LENGTHS and luhn_is_valid(number)):
-        problems["number"] = ["Confira o número do cartão."]
+        problems["number"] = [N_("Confira o número do cartão.")]
     elif card_brand(number) is None:
-        problems["number"] = ["Bandeira de cartão não aceita."]
+        problems["number"] = [N_("Bandeira de cartão não aceita.")]
     try:
         parse_expiry(expiry, today)
     except ValueError as error:
         problems["expiry"] = [str(error)]
     if not re.fullmatch(r"\d{3,4}", security_code or ""):
-        problems["security_code"] = ["O CVV tem 3 ou 4 dígitos."]
+        problems["security_code"] = [N_("O CVV tem 3 ou 4 dígitos.")]
     if not (holder_name or "").strip():
-        problems["holder_name"] = ["Informe o nome como está impresso no cartão."]
+        problems["holder_name"] = [N_("Informe o nome como está impresso no cartão.")]
     elif len(holder_name.strip()) > 100:
-        problems["holder_name"] = ["Use até 100 caracteres."]
+        problems["holder_name"] = [N_("Use até 100 caracteres.")]
     return problems
+
+
+# -- the card's holder, for processors whose tokenization needs one (Asaas)
+
+# The form's fields for the holder, besides the card's `holder_name`.
+HOLDER_FIELDS = ("document", "email", "postal_code", "address_number", "phone")
+CEP = re.compile(r"^\d{5}-?\d{3}$")
+MAX_ADDRESS_NUMBER = 20
+# Spelled out: the message is a catalog id (locale/), the same in every call.
+ADDRESS_NUMBER_TOO_LONG = N_("Use até 20 caracteres.")
+# A Brazilian phone: area code (DDD, no leading 0) and 8 or 9 digits, perhaps after +55.
+PHONE = re.compile(r"^(?:55)?([1-9]\d{9,10})$")
+PHONE_PUNCTUATION = re.compile(r"[\s()+.-]")
+
+
+def holder_problems(fields):
+    """Buyer-facing problems of the holder's typed fields, by form field name."""
+    problems = {}
+    document = (fields.get("document") or "").strip()
+    try:
+        document_key(document)
+    except ValueError:
+        problems["document"] = [N_("Informe o CPF ou CNPJ do titular.") if not document
+                                else N_("CPF ou CNPJ inválido: confira os números.")]
+    try:
+        normalize_email(fields.get("email"))
+    except InvalidEmail as error:
+        problems["email"] = [str(error)]
+    if not CEP.fullmatch((fields.get("postal_code") or "").strip()):
+        problems["postal_code"] = [N_("Informe o CEP com 8 dígitos, como 01310-100.")]
+    number = (fields.get("address_number") or "").strip()
+    if not number:
+        problems["address_number"] = [N_("Informe o número do endereço (ou S/N).")]
+    elif len(number) > MAX_ADDRESS_NUMBER:
+        problems["address_number"] = [ADDRESS_NUMBER_TOO_LONG]
+    if not PHONE.fullmatch(PHONE_PUNCTUATION.sub("", fields.get("phone") or "")):
+        problems["phone"] = [N_("Informe o telefone com DDD: 10 ou 11 dígitos, como (11) 98765-4321.")]
+    return problems
+
+
+def card_holder(fields):
+    """The `CardHolder` of form fields `holder_problems` found none in."""
+    return CardHolder(
+        name=fields["holder_name"].strip(), email=normalize_email(fields["email"]),
+        document=document_key(fields["document"]), postal_code=digits_only(fields["postal_code"]),
+        address_number=fields["address_number"].strip(),
+        phone=PHONE.fullmatch(PHONE_PUNCTUATION.sub("", fields["phone"])).group(1),
+    )
 
 
 def expiry_text(month, year):
     """How billing keeps an expiry: MM/YYYY."""
     return f"{month:02d}/{year}"
+
+
+def sale_card_problems(payment, account_id, known, card_customers):
+    """Problems of a sale's card (`payment`: token, customer_ref) against the merchant's
+    processor account (`account_id`, None: the installation's processor, whose cards
+    belong to customers of its own if `card_customers`), by field; `known`: the payment
+    method billing already has under the token, or None."""
+    problems = {}
+    if known is not None and known.processor_account_id != account_id:
+        problems["token"] = ["Issued through another processor account than this merchant's."]
+    customer_ref = payment.get("customer_ref")
+    if card_customers and not customer_ref:
+        problems["customer_ref"] = ["Required: the processor's customer the card belongs to."]
+    elif not card_customers and customer_ref:
+        problems["customer_ref"] = ["This merchant's processor has no customers: leave it out."]
+    elif known is not None and known.customer_ref != customer_ref:
+        problems["customer_ref"] = ["Not the customer the card belongs to."]
+    return problems
 
 
 # -- charges

@@ -79,8 +79,6 @@ class OrderInputSchema(Schema):
 
 class CardPaymentSchema(CardOnFileSchema):
     method = fields.String(required=True, validate=validate.Equal("credit_card"))
-    # The processor's customer the token was issued for, where the processor has them (Asaas).
-    customer_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
 
     @validates_schema
     def check_rules(self, data, **kwargs):

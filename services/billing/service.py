@@ -4,7 +4,7 @@ import logging
 from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError
 
-from services.billing import accounts, card_entry, charges, domain, pages, store
+from services.billing import accounts, card_entry, charges, domain, intake, pages, store
 from services.billing.credentials import KEYS_SETTING
 from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
@@ -18,6 +18,7 @@ from services.common import clock
 from services.common.client_address import client_address, trusted_networks
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
+from services.common.i18n import N_
 from services.common.errors import (
     EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
 )
@@ -53,7 +54,8 @@ PAYMENT_METHOD = PaymentMethodSchema()
 TICKET = TicketSchema()
 ACCOUNT_INPUT = ProcessorAccountInputSchema()
 ACCOUNT = ProcessorAccountSchema()
-# The card form's fields; the number and CVV among them are never kept, logged or shown.
+# The card form's fields (and the holder's, `domain.HOLDER_FIELDS`, where the processor
+# needs them); the number and CVV among them are never kept, logged or shown.
 CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
 SIGNATURE_HEADER = "X-Signature"
 # Who asks subscriptions about an order's subscription at intake (no buyer session exists).
@@ -79,12 +81,15 @@ class BillingService(Pingable):
 
     # -- RPC
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("order.payment.token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS,
+         sensitive_arguments=("order.payment.token", "order.payment.card.card_ref"))
     def record_order(self, order):
         """Register a checkout's order; a repeat of its external_id returns the first."""
         data = load(ORDER_INPUT, order)
         if data["subscription_id"] is not None:
             self._require_own_subscription(data)
+        intake.check_card(self.db, self.processors, data["merchant_id"], data["payment"],
+                          intake.sent_as_sale_card(order.get("payment")))
 
         def work(session):
             existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
@@ -108,11 +113,13 @@ class BillingService(Pingable):
                 "Subscription not found.", fields={"subscription_id": ["No subscription of this merchant's buyer."]},
             ) from None
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("card.payment.token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("card.payment.token", "card.payment.card.card_ref"))
     def register_card(self, card):
         """Keep a checkout's card on file for its buyer (subscriptions' intake sends it
         before the subscription's first order may come); a repeat changes nothing."""
         data = load(CARD_REGISTRATION, card)
+        intake.check_card(self.db, self.processors, data["merchant_id"], data["payment"],
+                          intake.sent_as_sale_card(card.get("payment")))
 
         def work(session):
             store.card_on_file(session, data["merchant_id"], data["email"], data["payment"], clock.now())
@@ -246,31 +253,32 @@ class BillingService(Pingable):
 
     @http("GET", "/card")
     def card_form(self, request):
-        portal = self.config["PORTAL_BASE_URL"]
+        portal, locale = self.config["PORTAL_BASE_URL"], pages.locale_of(request)
         try:
-            card_entry.open_ticket(self.db, request.args.get("ticket"))
+            needs_holder, prefill = card_entry.open_form(self.db, self.processors, request.args.get("ticket"))
         except PortalError as error:
-            return pages.problem_page(portal, error)
-        return pages.form_page(portal, request.args["ticket"])
+            return pages.problem_page(portal, locale, error)
+        return pages.form_page(portal, locale, request.args["ticket"], needs_holder, fields=prefill)
 
     @http("POST", "/card", sensitive_arguments=("request",))
     def submit_card(self, request):
         ticket = request.form.get("ticket")
-        fields = {name: request.form.get(name, "") for name in CARD_FIELDS}
+        fields = {name: request.form.get(name, "") for name in (*CARD_FIELDS, *domain.HOLDER_FIELDS)}
         address = client_address(request, trusted_networks(self.config["TRUSTED_PROXIES"]))
         limits = {
             "per_address": int(self.config["CARD_ENTRY_ATTEMPTS_PER_ADDRESS"]),
             "window_seconds": int(self.config["CARD_ENTRY_ADDRESS_WINDOW_SECONDS"]),
         }
+        portal, locale = self.config["PORTAL_BASE_URL"], pages.locale_of(request)
         try:
             ticket_row, card = card_entry.submit_card(
                 self.db, self.events, self.processors, ticket, fields, address, limits,
             )
-        except ValidationFailed as error:
-            return pages.form_page(self.config["PORTAL_BASE_URL"], ticket, error, fields)
+        except card_entry.FormProblems as error:
+            return pages.form_page(portal, locale, ticket, error.needs_holder, error, fields)
         except PortalError as error:
-            return pages.problem_page(self.config["PORTAL_BASE_URL"], error)
-        return self._apply_card(ticket_row, card)
+            return pages.problem_page(portal, locale, error)
+        return self._apply_card(ticket_row, card, locale)
 
     @http("POST", "/sandbox/orders/<string:code>/pay")
     def sandbox_pay(self, request, code):
@@ -318,7 +326,7 @@ class BillingService(Pingable):
 
     # -- card entry
 
-    def _apply_card(self, ticket, card):
+    def _apply_card(self, ticket, card, locale):
         """Make the new card the subscription's payment method; if subscriptions
         cannot, say so: the card stays saved and the buyer knows it is not in use."""
         identity = {"email": ticket.email, "merchant_id": ticket.merchant_id, "session_id": f"card-entry:{ticket.id}"}
@@ -328,9 +336,9 @@ class BillingService(Pingable):
                 identity, ticket.subscription_id, {"method": "credit_card", "card_token": card.token}, actor="buyer",
             )
         except PortalError as error:
-            return pages.not_applied_page(portal, card, ticket.subscription_id, error)
+            return pages.not_applied_page(portal, locale, card, ticket.subscription_id, error)
         except RemoteError as error:
             log.error("subscriptions failed to apply a new card: %s", error.exc_type)
-            failure = ServiceUnavailable("O serviço de assinaturas falhou.")
-            return pages.not_applied_page(portal, card, ticket.subscription_id, failure)
-        return pages.applied_page(portal, card, ticket.subscription_id)
+            failure = ServiceUnavailable(N_("O serviço de assinaturas falhou."))
+            return pages.not_applied_page(portal, locale, card, ticket.subscription_id, failure)
+        return pages.applied_page(portal, locale, card, ticket.subscription_id)

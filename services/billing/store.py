@@ -306,6 +306,16 @@ def add_ticket(session, request, digest, now, ttl_seconds):
     return ticket
 
 
+def latest_buyer(session, ticket):
+    """The latest order of the ticket's subscription, by its buyer at its merchant, or None:
+    who the buyer is, as the checkout sent them."""
+    return session.scalars(
+        select(Order).filter_by(merchant_id=ticket.merchant_id, email=ticket.email,
+                                subscription_id=ticket.subscription_id)
+        .order_by(Order.created_at.desc()).limit(1)
+    ).first()
+
+
 def ticket_by_digest(session, digest):
     return session.scalars(select(CardEntryTicket).filter_by(ticket_digest=digest)).one_or_none()
 

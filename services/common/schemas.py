@@ -2,7 +2,7 @@
 receives from the gateway, and the field types of checkout intake."""
 from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from services.common.identity import InvalidEmail, normalize_email
 
@@ -48,14 +48,55 @@ class IdentitySchema(Schema):
     return_url = fields.String(load_default=None, allow_none=True)
 
 
+CARD_EXP = validate.Regexp(r"^(0[1-9]|1[0-2])/\d{4}$", error="Use MM/YYYY.")
+CARD_LAST4 = validate.Regexp(r"^\d{4}$")
+CARD_REF = validate.Length(min=1, max=200)
+CUSTOMER_REF = validate.Length(min=1, max=100)
+
+
+class SaleCardSchema(Schema):
+    """A sale's card as a checkout hands it over: the processor's refs (`customer_ref`,
+    the processor's customer the card belongs to, where it has customers: Asaas,
+    Mercado Pago) and what a buyer may be shown."""
+
+    customer_ref = fields.String(load_default=None, allow_none=True, validate=CUSTOMER_REF)
+    card_ref = fields.String(required=True, validate=CARD_REF)
+    brand = fields.String(required=True, validate=validate.OneOf(CARD_BRANDS))
+    last4 = fields.String(required=True, validate=CARD_LAST4)
+    exp = fields.String(required=True, validate=CARD_EXP)
+
+
+# A sale's card (`SaleCardSchema`) → the names every service keeps a card under.
+SALE_CARD_FIELDS = {"card_ref": "token", "brand": "card_brand", "last4": "card_last4", "exp": "card_exp",
+                    "customer_ref": "customer_ref"}
+SALE_CARD = SaleCardSchema()
+
+
 class CardOnFileSchema(Schema):
     """A card as anyone but billing's card form knows it: the processor's token, brand,
-    last four digits and expiry, never its number. (Schemas add `method` and its rules.)"""
+    last four digits and expiry, never its number. (Schemas add `method` and its rules.)
+
+    A sale may hand it over as `card` (`SaleCardSchema`) instead: checked as such
+    (errors under `card`) and loaded under these names."""
 
     card_brand = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(CARD_BRANDS))
-    card_last4 = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{4}$"))
-    card_exp = fields.String(
-        load_default=None, allow_none=True,
-        validate=validate.Regexp(r"^(0[1-9]|1[0-2])/\d{4}$", error="Use MM/YYYY."),
-    )
-    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    card_last4 = fields.String(load_default=None, allow_none=True, validate=CARD_LAST4)
+    card_exp = fields.String(load_default=None, allow_none=True, validate=CARD_EXP)
+    token = fields.String(load_default=None, allow_none=True, validate=CARD_REF)
+    customer_ref = fields.String(load_default=None, allow_none=True, validate=CUSTOMER_REF)
+
+    @pre_load
+    def take_sale_card(self, data, **kwargs):
+        if not isinstance(data, dict) or "card" not in data:
+            return data
+        mixed = sorted(set(SALE_CARD_FIELDS.values()) & set(data))
+        if mixed:
+            raise ValidationError({name: ["Send the card as `card` only."] for name in mixed})
+        if not isinstance(data["card"], dict):
+            raise ValidationError({"card": ["An object: customer_ref, card_ref, brand, last4, exp."]})
+        try:
+            card = SALE_CARD.load(data["card"])
+        except ValidationError as error:
+            raise ValidationError({"card": error.messages}) from None
+        rest = {name: value for name, value in data.items() if name != "card"}
+        return {**rest, **{SALE_CARD_FIELDS[name]: value for name, value in card.items()}}

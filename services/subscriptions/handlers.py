@@ -58,7 +58,7 @@ def create_subscription(command, uow, ports):
         # refused here rather than at every renewal.
         ports.billing.register_card({
             "merchant_id": merchant.id, "email": data["email"],
-            "payment": {field: data["payment"][field] for field in ("method", *rules.CARD_FIELDS)},
+            "payment": {field: data["payment"][field] for field in ("method", *rules.CARD_FIELDS, "customer_ref")},
         })
     subscription = Subscription.register(data, merchant, offer, ports.clock(), ports.issue_ahead)
     uow.subscriptions.add(subscription)

@@ -153,7 +153,8 @@ class SubscriptionsService(Pingable):
         data = load(CONTACT, contact)
         return self.db.retry_on_conflict(lambda session: CONTACT.dump(store.upsert_contact(session, data)))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("subscription.payment.token",))
+    @rpc(expected_exceptions=EXPECTED_ERRORS,
+         sensitive_arguments=("subscription.payment.token", "subscription.payment.card.card_ref"))
     def create_subscription(self, subscription):
         """Register a checkout's subscription (handlers.create_subscription); a repeat of
         its external_id answers the first."""

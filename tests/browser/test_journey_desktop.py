@@ -1,13 +1,13 @@
 """The buyer's journey on a desktop browser, and what the pages refuse: a merchant's
 disabled operations, being framed by another site; a merchant's SSO session with its
-branding; the English pages."""
+branding; the English pages, billing's card form in them too."""
 import re
 
 import pytest
 import requests
 
 from support.browser import BuyerBrowser, artifacts_folder, blocking_violations, foreign_site
-from support.journey import ANA, BRUNO, ana_journey, bruno_journey, new_buyer_page
+from support.journey import ANA, BRUNO, ana_journey, bruno_journey, carla_journey, new_buyer_page
 from support.login_flow import create_api_key
 from support.portal_client import TIMEOUT
 
@@ -27,6 +27,10 @@ def bruno(system, chromium, folder):
 
 def test_ana_does_everything_her_merchant_allows(system, chromium, folder):
     ana_journey(new_buyer_page(chromium, system, folder / "ana", DESKTOP))
+
+
+def test_carla_pays_her_gama_plan_with_a_card_at_asaas_giving_the_holders_details(system, chromium, folder):
+    carla_journey(new_buyer_page(chromium, system, folder / "carla", DESKTOP))
 
 
 def test_bruno_pays_his_past_due_subscription_now(bruno):
@@ -125,6 +129,20 @@ def test_english_by_accept_language_or_the_switch(system, chromium, folder):
         page.get_by_role("link", name="View in English").click()
     assert page.get_by_role("button", name="Send access link").count() == 1
     context.close()
+
+
+def test_billings_card_form_speaks_the_pages_language(system, chromium, folder):
+    buyer = new_buyer_page(chromium, system, folder / "english-card-form", DESKTOP)
+    buyer.log_in(ANA)
+    buyer.open("/assinaturas?lang=en")
+    buyer.page.get_by_role("link", name=re.compile("^Curso Completo — ")).first.click()
+    buyer.page.wait_for_load_state("load")
+    buyer.follow("Change payment method")
+    buyer.submit("Enter a new card")
+    frame = buyer.page.frame_locator("iframe[title='New credit card form']")
+    frame.get_by_role("button", name="Save card").click()
+    assert "Card number: Check the card number." in frame.get_by_role("alert").inner_text()
+    buyer.check("english-card-form")
 
 
 def test_the_login_works_from_the_keyboard_and_explains_a_bad_e_mail_next_to_the_field(system, chromium, folder):

@@ -1,7 +1,9 @@
 """The buyer's whole journey through the portal's pages, as the demo data allows it
 (portalctl/demo.py): Ana changes her card and her payment method, upgrades in
 installments, schedules a downgrade and a cancellation and undoes both; Bruno, sent
-to log in from the page he wanted, pays his past-due subscription now with a new card.
+to log in from the page he wanted, pays his past-due subscription now with a new card;
+Carla, at Gama Academia (on Asaas), does too, in a form that also asks for the card
+holder's CPF, CEP, address number and phone.
 
 The browser tests run it on a desktop and on a 360 px wide phone, each against a
 system of its own (the journey changes the demo data).
@@ -12,6 +14,7 @@ from support.browser import BuyerBrowser
 
 ANA = "ana@example.com"
 BRUNO = "bruno@example.com"
+CARLA = "carla@example.com"
 TEST_CARD = {"number": "4242 4242 4242 4242", "expiry": "11/31", "security_code": "123"}
 
 
@@ -31,20 +34,32 @@ def invoice_rows(buyer):
     return [row.inner_text() for row in buyer.page.locator("table tbody tr").all()]
 
 
-def enter_card_in_billing_form(buyer, holder_name):
+def open_billing_card_form(buyer):
     """Billing's card form, in its frame: the card number never touches the portal."""
     buyer.submit("Informar novo cartão")
-    frame = buyer.page.frame_locator("iframe[title='Formulário do novo cartão de crédito']")
+    return buyer.page.frame_locator("iframe[title='Formulário do novo cartão de crédito']")
+
+
+def fill_card(frame, holder_name):
     frame.get_by_label("Número do cartão").fill(TEST_CARD["number"])
     frame.get_by_label("Validade (MM/AA)").fill(TEST_CARD["expiry"])
     frame.get_by_label("CVV").fill(TEST_CARD["security_code"])
     frame.get_by_label("Nome impresso no cartão").fill(holder_name)
+
+
+def save_card(buyer, frame):
     buyer.check("card-form")
     frame.get_by_role("button", name="Salvar cartão").click()
     frame.get_by_role("heading", name="Cartão salvo").wait_for()
     buyer.check("card-saved")
     with buyer.page.expect_navigation():
         frame.get_by_role("link", name="Voltar à assinatura").click()
+
+
+def enter_card_in_billing_form(buyer, holder_name):
+    frame = open_billing_card_form(buyer)
+    fill_card(frame, holder_name)
+    save_card(buyer, frame)
 
 
 def ana_journey(buyer):
@@ -173,4 +188,35 @@ def bruno_journey(buyer):
     assert "Pago" in rows[0] and re.search(r"R\$\s59,90", rows[0]), rows
     assert sum("Recusado" in row for row in rows) == refused_before
     buyer.check("paid-now")
+    return buyer
+
+
+def carla_journey(buyer):
+    """Carla's Gama plan, past due, paid now with a new card at Gama's Asaas: the form
+    asks for the holder too, prefilled from her checkout, and names a wrong CPF."""
+    buyer.log_in(CARLA)
+    buyer.open("/assinaturas")
+    buyer.follow("Academia — Musculação mensal")
+    buyer.follow("Atualizar e pagar agora")
+    frame = open_billing_card_form(buyer)
+    prefilled = {label: frame.get_by_label(label).input_value() for label in (
+        "CPF ou CNPJ do titular", "E-mail do titular", "CEP", "Número do endereço", "Telefone com DDD")}
+    assert prefilled == {"CPF ou CNPJ do titular": "529.982.247-25", "E-mail do titular": CARLA,
+                         "CEP": "89201-600", "Número do endereço": "500", "Telefone com DDD": "+55 47 99123-4567"}
+    fill_card(frame, "CARLA DIAS")
+    frame.get_by_label("CPF ou CNPJ do titular").fill("529.982.247-52")
+    frame.get_by_role("button", name="Salvar cartão").click()
+    summary = frame.get_by_role("alert")
+    assert "CPF ou CNPJ do titular: CPF ou CNPJ inválido: confira os números." in summary.inner_text()
+    buyer.check("card-holder-refused")
+    # Typed again: the card's number and CVV never come back; the rest does.
+    assert frame.get_by_label("Número do cartão").input_value() == ""
+    assert frame.get_by_label("CEP").input_value() == "89201-600"
+    fill_card(frame, "CARLA DIAS")
+    frame.get_by_label("CPF ou CNPJ do titular").fill("529.982.247-25")
+    save_card(buyer, frame)
+    main = buyer.page.inner_text("main")
+    assert "Pagamento em atraso" not in main and "Ativa" in main
+    rows = invoice_rows(buyer)
+    assert "Pago" in rows[0] and re.search(r"R\$\s129,90", rows[0]), rows
     return buyer

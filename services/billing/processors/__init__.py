@@ -108,6 +108,10 @@ class Processor(ABC):
     answers a repeated key with the first charge instead of charging again."""
 
     name = None
+    # Whether `tokenize` needs the card's holder (`CardHolder`): the card form asks for it.
+    needs_holder = False
+    # Whether its cards belong to a customer of its own (`CardToken.customer_ref`).
+    card_customers = False
 
     @abstractmethod
     def tokenize(self, card, holder=None, remote_ip=None, email=None):
@@ -136,6 +140,11 @@ class Processor(ABC):
     @abstractmethod
     def refund(self, key):
         """Refund the paid charge made under `key` → `ProcessorCharge`."""
+
+    def check_card(self, card_ref, customer_ref):
+        """Refuse (CardRefused naming `card_ref` or `customer_ref`) a card handed over by a
+        checkout that the processor says is not this account's; ProcessorUnavailable
+        without an answer. Most processors cannot tell before a charge: nothing to check."""
 
     def close(self):
         """Release connections; called when the service stops."""
@@ -189,6 +198,11 @@ class Processors:
             adapter = self.for_credentials(account.processor, credentials, account.environment)
             cached = self._by_account[account.id] = (account.sealed_credentials, adapter)
         return cached[1]
+
+    def kind_of(self, account):
+        """The adapter class of `account` (None: the installation's processor), for what
+        its cards need (`needs_holder`, `card_customers`) without opening credentials."""
+        return _adapter_class(account.processor, "processor") if account else type(self.default)
 
     def for_credentials(self, processor, credentials, environment):
         """A new adapter for credentials not stored yet (the caller closes it)."""

@@ -13,6 +13,7 @@ Statuses map to ours in `STATUSES` (README, "Asaas").
 """
 import logging
 from datetime import date
+from urllib.parse import quote
 
 import requests
 
@@ -20,6 +21,7 @@ from services.billing import domain
 from services.billing.processors import CardRefused, CardToken, ProcessorCharge, ProcessorUnavailable
 from services.billing.processors.remote import Budget, RemoteProcessor, digits, to_cents, to_value
 from services.common import clock
+from services.common.documents import unpunctuated
 from services.common.schemas import CARD_BRANDS
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ def today():
 
 class AsaasProcessor(RemoteProcessor):
     name = "asaas"
+    needs_holder = True
+    card_customers = True
     refused = AsaasRefused
     payment_path = "/payments/{}"
     reference_field = "externalReference"
@@ -140,7 +144,7 @@ class AsaasProcessor(RemoteProcessor):
 
     def _customer(self, budget, name, email, document, **more):
         """The Asaas customer with this CPF/CNPJ, created if there is none."""
-        cpf_cnpj = digits(document)
+        cpf_cnpj = unpunctuated(document)
         found = self._call(budget, "GET", "/customers", params={"cpfCnpj": cpf_cnpj, "limit": 1})
         if found.get("data"):
             return found["data"][0]["id"]
@@ -150,12 +154,21 @@ class AsaasProcessor(RemoteProcessor):
 
     # -- cards
 
+    def check_card(self, card_ref, customer_ref):
+        """The customer must be one of this account's: a token is usable only with it."""
+        try:
+            customer = self._call(Budget(self.seconds, self.name), "GET", f"/customers/{quote(customer_ref, safe='')}")
+        except AsaasRefused:
+            customer = None
+        if not customer or customer.get("deleted"):
+            raise CardRefused("customer_ref", "Not a customer of this merchant's Asaas account.")
+
     def tokenize(self, card, holder=None, remote_ip=None, email=None):
         if holder is None or not remote_ip:
             raise CardRefused("holder_name", "Informe CPF/CNPJ, CEP e número do endereço do titular do cartão.")
         budget = Budget(self.seconds, self.name)
         holder_info = {
-            "name": holder.name, "email": holder.email, "cpfCnpj": digits(holder.document),
+            "name": holder.name, "email": holder.email, "cpfCnpj": unpunctuated(holder.document),
             "postalCode": digits(holder.postal_code), "addressNumber": holder.address_number,
             "addressComplement": None, "phone": digits(holder.phone), "mobilePhone": None,
         }

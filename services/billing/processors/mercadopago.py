@@ -25,6 +25,7 @@ Pago must have enabled the merchant's application for payments without CVV (READ
 import hashlib
 import logging
 from datetime import datetime, time
+from urllib.parse import quote
 
 import requests
 
@@ -103,6 +104,7 @@ def names(full_name):
 
 class MercadoPagoProcessor(RemoteProcessor):
     name = "mercadopago"
+    card_customers = True
     refused = MercadoPagoRefused
     payment_path = "/v1/payments/{}"
     reference_field = "external_reference"
@@ -213,6 +215,14 @@ class MercadoPagoProcessor(RemoteProcessor):
             last4=str(saved.get("last_four_digits", ""))[-4:], exp_month=int(saved["expiration_month"]),
             exp_year=int(saved["expiration_year"]), customer_ref=customer,
         )
+
+    def check_card(self, card_ref, customer_ref):
+        """The card must be one saved to this account's customer: only such a card is charged."""
+        try:
+            self._call(Budget(self.seconds, self.name), "GET",
+                       f"/v1/customers/{quote(customer_ref, safe='')}/cards/{quote(card_ref, safe='')}")
+        except MercadoPagoRefused:
+            raise CardRefused("token", "Not a card of this customer at the merchant's Mercado Pago account.") from None
 
     def charge_card(self, key, token, amount_cents, installments, customer_ref=None):
         if not (token and customer_ref):

@@ -22,6 +22,7 @@ from services.billing.processors import (
     CardRefused, CardToken, Processor, ProcessorCharge, ProcessorUnavailable, boleto, brcode,
 )
 from services.common import clock
+from services.common.i18n import N_
 from services.common.db import make_engine
 
 APPROVE = "approve"
@@ -89,10 +90,10 @@ class SandboxProcessor(Processor):
 
     def tokenize(self, card, holder=None, remote_ip=None, email=None):
         if not domain.luhn_is_valid(card.number):
-            raise CardRefused("number", "Número de cartão inválido.")
+            raise CardRefused("number", N_("Número de cartão inválido."))
         brand = domain.card_brand(card.number)
         if brand is None:
-            raise CardRefused("number", "Bandeira de cartão não aceita.")
+            raise CardRefused("number", N_("Bandeira de cartão não aceita."))
         token = CardToken(
             token=f"tok_sbx_{secrets.token_urlsafe(18)}", brand=brand, last4=card.number[-4:],
             exp_month=card.exp_month, exp_year=card.exp_year,

@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from urllib.parse import urlsplit
 
+# Brazilian taxpayer ids (CPF, CNPJ), given by their names here too.
+from services.common.documents import cnpj_check_digits, cpf_check_digits, normalize_document  # noqa: F401
+
 SUBSCRIPTION_STATUSES = ("active", "past_due", "canceled", "expired")
 # Who or what ended a canceled subscription.
 CANCEL_REASONS = ("buyer", "merchant", "non_payment")
@@ -27,40 +30,6 @@ PERIODICITIES_MONTHS = (1, 2, 3, 6, 12)
 CHARGEABLE_STATUSES = ("active", "past_due")
 
 ACCENT_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-# -- Brazilian taxpayer ids (CPF: 11 digits, CNPJ: 14 digits), two check digits each.
-
-def _check_digit(digits, weights):
-    remainder = sum(int(d) * w for d, w in zip(digits, weights)) % 11
-    return 0 if remainder < 2 else 11 - remainder
-
-
-def cpf_check_digits(first_nine):
-    """The two check digits of a CPF whose first nine digits are given."""
-    first = _check_digit(first_nine, range(10, 1, -1))
-    second = _check_digit(first_nine + str(first), range(11, 1, -1))
-    return f"{first}{second}"
-
-
-def cnpj_check_digits(first_twelve):
-    """The two check digits of a CNPJ whose first twelve digits are given."""
-    weights = (5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
-    first = _check_digit(first_twelve, weights)
-    second = _check_digit(first_twelve + str(first), (6,) + weights)
-    return f"{first}{second}"
-
-
-def normalize_document(raw):
-    """A CPF or CNPJ in its usual punctuation, or ValueError if it is not a valid one."""
-    digits = re.sub(r"[.\-/\s]", "", raw or "")
-    if not digits.isdigit() or len(set(digits)) == 1:
-        raise ValueError("Not a valid CPF or CNPJ.")
-    if len(digits) == 11 and cpf_check_digits(digits[:9]) == digits[9:]:
-        return f"{digits[:3]}.{digits[3:6]}.{digits[6:9]}-{digits[9:]}"
-    if len(digits) == 14 and cnpj_check_digits(digits[:12]) == digits[12:]:
-        return f"{digits[:2]}.{digits[2:5]}.{digits[5:8]}/{digits[8:12]}-{digits[12:]}"
-    raise ValueError("Not a valid CPF or CNPJ.")
 
 
 # -- time

@@ -2,7 +2,7 @@
 processor, on the demo data: the demo buyers can do every operation their merchant
 allows, a declined card changes nothing, and a card whose answer is lost ends paid,
 charged once."""
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -10,11 +10,12 @@ import requests
 from services.common.rpc import ClusterRpcProxy
 from sqlalchemy import select
 
-from portalctl.demo import ANA, BRUNO, load_demo
+from portalctl.demo import ANA, BRUNO, CARLA, GAMA_ASAAS_KEY, load_demo
 from services.auth.service import AuthService
 from services.billing.service import BillingService
 from services.common.db import make_engine
-from services.common.errors import Forbidden, RuleRefused
+from services.billing.processors import Card, CardHolder, make_processor
+from services.common.errors import Forbidden, RuleRefused, ValidationFailed
 from services.subscriptions.models import BuyerRequest
 from services.subscriptions.service import SubscriptionsService
 from support import secret_scan
@@ -243,3 +244,34 @@ def test_a_renewal_whose_card_answer_is_lost_renews_once_reconciled(set_clock, r
     assert (paid["code"], paid["status"], paid["amount_cents"], paid["installments"]) == (
         order["code"], "paid", 59900, 12)
     assert sandbox_charges(config["BILLING_DB_URL"], key) == 1
+
+
+def test_a_subscriptions_card_at_gamas_asaas_goes_on_file_with_its_customer(rpc, fake_asaas):
+    """A checkout on Asaas hands the card over as `payment.card`; subscriptions passes its
+    customer on to billing, which refuses the card without one."""
+    asaas = make_processor({"processor": "asaas", "ASAAS_SANDBOX_URL": fake_asaas.url},
+                           credentials={"api_key": GAMA_ASAAS_KEY}, environment="sandbox")
+    holder = CardHolder(name="Carla Dias", email=CARLA, document="529.982.247-25", postal_code="89201-600",
+                        address_number="500", phone="47991234567")
+    token = asaas.tokenize(Card(APPROVE_VISA, 5, 2035, "123", "CARLA DIAS"), holder, "203.0.113.7")
+    asaas.close()
+    start = datetime.now(timezone.utc)
+    card = {"customer_ref": token.customer_ref, "card_ref": token.token, "brand": "visa", "last4": "4242",
+            "exp": "05/2035"}
+
+    def sold(external_id, card):
+        return {"merchant_id": "gama-academia", "external_id": external_id, "offer_id": "gama-musculacao-mensal",
+                "email": CARLA, "status": "active", "cycle_number": 1, "cycle_start": start.isoformat(),
+                "cycle_end": (start + timedelta(days=30)).isoformat(), "installments": 1,
+                "payment": {"method": "credit_card", "card": card}}
+
+    with pytest.raises(ValidationFailed) as refused:
+        rpc.subscriptions.create_subscription(sold("gama-no-customer", {**card, "customer_ref": None}))
+    assert list(refused.value.fields["payment"]) == ["customer_ref"]
+
+    created = rpc.subscriptions.create_subscription(sold("gama-card", card))
+
+    assert created["payment_method"] == {"method": "credit_card", "card_brand": "visa", "card_last4": "4242",
+                                         "card_exp": "05/2035"}
+    carla = {"email": CARLA, "merchant_id": "gama-academia", "session_id": "test"}
+    assert rpc.billing.get_payment_method(carla, token.token)["last4"] == "4242"
