@@ -73,9 +73,13 @@ bench: bootstrap
 	@devtools/bootstrap.sh --for-tests
 	$(PY) -m bench
 
-# Re-extract the pages' texts into gateway/locale/messages.pot and merge them into each
-# language's catalog (gateway/locale/<lang>/LC_MESSAGES/messages.po); translate the new ones.
+# Re-extract the pages' texts (the gateway's, and billing's card pages) into each one's
+# locale/messages.pot and merge them into each language's catalog
+# (<locale>/<lang>/LC_MESSAGES/messages.po); translate the new ones.
+CATALOGS := gateway services/billing
 messages: bootstrap
-	.venv/bin/pybabel extract -F gateway/babel.cfg -k N_ --no-location --sort-output \
-		--project "Portal do Cliente" -o gateway/locale/messages.pot .
-	.venv/bin/pybabel update -i gateway/locale/messages.pot -d gateway/locale --no-fuzzy-matching
+	for home in $(CATALOGS); do \
+		.venv/bin/pybabel extract -F $$home/babel.cfg -k N_ --no-location --sort-output \
+			--project "Portal do Cliente" -o $$home/locale/messages.pot . && \
+		.venv/bin/pybabel update -i $$home/locale/messages.pot -d $$home/locale --no-fuzzy-matching || exit 1; \
+	done

@@ -10,6 +10,7 @@ import re
 from sqlalchemy import select
 
 from services.common.errors import NotFound
+from services.common.i18n import N_
 
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64
@@ -32,10 +33,10 @@ def normalize_email(raw):
     logs in with finds what the checkout registered under it.
     """
     if not isinstance(raw, str):
-        raise InvalidEmail("Informe um e-mail.")
+        raise InvalidEmail(N_("Informe um e-mail."))
     email = raw.strip().lower()
     if not email:
-        raise InvalidEmail("Informe um e-mail.")
+        raise InvalidEmail(N_("Informe um e-mail."))
     local, at, domain = email.rpartition("@")
     labels = domain.split(".")
     if (
@@ -47,7 +48,7 @@ def normalize_email(raw):
         or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
         or not _TOP_LEVEL_LABEL.fullmatch(labels[-1])
     ):
-        raise InvalidEmail("Informe um e-mail válido, como nome@exemplo.com.")
+        raise InvalidEmail(N_("Informe um e-mail válido, como nome@exemplo.com."))
     return email
 
 

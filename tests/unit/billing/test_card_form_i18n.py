@@ -3,24 +3,26 @@ English catalog, with the same placeholders."""
 import re
 
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from services.billing import pages
 from services.common.config import REPO_ROOT
 from services.common.i18n import catalog_path
 
-METHOD_MAP = [("services/billing/**.py", "python"), ("services/billing/templates/**.html", "jinja2")]
-
 
 def texts_of_the_card_pages():
+    """What `make messages` extracts for billing, by the same mapping (its babel.cfg)."""
+    with (REPO_ROOT / "services/billing/babel.cfg").open() as mapping:
+        method_map, options_map = parse_mapping_cfg(mapping)
     keywords = {"_": None, "gettext": None, "N_": None}
-    found = extract_from_dir(REPO_ROOT, METHOD_MAP, {}, keywords=keywords)
+    found = extract_from_dir(REPO_ROOT, method_map, options_map, keywords=keywords)
     return {message if isinstance(message, str) else message[0] for _, _, message, _, _ in found}
 
 
 def test_every_text_of_the_card_pages_has_its_english_translation():
     texts = texts_of_the_card_pages()
-    assert "CPF ou CNPJ inválido: confira os números." in texts and "Salvar cartão" in texts
+    assert {"CPF ou CNPJ inválido: confira os números.", "Salvar cartão", "Informe um e-mail."} <= texts
     with catalog_path(pages.HERE / "locale", "en").open("rb") as po:
         catalog = read_po(po, locale="en")
     untranslated = sorted(text for text in texts if not (catalog.get(text) and catalog.get(text).string))
