@@ -48,7 +48,7 @@ def create_subscription(command, uow, ports):
         return existing
     merchant = uow.merchants.get(data["merchant_id"])
     offer = uow.offers.get(data["merchant_id"], data["offer_id"])
-    problems = rules.intake_problems(data, merchant is not None, None if offer is None else offer.max_installments)
+    problems = rules.intake_problems(data, merchant is not None, offer)
     if problems:
         raise ValidationFailed(f"Invalid subscription: {', '.join(sorted(problems))}.", fields=problems)
     if data["payment"]["method"] == "credit_card":

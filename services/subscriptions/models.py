@@ -56,6 +56,17 @@ class Offer(Base):
     max_installments: Mapped[int] = mapped_column(default=1)
     # Ids of offers of the same merchant this one may switch to.
     plan_change_options: Mapped[list] = mapped_column(JSON, default=list)
+    # The methods a sale of this offer may be paid with, among its merchant's allowed
+    # ones; None: every method the merchant allows (`accepted_methods`), and a
+    # checkout's sale is not held to them, as before offers had their own.
+    payment_methods_accepted: Mapped[list | None] = mapped_column(JSON)
+    # active, or archived: no new sales, no switching to it; its subscriptions go on.
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    merchant: Mapped[Merchant] = relationship(lazy="joined", viewonly=True)
+
+    @property
+    def accepted_methods(self):
+        return self.payment_methods_accepted or self.merchant.payment_methods_allowed
 
 
 ADDRESS_FIELDS = ("street", "number", "complement", "district", "city", "state", "postal_code", "country")

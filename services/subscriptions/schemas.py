@@ -3,7 +3,7 @@
 Input schemas load what callers send (unknown keys are refused, so a stray card
 number is never accepted); the same schemas, or view schemas, dump what goes back.
 """
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from services.common.schemas import CardOnFileSchema, LowerEmail, UtcIsoDateTime, optional_string, slug
 from services.subscriptions import domain
@@ -81,6 +81,39 @@ class OfferSchema(Schema):
     # Left out: the offer keeps its options (none for a new offer). Options are
     # managed on their own, and may name offers created after this one.
     plan_change_options = fields.List(fields.String(validate=slug))
+    # Left out: the offer keeps its methods (a new offer: every method its merchant
+    # allows, as the merchant's settings change). Shown: the methods it accepts now.
+    payment_methods_accepted = fields.List(
+        fields.String(validate=validate.OneOf(domain.PAYMENT_METHODS)),
+        validate=validate.Length(min=1, max=len(domain.PAYMENT_METHODS)),
+    )
+    status = fields.String(validate=validate.OneOf(domain.OFFER_STATUSES))
+
+    @validates_schema
+    def each_method_once(self, data, **kwargs):
+        methods = data.get("payment_methods_accepted") or []
+        if len(set(methods)) != len(methods):
+            raise ValidationError({"payment_methods_accepted": ["Each method once."]})
+
+    @post_dump(pass_original=True)
+    def methods_accepted_now(self, data, offer, **kwargs):
+        return {**data, "payment_methods_accepted": list(offer.accepted_methods)}
+
+
+class OfferChangeSchema(OfferSchema):
+    """An offer's terms as its merchant (or an operator) changes them: only those sent change."""
+
+    class Meta:
+        exclude = ("merchant_id", "id")
+
+
+class PageRequestSchema(Schema):
+    """A page of a list ordered by id: up to `limit` items after the `cursor` (the
+    `next_cursor` of the page before), optionally of one `status`."""
+
+    cursor = fields.String(load_default=None, allow_none=True, validate=slug)
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.OFFER_STATUSES))
 
 
 class AddressSchema(Schema):

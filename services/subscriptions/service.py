@@ -29,8 +29,8 @@ from services.subscriptions.ports import Ports, RpcBilling
 from services.subscriptions.unit_of_work import SqlUnitOfWork
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
-    ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
-    PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
+    ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
+    PageRequestSchema, PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
     PaymentNotAppliedViewSchema, PendingPlanChangeSchema,
     PlanChangeOptionsSchema,
     PlanChangedSchema, PlanChangeDroppedSchema, PlanChangeRequestSchema, PlanChangeScheduledSchema,
@@ -55,6 +55,8 @@ EVENTS = event_catalog(
 IDENTITY = IdentitySchema()
 MERCHANT = MerchantSchema()
 MERCHANT_SETTINGS = MerchantSettingsSchema()
+OFFER_CHANGE = OfferChangeSchema(partial=True)
+PAGE_REQUEST = PageRequestSchema()
 PLAN_CHANGE_OPTIONS = PlanChangeOptionsSchema()
 OFFER = OfferSchema()
 CONTACT = ContactSchema()
@@ -144,6 +146,20 @@ class SubscriptionsService(Pingable):
         return self.db.retry_on_conflict(lambda session: MERCHANT.dump(store.upsert_merchant(session, data)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def create_merchant(self, merchant):
+        """A new merchant (onboarding); an id already taken is a conflict."""
+        data = load(MERCHANT, merchant)
+        with self.db.transaction() as session:
+            return MERCHANT.dump(store.create_merchant(session, data))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def list_merchants(self, cursor=None, limit=50):
+        page = load(PAGE_REQUEST, {"cursor": cursor, "limit": limit})
+        with self.db.transaction() as session:
+            merchants, next_cursor = store.merchants_page(session, page["cursor"], page["limit"])
+            return {"merchants": MERCHANT.dump(merchants, many=True), "next_cursor": next_cursor}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def upsert_offer(self, offer):
         data = load(OFFER, offer)
         return self.db.retry_on_conflict(lambda session: OFFER.dump(store.upsert_offer(session, data)))
@@ -184,9 +200,27 @@ class SubscriptionsService(Pingable):
             return MERCHANT.dump(store.update_merchant_settings(session, merchant_id, data))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_offers(self, merchant_id):
+    def list_offers(self, merchant_id, cursor=None, limit=50, status=None):
+        """A page of the merchant's offers by id (`next_cursor`: the next page's, or None)."""
+        page = load(PAGE_REQUEST, {"cursor": cursor, "limit": limit, "status": status})
         with self.db.transaction() as session:
-            return OFFER.dump(store.merchant_offers(session, store.merchant(session, merchant_id).id), many=True)
+            offers, next_cursor = store.offers_page(session, merchant_id, page["cursor"], page["limit"], page["status"])
+            return {"offers": OFFER.dump(offers, many=True), "next_cursor": next_cursor}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def create_offer(self, merchant_id, offer):
+        """A new offer of the merchant (the merchant API's or portalctl's)."""
+        data = load(OFFER, {**(offer if isinstance(offer, dict) else {}), "merchant_id": merchant_id})
+        with self.db.transaction() as session:
+            return OFFER.dump(store.create_offer(session, data))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def update_offer(self, merchant_id, offer_id, changes):
+        """The merchant's offer with the terms sent changed (archived with `status`);
+        an offer in use keeps its price and periodicity (domain.offer_change_problems)."""
+        data = load(OFFER_CHANGE, changes)
+        with self.db.transaction() as session:
+            return OFFER.dump(store.update_offer(session, merchant_id, offer_id, data))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def set_plan_change_options(self, merchant_id, offer_id, request):
