@@ -167,13 +167,13 @@ def _offer_terms(args):
 
 def create_offer(args):
     with cluster_rpc(load_config()) as rpc:
-        offer = rpc.subscriptions.create_offer(args.merchant, {"id": args.id, **_offer_terms(args)})
+        offer = rpc.subscriptions.create_offer(args.merchant, {"id": args.id, **_offer_terms(args)}, actor="operator")
     print(f"created {_offer_line(offer)}")
 
 
 def update_offer(args):
     with cluster_rpc(load_config()) as rpc:
-        offer = rpc.subscriptions.update_offer(args.merchant, args.id, _offer_terms(args))
+        offer = rpc.subscriptions.update_offer(args.merchant, args.id, _offer_terms(args), actor="operator")
     print(f"updated {_offer_line(offer)}")
 
 

@@ -471,3 +471,30 @@ class PastDueSchema(SubscriptionEventSchema):
     # could not make one: decline_reason payment_method_unusable or charge_not_accepted).
     amount_cents = fields.Integer(required=True)
     order_code = fields.String(required=True, allow_none=True)
+
+
+OFFER_CHANGES = ("created", "updated", "archived")
+# Who changed an offer: the merchant (its API key) or an operator (portalctl).
+OFFER_ACTORS = ("merchant", "operator")
+
+
+class OfferActorSchema(Schema):
+    actor = fields.String(required=True, validate=validate.OneOf(OFFER_ACTORS))
+
+
+class OfferChangedSchema(Schema):
+    """An offer as it is after a change, what the change set and who made it."""
+
+    offer_id = fields.String(required=True)
+    change = fields.String(required=True, validate=validate.OneOf(OFFER_CHANGES))
+    # The terms this change set (for a new offer: those it was given beyond the defaults).
+    changed = fields.List(fields.String(validate=validate.OneOf(domain.OFFER_TERMS)), required=True)
+    actor = fields.String(required=True, validate=validate.OneOf(OFFER_ACTORS))
+    product_name = fields.String(required=True)
+    plan_name = fields.String(required=True)
+    price_cents = fields.Integer(required=True)
+    periodicity_months = fields.Integer(required=True)
+    max_installments = fields.Integer(required=True)
+    payment_methods_accepted = fields.List(fields.String(validate=validate.OneOf(domain.PAYMENT_METHODS)), required=True)
+    plan_change_options = fields.List(fields.String(), required=True)
+    status = fields.String(required=True, validate=validate.OneOf(domain.OFFER_STATUSES))

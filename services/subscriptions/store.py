@@ -3,6 +3,8 @@
 Every buyer-facing read goes through `owned_row`/`owned_rows`, limited to what the
 session's identity owns; a row outside it is indistinguishable from one that does not exist.
 """
+from typing import NamedTuple
+
 from sqlalchemy import exists, or_, select, tuple_, update
 
 from services.common.db import is_postgres
@@ -25,8 +27,17 @@ def upsert_merchant(session, data):
     return merchant
 
 
+class OfferWrite(NamedTuple):
+    """An offer written, the names of the terms that changed, and whether it is new."""
+
+    offer: Offer
+    changed: list
+    created: bool = False
+
+
 def upsert_offer(session, data):
-    """The operator's raw write: the offer created, or changed as `data` says."""
+    """The operator's raw write: the offer created, or changed as `data` says (as
+    create_offer and update_offer answer)."""
     if session.get(Merchant, data["merchant_id"]) is None:
         raise ValidationFailed("Unknown merchant.", fields={"merchant_id": ["Unknown merchant."]})
     found = offer(session, data["merchant_id"], data["id"])
@@ -42,7 +53,7 @@ def create_offer(session, data):
         raise Conflict("This merchant already has an offer with this id.", code="offer_exists",
                        fields={"id": ["Already taken by another offer of this merchant."]})
     created = Offer(merchant_id=owner.id, id=data["id"], plan_change_options=[], status=domain.ACTIVE)
-    return _write_offer(session, owner, created, data, in_use=False)
+    return _write_offer(session, owner, created, data, in_use=False)._replace(created=True)
 
 
 def update_offer(session, merchant_id, offer_id, changes):
@@ -66,11 +77,12 @@ def _write_offer(session, owner, target, changes, in_use):
     }
     if problems:
         raise ValidationFailed(f"Invalid offer: {', '.join(sorted(problems))}.", fields=problems)
+    changed = [name for name in domain.OFFER_TERMS if wanted[name] != current[name]]
     for name, value in wanted.items():
         setattr(target, name, value)
     session.add(target)
     session.flush()
-    return target
+    return OfferWrite(target, changed)
 
 
 def offer_in_use(session, found):

@@ -77,8 +77,9 @@ def sale(offer_id):
                         "token": f"tok_{email}"}}
 
 
-def test_a_merchant_manages_its_offers_and_reads_and_replays_its_deliveries(portal, receiver):
+def test_a_merchant_manages_its_offers_and_reads_and_replays_its_deliveries(portal, receiver, event_queue):
     shop, other = merchant(portal, "loja-nova"), merchant(portal, "loja-outra")
+    announced = event_queue("subscriptions", "offer_changed")
 
     created = shop("POST", "/offers", offer("mensal", 3990, 1, payment_methods_accepted=["credit_card"]))
     assert created.status_code == 201, created.text
@@ -136,3 +137,11 @@ def test_a_merchant_manages_its_offers_and_reads_and_replays_its_deliveries(port
     assert list(assert_json_error(other("GET", "/webhooks/deliveries", cursor=delivery["id"]), 400)["fields"]) == [
         "cursor"]
     assert shop("GET", "/offers").json()["offers"][0]["plan_name"] == "anual"
+
+    # Every change the merchant made is announced as its own, and only those.
+    changes = [announced.get(timeout=10).payload["data"] for _ in range(4)]
+    assert [(c["offer_id"], c["change"], c["actor"]) for c in changes] == [
+        ("mensal", "created", "merchant"), ("anual", "created", "merchant"), ("mensal", "updated", "merchant"),
+        ("mensal", "archived", "merchant")]
+    assert changes[2]["changed"] == ["plan_name", "price_cents"] and changes[2]["price_cents"] == 4490
+    assert announced.qsize() == 0

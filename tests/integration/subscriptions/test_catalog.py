@@ -36,7 +36,8 @@ def sale(offer_id, merchant_id="loja-nova", method="credit_card"):
             "cycle_end": add_months(start, 1).isoformat(), "payment": payment}
 
 
-def test_an_operator_creates_a_merchant_and_two_offers_with_portalctl(portalctl, rpc):
+def test_an_operator_creates_a_merchant_and_two_offers_with_portalctl(portalctl, rpc, event_queue):
+    announced = event_queue("subscriptions", "offer_changed")
     assert portalctl("merchants", "create", "--id", "loja-nova", "--name", "Loja Nova",
                      "--payment-method", "credit_card", "--payment-method", "pix")[0] == 0
     for offer_id, price, months in (("mensal", "3990", "1"), ("anual", "39900", "12")):
@@ -71,6 +72,15 @@ def test_an_operator_creates_a_merchant_and_two_offers_with_portalctl(portalctl,
                                "--plan", "Mensal (antigo)")
     assert status == 0 and "mensal  archived Clube / Mensal (antigo)  4490 cents" in out
     assert portalctl("offers", "list", "--merchant", "loja-nova", "--status", "active")[1].split()[0] == "anual"
+
+    # Each change announced once, by the operator; refusals announce nothing.
+    changes = [announced.get(timeout=10).payload for _ in range(4)]
+    assert [(e["data"]["offer_id"], e["data"]["change"], e["data"]["actor"]) for e in changes] == [
+        ("mensal", "created", "operator"), ("anual", "created", "operator"), ("mensal", "updated", "operator"),
+        ("mensal", "archived", "operator")]
+    assert changes[2]["data"]["changed"] == ["price_cents"] and changes[2]["merchant_id"] == "loja-nova"
+    assert changes[3]["data"]["changed"] == ["plan_name", "status"]
+    assert announced.qsize() == 0
 
 
 @pytest.fixture
