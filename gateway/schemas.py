@@ -182,6 +182,7 @@ class PlanChangeOptionsRequest(StrictSchema):
 # -- the merchant's catalog and delivery log (gateway/merchant_catalog_api.py)
 
 OFFER_STATUSES = ("active", "archived")
+MAX_PRICE_CENTS = 2**31 - 1
 DELIVERY_STATUSES = ("pending", "delivering", "delivered", "failed")
 
 
@@ -190,7 +191,8 @@ class OfferUpdateRequest(StrictSchema):
 
     product_name = fields.String(validate=validate.Length(min=1, max=200))
     plan_name = fields.String(validate=validate.Length(min=1, max=200))
-    price_cents = fields.Integer(strict=True, validate=validate.Range(min=1))
+    # The subscriptions service stores it as a 32-bit integer.
+    price_cents = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
     periodicity_months = fields.Integer(strict=True, validate=validate.OneOf((1, 2, 3, 6, 12)))
     max_installments = fields.Integer(strict=True, validate=validate.Range(min=1, max=12))
     # Among the merchant's allowed methods (settings); each once.
@@ -207,7 +209,7 @@ class OfferCreateRequest(OfferUpdateRequest):
         r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and dashes."))
     product_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     plan_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    price_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    price_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
     periodicity_months = fields.Integer(strict=True, required=True, validate=validate.OneOf((1, 2, 3, 6, 12)))
 
 

@@ -9,6 +9,8 @@ from services.common.schemas import CardOnFileSchema, LowerEmail, UtcIsoDateTime
 from services.subscriptions import domain
 
 MAX_INSTALLMENTS = 12
+# offers.price_cents is a 32-bit integer.
+MAX_PRICE_CENTS = 2**31 - 1
 ACTORS = ("buyer", "merchant", "system")
 PLAN_CHANGE_KINDS = (domain.UPGRADE, domain.NEW_CYCLE, domain.SCHEDULED)
 
@@ -71,7 +73,7 @@ class OfferSchema(Schema):
     id = fields.String(required=True, validate=slug)
     product_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     plan_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    price_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    price_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
     periodicity_months = fields.Integer(
         strict=True, required=True, validate=validate.OneOf(domain.PERIODICITIES_MONTHS),
     )

@@ -389,8 +389,16 @@ def plan_change_refusal(status, has_pending_change, renewal_order_issued, offer_
         )
     offered = bool(plan_change_options) if offer_id is None else offer_id in plan_change_options
     if not offered:
-        return Refusal("option_not_offered", "Este plano não está entre as opções de troca desta assinatura.")
+        return OPTION_NOT_OFFERED
     return None
+
+
+OPTION_NOT_OFFERED = Refusal("option_not_offered", "Este plano não está entre as opções de troca desta assinatura.")
+
+
+def archived_option_refusal(offer):
+    """An archived offer is no plan-change option, even if one still names it."""
+    return OPTION_NOT_OFFERED if offer.status != ACTIVE else None
 
 
 def installments_refusal(installments, cap):

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from portalctl import cli
-from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, RuleRefused, ValidationFailed
 from services.subscriptions.domain import add_months
 from support.subscriptions_testkit import ANA, NOW, card_for
 
@@ -26,6 +26,9 @@ def portalctl(config, services, monkeypatch, capsys):
         return status, printed.out, printed.err
 
     return run
+
+
+ANA_IDENTITY = {"email": ANA, "merchant_id": None, "session_id": "s"}
 
 
 def sale(offer_id, merchant_id="loja-nova", method="credit_card"):
@@ -85,7 +88,8 @@ def test_an_operator_creates_a_merchant_and_two_offers_with_portalctl(portalctl,
 
 @pytest.fixture
 def shop(rpc):
-    rpc.create_merchant({"id": "loja-nova", "name": "Loja Nova", "payment_methods_allowed": ["credit_card", "pix"]})
+    rpc.create_merchant({"id": "loja-nova", "name": "Loja Nova", "payment_methods_allowed": ["credit_card", "pix"],
+                         "customer_can_change_plan": True})
     rpc.create_merchant({"id": "loja-outra", "name": "Loja Outra"})
     for offer_id, price, months in (("mensal", 3990, 1), ("anual", 39900, 12), ("pix-mensal", 3590, 1)):
         rpc.create_offer("loja-nova", {"id": offer_id, "product_name": "Clube", "plan_name": offer_id,
@@ -110,8 +114,15 @@ def test_an_offer_in_use_keeps_its_terms_and_once_archived_takes_no_new_sale(rpc
     assert archived["status"] == "archived" and archived["price_cents"] == 39900
 
     assert set(field_errors(rpc.create_subscription, sale("anual"))) == {"offer_id"}
-    assert rpc.get_subscription({"email": ANA, "merchant_id": None, "session_id": "s"},
-                                subscription["id"])["status"] == "active"  # its subscriptions go on
+    assert rpc.get_subscription(ANA_IDENTITY, subscription["id"])["status"] == "active"  # its subscriptions go on
+
+    # Nor is it a plan-change option any more, though an option still names it.
+    monthly = rpc.create_subscription(sale("mensal"))
+    rpc.set_plan_change_options("loja-nova", "mensal", {"plan_change_options": ["anual"]})
+    assert rpc.plan_options(ANA_IDENTITY, monthly["id"])["options"] == []
+    with pytest.raises(RuleRefused) as refused:
+        rpc.quote_plan_change(ANA_IDENTITY, monthly["id"], "anual")
+    assert refused.value.code == "option_not_offered"
     # An offer accepting pix alone takes no card sale, and the other way round.
     assert field_errors(rpc.create_subscription, sale("pix-mensal")) == {
         "payment.method": ["This offer accepts pix."]}

@@ -45,3 +45,8 @@ def test_intake_of_an_ended_subscription_on_an_archived_offer_records_the_past()
     assert domain.intake_problems(ended, True, offer(status="archived")) == {}
     assert set(domain.intake_problems({**ended, "status": "active", "cancel_reason": None}, True,
                                       offer(status="archived"))) == {"offer_id"}
+
+
+def test_an_archived_offer_is_no_plan_change_option_even_if_one_still_names_it():
+    assert domain.archived_option_refusal(offer()) is None
+    assert domain.archived_option_refusal(offer(status="archived")).code == "option_not_offered"
