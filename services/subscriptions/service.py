@@ -152,8 +152,8 @@ class SubscriptionsService(Pingable):
     def create_merchant(self, merchant):
         """A new merchant (onboarding); an id already taken is a conflict."""
         data = load(MERCHANT, merchant)
-        with self.db.transaction() as session:
-            return MERCHANT.dump(store.create_merchant(session, data))
+        # A concurrent creation of the same id: the second run answers 409.
+        return self.db.retry_on_conflict(lambda session: MERCHANT.dump(store.create_merchant(session, data)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def list_merchants(self, cursor=None, limit=50):
@@ -228,8 +228,9 @@ class SubscriptionsService(Pingable):
         """A new offer of the merchant, by the merchant (its API key) or an operator."""
         actor = load(OFFER_ACTOR, {"actor": actor})["actor"]
         data = load(OFFER, {**(offer if isinstance(offer, dict) else {}), "merchant_id": merchant_id})
-        with self.db.transaction() as session:
-            return self._offer_changed(session, store.create_offer(session, data), actor)
+        # A concurrent creation of the same id: the second run answers 409.
+        return self.db.retry_on_conflict(
+            lambda session: self._offer_changed(session, store.create_offer(session, data), actor))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def update_offer(self, merchant_id, offer_id, changes, actor="merchant"):
