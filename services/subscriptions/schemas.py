@@ -304,7 +304,9 @@ class SubscriptionDetailSchema(SubscriptionSchema):
         super().__init__(**kwargs)
         self.now = now
 
-    self_service = fields.Function(lambda subscription: SelfServiceSchema().dump(subscription.merchant))
+    # The methods its offer accepts, among the merchant's.
+    self_service = fields.Function(lambda subscription: {
+        **SelfServiceSchema().dump(subscription.merchant), "payment_methods_allowed": subscription.methods_accepted})
     allowed_operations = fields.Method("_allowed_operations")
     # "now" or "at_period_end" (by the merchant's cancel mode); None once it has ended.
     cancel_takes_effect = fields.Function(lambda subscription: subscription.cancel_takes_effect())

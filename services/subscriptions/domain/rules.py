@@ -159,6 +159,11 @@ def offer_change_problems(current, changes, in_use):
     }
 
 
+def accepted_methods(merchant_allowed, offer_accepted):
+    """The methods an offer takes now: its own (None: all) among those its merchant allows now."""
+    return [method for method in merchant_allowed if not offer_accepted or method in offer_accepted]
+
+
 def accepted_methods_problems(accepted, merchant_allowed):
     """An offer accepts only methods its merchant allows."""
     outside = [method for method in accepted if method not in merchant_allowed]

@@ -89,7 +89,7 @@ def test_an_operator_creates_a_merchant_and_two_offers_with_portalctl(portalctl,
 @pytest.fixture
 def shop(rpc):
     rpc.create_merchant({"id": "loja-nova", "name": "Loja Nova", "payment_methods_allowed": ["credit_card", "pix"],
-                         "customer_can_change_plan": True})
+                         "customer_can_change_plan": True, "customer_can_change_payment_method": True})
     rpc.create_merchant({"id": "loja-outra", "name": "Loja Outra"})
     for offer_id, price, months in (("mensal", 3990, 1), ("anual", 39900, 12), ("pix-mensal", 3590, 1)):
         rpc.create_offer("loja-nova", {"id": offer_id, "product_name": "Clube", "plan_name": offer_id,
@@ -126,7 +126,15 @@ def test_an_offer_in_use_keeps_its_terms_and_once_archived_takes_no_new_sale(rpc
     # An offer accepting pix alone takes no card sale, and the other way round.
     assert field_errors(rpc.create_subscription, sale("pix-mensal")) == {
         "payment.method": ["This offer accepts pix."]}
-    assert rpc.create_subscription(sale("pix-mensal", method="pix"))["offer_id"] == "pix-mensal"
+    on_pix = rpc.create_subscription(sale("pix-mensal", method="pix"))
+    assert on_pix["offer_id"] == "pix-mensal"
+    # Its buyer may switch only to what it accepts, and the page offers only that.
+    assert rpc.get_subscription(ANA_IDENTITY, on_pix["id"])["self_service"]["payment_methods_allowed"] == ["pix"]
+    with pytest.raises(RuleRefused) as refused:
+        rpc.change_payment_method(ANA_IDENTITY, on_pix["id"], {"method": "credit_card", "card_token": "tok_x"})
+    assert refused.value.code == "method_not_allowed"
+    assert rpc.get_subscription(ANA_IDENTITY, subscription["id"])["self_service"]["payment_methods_allowed"] == [
+        "credit_card", "pix"]
 
 
 def test_another_merchants_offer_is_not_found_and_lists_come_in_pages(rpc, shop):

@@ -29,6 +29,11 @@ def test_an_offer_accepts_only_the_methods_its_merchant_allows():
         "payment_methods_accepted": ["Not allowed for this merchant: boleto."]}
 
 
+def test_an_offer_takes_its_own_methods_among_those_its_merchant_allows_now():
+    assert domain.accepted_methods(["credit_card", "pix"], None) == ["credit_card", "pix"]
+    assert domain.accepted_methods(["credit_card", "pix"], ["pix", "boleto"]) == ["pix"]
+
+
 def offer(status="active", methods=("credit_card",)):
     return SimpleNamespace(status=status, payment_methods_accepted=list(methods), max_installments=1)
 
