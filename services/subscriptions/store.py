@@ -35,12 +35,18 @@ class OfferWrite(NamedTuple):
     created: bool = False
 
 
+def known_merchant(session, merchant_id):
+    """The merchant a write names, or a refusal naming `merchant_id`."""
+    found = session.get(Merchant, merchant_id)
+    if found is None:
+        raise ValidationFailed("Unknown merchant.", fields={"merchant_id": ["Unknown merchant."]})
+    return found
+
+
 def upsert_offer(session, data):
     """The operator's raw write: the offer created, or changed as `data` says (as
     create_offer and update_offer answer)."""
-    if session.get(Merchant, data["merchant_id"]) is None:
-        raise ValidationFailed("Unknown merchant.", fields={"merchant_id": ["Unknown merchant."]})
-    found = offer(session, data["merchant_id"], data["id"])
+    found = offer(session, known_merchant(session, data["merchant_id"]).id, data["id"])
     if found is None:
         return create_offer(session, data)
     return update_offer(session, data["merchant_id"], data["id"], data)
@@ -48,7 +54,7 @@ def upsert_offer(session, data):
 
 def create_offer(session, data):
     """A new offer of a known merchant; an id already taken is a conflict."""
-    owner = merchant(session, data["merchant_id"])
+    owner = known_merchant(session, data["merchant_id"])
     if offer(session, owner.id, data["id"]) is not None:
         raise Conflict("This merchant already has an offer with this id.", code="offer_exists",
                        fields={"id": ["Already taken by another offer of this merchant."]})
@@ -128,8 +134,7 @@ def create_merchant(session, data):
 
 
 def upsert_contact(session, data):
-    if session.get(Merchant, data["merchant_id"]) is None:
-        raise ValidationFailed("Unknown merchant.", fields={"merchant_id": ["Unknown merchant."]})
+    known_merchant(session, data["merchant_id"])
     contact = session.scalars(
         select(Contact).filter_by(merchant_id=data["merchant_id"], email=data["email"])
     ).one_or_none() or Contact(merchant_id=data["merchant_id"], email=data["email"])

@@ -65,6 +65,9 @@ def test_an_operator_creates_a_merchant_and_two_offers_with_portalctl(portalctl,
                                "--plan", "Trimestral", "--price-cents", "9990", "--periodicity-months", "3",
                                "--accept", "boleto")
     assert status == 1 and "payment_methods_accepted: ['Not allowed for this merchant: boleto.']" in err
+    status, _, err = portalctl("offers", "create", "--merchant", "loja-nenhuma", "mensal", "--product", "Clube",
+                               "--plan", "Mensal", "--price-cents", "3990", "--periodicity-months", "1")
+    assert status == 1 and "merchant_id: ['Unknown merchant.']" in err
 
     # Unused, an offer's price may change; in use, it is refused naming the field.
     assert portalctl("offers", "update", "--merchant", "loja-nova", "mensal", "--price-cents", "4490")[0] == 0
