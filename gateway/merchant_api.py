@@ -83,11 +83,6 @@ class MerchantRoutes:
         load(MerchantSettingsRequest(), body)
         return json_response({"settings": self.subscriptions.put_merchant_settings(merchant_id, body)})
 
-    @http("GET", "/api/v1/merchant/offers")
-    def list_merchant_offers(self, request):
-        merchant_id = self._merchant(request)
-        return json_response({"offers": self.subscriptions.list_offers(merchant_id)})
-
     @http("PUT", "/api/v1/merchant/offers/<offer_id>/plan-change-options")
     def put_plan_change_options(self, request, offer_id):
         merchant_id = self._merchant(request)

@@ -27,10 +27,12 @@ IDEMPOTENT = "idempotent"
 
 
 class Route:
-    def __init__(self, method, path, tag, summary, answer=None, status=200, body=None, auth=None, *traits):
+    def __init__(self, method, path, tag, summary, answer=None, status=200, body=None, auth=None, *traits, query=None):
         self.method, self.path, self.tag, self.summary = method, path, tag, summary
         self.answer, self.status, self.body, self.auth = answer, status, body, auth
         self.traits = set(traits)
+        # The schema of its query string, if it takes one.
+        self.query = query
 
     @property
     def path_parameters(self):
@@ -38,6 +40,27 @@ class Route:
 
 
 SUBSCRIPTION = "/api/v1/me/subscriptions/{subscription_id}"
+OFFER = "/api/v1/merchant/offers/{offer_id}"
+DELIVERIES = "/api/v1/merchant/webhooks/deliveries"
+
+# The merchant's catalog and delivery log (gateway/merchant_catalog_api.py).
+CATALOG_ROUTES = [
+    Route("GET", "/api/v1/merchant/offers", MERCHANT, "A page of the merchant's offers, by id",
+          schemas.OffersAnswer, 200, None, API_KEY, query=schemas.OffersQuery),
+    Route("POST", "/api/v1/merchant/offers", MERCHANT,
+          "Create an offer (its methods among the merchant's allowed ones)",
+          schemas.OfferAnswer, 201, schemas.OfferCreateRequest, API_KEY),
+    Route("PATCH", OFFER, MERCHANT,
+          "Change an offer's terms (one with subscriptions keeps its price and periodicity: 400 naming the field)",
+          schemas.OfferAnswer, 200, schemas.OfferUpdateRequest, API_KEY),
+    Route("POST", f"{OFFER}/archive", MERCHANT, "Archive an offer: no new sales, its subscriptions go on",
+          schemas.OfferAnswer, 200, None, API_KEY),
+    Route("GET", DELIVERIES, MERCHANT, "A page of webhook deliveries, newest first, with their attempts",
+          schemas.DeliveriesAnswer, 200, None, API_KEY, query=schemas.DeliveriesQuery),
+    Route("POST", f"{DELIVERIES}/{{delivery_id}}/replay", MERCHANT,
+          "Deliver a finished delivery again (an address the portal may not POST to: 422 naming url)",
+          schemas.DeliveryAnswer, 200, None, API_KEY),
+]
 
 ROUTES = [
     Route("POST", "/api/v1/auth/login-links", LOGIN, "Ask for a login e-mail (the same answer whoever asks)",
@@ -88,14 +111,13 @@ ROUTES = [
           schemas.SettingsAnswer, 200, None, API_KEY),
     Route("PUT", "/api/v1/merchant/settings", MERCHANT, "Replace the merchant's self-service settings",
           schemas.SettingsAnswer, 200, schemas.MerchantSettingsRequest, API_KEY),
-    Route("GET", "/api/v1/merchant/offers", MERCHANT, "The merchant's offers with their plan-change options",
-          schemas.OffersAnswer, 200, None, API_KEY),
     Route("PUT", "/api/v1/merchant/offers/{offer_id}/plan-change-options", MERCHANT,
           "The offers one offer may switch to", schemas.OfferAnswer, 200, schemas.PlanChangeOptionsRequest, API_KEY),
     Route("GET", "/api/v1/merchant/webhooks", MERCHANT, "Webhook endpoints and the signing secret",
           schemas.WebhookSettingsAnswer, 200, None, API_KEY),
     Route("PUT", "/api/v1/merchant/webhooks", MERCHANT, "Replace the webhook endpoints",
           schemas.WebhookSettingsAnswer, 200, schemas.WebhookSettingsRequest, API_KEY),
+    *CATALOG_ROUTES,
 ]
 
 IDEMPOTENCY_KEY = {
@@ -128,6 +150,8 @@ def _operation(route):
         },
         "security": [{route.auth: []}] if route.auth else [],
     }
+    if route.query is not None:
+        operation["parameters"].append({"in": "query", "schema": route.query})
     if IDEMPOTENT in route.traits:
         operation["parameters"].append(IDEMPOTENCY_KEY)
     if route.body is not None:

@@ -179,6 +179,56 @@ class PlanChangeOptionsRequest(StrictSchema):
     )
 
 
+# -- the merchant's catalog and delivery log (gateway/merchant_catalog_api.py)
+
+OFFER_STATUSES = ("active", "archived")
+MAX_PRICE_CENTS = 2**31 - 1
+DELIVERY_STATUSES = ("pending", "delivering", "delivered", "failed")
+
+
+class OfferUpdateRequest(StrictSchema):
+    """Only the terms sent change; an offer with subscriptions keeps its price and periodicity."""
+
+    product_name = fields.String(validate=validate.Length(min=1, max=200))
+    plan_name = fields.String(validate=validate.Length(min=1, max=200))
+    # The subscriptions service stores it as a 32-bit integer.
+    price_cents = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
+    periodicity_months = fields.Integer(strict=True, validate=validate.OneOf((1, 2, 3, 6, 12)))
+    max_installments = fields.Integer(strict=True, validate=validate.Range(min=1, max=12))
+    # Among the merchant's allowed methods (settings); each once.
+    payment_methods_accepted = fields.List(
+        fields.String(validate=validate.OneOf(PAYMENT_METHODS)), validate=validate.Length(min=1, max=len(PAYMENT_METHODS)),
+    )
+    status = fields.String(validate=validate.OneOf(OFFER_STATUSES))
+
+
+class OfferCreateRequest(OfferUpdateRequest):
+    """A new offer; left out: one installment, every method the merchant allows, active."""
+
+    id = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and dashes."))
+    product_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    plan_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    price_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
+    periodicity_months = fields.Integer(strict=True, required=True, validate=validate.OneOf((1, 2, 3, 6, 12)))
+
+
+class PageQuery(StrictSchema):
+    """A page of a list: up to `limit` after `cursor` (the `next_cursor` of the page before)."""
+
+    cursor = fields.String(validate=validate.Length(min=1, max=64))
+    limit = fields.Integer(validate=validate.Range(min=1, max=100))
+
+
+class OffersQuery(PageQuery):
+    status = fields.String(validate=validate.OneOf(OFFER_STATUSES))
+
+
+class DeliveriesQuery(PageQuery):
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+    event_type = fields.String(validate=validate.Length(min=1, max=100))
+
+
 class WebhookEndpointRequest(StrictSchema):
     url = fields.Url(required=True, require_tld=False, schemes={"http", "https"}, validate=validate.Length(max=2000))
     # Empty or left out: every event.
@@ -276,12 +326,58 @@ class SettingsAnswer(Answer):
     settings = fields.Dict(required=True)
 
 
+class OfferView(Answer):
+    id = fields.String(required=True)
+    product_name = fields.String(required=True)
+    plan_name = fields.String(required=True)
+    price_cents = fields.Integer(required=True)
+    periodicity_months = fields.Integer(required=True)
+    max_installments = fields.Integer(required=True)
+    plan_change_options = fields.List(fields.String(), required=True)
+    payment_methods_accepted = fields.List(fields.String(validate=validate.OneOf(PAYMENT_METHODS)), required=True)
+    status = fields.String(required=True, validate=validate.OneOf(OFFER_STATUSES))
+
+
 class OffersAnswer(Answer):
-    offers = fields.List(fields.Dict(), required=True)
+    offers = fields.List(fields.Nested(OfferView), required=True)
+    # The `cursor` of the next page; null on the last.
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 class OfferAnswer(Answer):
-    offer = fields.Dict(required=True)
+    offer = fields.Nested(OfferView, required=True)
+
+
+class DeliveryAttemptView(Answer):
+    at = fields.String(required=True)
+    status_code = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+
+
+class DeliveryView(Answer):
+    id = fields.String(required=True)
+    endpoint_id = fields.String(required=True)
+    url = fields.String(required=True)
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(DELIVERY_STATUSES))
+    attempts = fields.Integer(required=True)
+    last_status_code = fields.Integer(required=True, allow_none=True)
+    last_error = fields.String(required=True, allow_none=True)
+    created_at = fields.String(required=True)
+    delivered_at = fields.String(required=True, allow_none=True)
+    next_attempt_at = fields.String(required=True, allow_none=True)
+    # Every POST, oldest first: what the merchant's server answered, or why none was made.
+    log = fields.List(fields.Nested(DeliveryAttemptView), required=True)
+
+
+class DeliveriesAnswer(Answer):
+    deliveries = fields.List(fields.Nested(DeliveryView), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class DeliveryAnswer(Answer):
+    delivery = fields.Nested(DeliveryView, required=True)
 
 
 class WebhookSettingsAnswer(Answer):

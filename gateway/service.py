@@ -12,6 +12,7 @@ from gateway import cookies, csrf
 from gateway.auth_api import AuthRoutes
 from gateway.buyer_api import BuyerRoutes
 from gateway.merchant_api import MerchantRoutes
+from gateway.merchant_catalog_api import MerchantCatalogRoutes
 from gateway.merchant_webhooks_api import MerchantWebhookRoutes
 from gateway.openapi import OpenApiRoutes
 from gateway.ops import OpsRoutes
@@ -22,7 +23,8 @@ from services.common.rpc import BrokerCheck, TimedRpc
 
 @csrf.guard_routes
 class GatewayService(
-    OpsRoutes, AuthRoutes, BuyerRoutes, MerchantRoutes, MerchantWebhookRoutes, OpenApiRoutes, PortalPages,
+    OpsRoutes, AuthRoutes, BuyerRoutes, MerchantRoutes, MerchantWebhookRoutes, MerchantCatalogRoutes, OpenApiRoutes,
+    PortalPages,
 ):
     name = "gateway"
 

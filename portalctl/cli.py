@@ -112,6 +112,129 @@ def payments_not_applied(args):
               f"{payment['merchant_id']}  subscription {payment['subscription_id']}  {payment['email']}")
 
 
+# -- onboarding: merchants and their offers (subscriptions' catalog)
+
+PAYMENT_METHODS = ("credit_card", "boleto", "pix")
+
+
+def _merchant_line(merchant):
+    return f"{merchant['id']}  {merchant['name']}  methods {','.join(merchant['payment_methods_allowed'])}"
+
+
+def _offer_line(offer):
+    return (f"{offer['id']}  {offer['status']:<8} {offer['product_name']} / {offer['plan_name']}  "
+            f"{offer['price_cents']} cents every {offer['periodicity_months']} month(s)  "
+            f"up to {offer['max_installments']}x  {','.join(offer['payment_methods_accepted'])}")
+
+
+def _next_page(next_cursor):
+    if next_cursor:
+        print(f"more: --cursor {next_cursor}")
+
+
+def create_merchant(args):
+    merchant = {"id": args.id, "name": args.name}
+    if args.payment_method:
+        merchant["payment_methods_allowed"] = args.payment_method
+    with cluster_rpc(load_config()) as rpc:
+        print(f"created {_merchant_line(rpc.subscriptions.create_merchant(merchant))}")
+
+
+def list_merchants(args):
+    with cluster_rpc(load_config()) as rpc:
+        page = rpc.subscriptions.list_merchants(cursor=args.cursor, limit=args.limit)
+    for merchant in page["merchants"]:
+        print(_merchant_line(merchant))
+    _next_page(page["next_cursor"])
+
+
+def show_merchant(args):
+    with cluster_rpc(load_config()) as rpc:
+        merchant = rpc.subscriptions.get_merchant(args.id)
+    for key, value in merchant.items():
+        print(f"{key}: {value}")
+
+
+def _offer_terms(args):
+    """The terms given on the command line (those left out are not sent)."""
+    terms = {
+        "product_name": args.product, "plan_name": args.plan, "price_cents": args.price_cents,
+        "periodicity_months": args.periodicity_months, "max_installments": args.max_installments,
+        "payment_methods_accepted": args.accept, "status": args.status,
+    }
+    return {key: value for key, value in terms.items() if value is not None}
+
+
+def create_offer(args):
+    with cluster_rpc(load_config()) as rpc:
+        offer = rpc.subscriptions.create_offer(args.merchant, {"id": args.id, **_offer_terms(args)}, actor="operator")
+    print(f"created {_offer_line(offer)}")
+
+
+def update_offer(args):
+    with cluster_rpc(load_config()) as rpc:
+        offer = rpc.subscriptions.update_offer(args.merchant, args.id, _offer_terms(args), actor="operator")
+    print(f"updated {_offer_line(offer)}")
+
+
+def list_offers(args):
+    with cluster_rpc(load_config()) as rpc:
+        page = rpc.subscriptions.list_offers(args.merchant, cursor=args.cursor, limit=args.limit, status=args.status)
+    for offer in page["offers"]:
+        print(_offer_line(offer))
+    _next_page(page["next_cursor"])
+
+
+def _page_options(parser):
+    parser.add_argument("--cursor", help="the cursor a page before printed (more: --cursor …)")
+    parser.add_argument("--limit", type=int, default=50)
+
+
+def _offer_options(parser, creating):
+    parser.add_argument("--merchant", required=True, help="the merchant's id, e.g. acme-cursos")
+    parser.add_argument("id", help="the offer's id, unique in the merchant, e.g. mensal")
+    parser.add_argument("--product", required=creating, help="the product's name")
+    parser.add_argument("--plan", required=creating, help="the plan's name")
+    parser.add_argument("--price-cents", type=int, required=creating, help="the price per cycle, in cents")
+    parser.add_argument("--periodicity-months", type=int, required=creating, choices=(1, 2, 3, 6, 12))
+    parser.add_argument("--max-installments", type=int, help="installments a card may split a cycle into")
+    parser.add_argument("--accept", action="append", choices=PAYMENT_METHODS,
+                        help="a payment method the offer accepts, among the merchant's (repeat for more)")
+    parser.add_argument("--status", choices=("active", "archived"))
+
+
+def add_catalog_commands(commands):
+    merchants_parser = commands.add_parser("merchants", help="onboard merchants and look them up")
+    merchant_commands = merchants_parser.add_subparsers(dest="merchant_command", required=True)
+    create_merchant_parser = merchant_commands.add_parser("create", help="a new merchant (then: api-keys create)")
+    create_merchant_parser.add_argument("--id", required=True, help="lower-case letters, digits, dashes")
+    create_merchant_parser.add_argument("--name", required=True)
+    create_merchant_parser.add_argument("--payment-method", action="append", choices=PAYMENT_METHODS,
+                                        help="a method its buyers may pay with (repeat; default credit_card)")
+    create_merchant_parser.set_defaults(handler=create_merchant)
+    list_merchants_parser = merchant_commands.add_parser("list", help="merchants by id, a page at a time")
+    _page_options(list_merchants_parser)
+    list_merchants_parser.set_defaults(handler=list_merchants)
+    show_merchant_parser = merchant_commands.add_parser("show", help="a merchant's profile and settings")
+    show_merchant_parser.add_argument("id")
+    show_merchant_parser.set_defaults(handler=show_merchant)
+
+    offers_parser = commands.add_parser("offers", help="a merchant's offers: create, change, archive, list")
+    offer_commands = offers_parser.add_subparsers(dest="offer_command", required=True)
+    create_offer_parser = offer_commands.add_parser("create", help="a new offer of a merchant")
+    _offer_options(create_offer_parser, creating=True)
+    create_offer_parser.set_defaults(handler=create_offer)
+    update_offer_parser = offer_commands.add_parser(
+        "update", help="change the terms given (one with subscriptions keeps its price and periodicity)")
+    _offer_options(update_offer_parser, creating=False)
+    update_offer_parser.set_defaults(handler=update_offer)
+    list_offers_parser = offer_commands.add_parser("list", help="a merchant's offers by id, a page at a time")
+    list_offers_parser.add_argument("--merchant", required=True)
+    list_offers_parser.add_argument("--status", choices=("active", "archived"))
+    _page_options(list_offers_parser)
+    list_offers_parser.set_defaults(handler=list_offers)
+
+
 def read_secret(source, what, stdin=None):
     """A secret from a file, or from standard input for `-` (typed without echo on a
     terminal): never from the command line, which `ps` shows to everyone."""
@@ -168,6 +291,8 @@ def new_credential_key(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="portalctl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    add_catalog_commands(commands)
 
     migrate_parser = commands.add_parser("migrate", help="apply every pending migration")
     migrate_parser.add_argument("--service", action="append", choices=migrations.SERVICES_WITH_DATABASE)
@@ -266,6 +391,8 @@ def main(argv=None):
         args.handler(args)
     except PortalError as error:
         print(f"portalctl: {error.message}", file=sys.stderr)
+        for field, problems in (error.fields or {}).items():
+            print(f"  {field}: {problems}", file=sys.stderr)
         return 1
     return 0
 

@@ -51,10 +51,13 @@ CALLS = {
             "ping", "get_merchant", "put_merchant_settings", "list_offers", "set_plan_change_options",
             "upsert_contact", "create_subscription", "list_subscriptions", "get_subscription", "plan_options",
             "quote_plan_change", "change_plan", "undo_plan_change", "change_payment_method", "begin_card_update",
-            "cancel", "undo_cancel", "activity",
+            "cancel", "undo_cancel", "activity", "create_offer", "update_offer",
         ),
         "billing": ("ping", "record_order", "list_orders", "get_order"),
-        "notifications": ("ping", "get_webhook_settings", "put_webhook_settings"),
+        "notifications": (
+            "ping", "get_webhook_settings", "put_webhook_settings", "list_merchant_deliveries",
+            "replay_merchant_delivery",
+        ),
     },
     "auth": {
         "subscriptions": ("customer_exists", "get_merchant"),
@@ -78,6 +81,7 @@ CALLS = {
         "auth": ("ping", "create_api_key", "revoke_api_key", "list_api_keys"),
         "subscriptions": (
             "ping", "get_merchant", "upsert_merchant", "upsert_offer", "run_renewals", "payments_not_applied",
+            "create_merchant", "list_merchants", "list_offers", "create_offer", "update_offer",
         ),
         "billing": ("ping", "reconcile", "set_processor_account", "list_processor_accounts", "rotate_credential_keys"),
         "notifications": ("ping", "list_outbox", "retry", "list_webhook_deliveries", "replay_webhook"),

@@ -5,7 +5,7 @@ from services.common.schemas import slug
 from services.common.urls import is_under
 from services.notifications.domain import WEBHOOK_EVENT_TYPES
 from services.notifications.outbound import DestinationRefused
-from services.notifications.models import STATUSES
+from services.notifications.models import DELIVERY_STATUSES, STATUSES
 
 MAX_LIST_LIMIT = 500
 MAX_WEBHOOK_ENDPOINTS = 10
@@ -125,6 +125,17 @@ class WebhookSettingsSchema(Schema):
 class ListDeliveriesSchema(Schema):
     merchant_id = fields.String(load_default=None, allow_none=True, validate=slug)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIST_LIMIT))
+
+
+class DeliveriesPageSchema(ListDeliveriesSchema):
+    """A merchant's page of its delivery log: after `cursor` (a page's `next_cursor`),
+    optionally of one status and one event type."""
+
+    merchant_id = fields.String(required=True, validate=slug)
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=36))
+    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(DELIVERY_STATUSES))
+    event_type = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
 
 
 class DeliveryAttemptSchema(Schema):

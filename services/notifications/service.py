@@ -16,7 +16,7 @@ from nameko.dependency_providers import Config
 from services.common import clock
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
-from services.common.errors import EXPECTED_ERRORS, NotFound, ValidationFailed
+from services.common.errors import EXPECTED_ERRORS, NotFound, RuleRefused, ValidationFailed
 from services.common.events import event_handler, first_delivery
 from services.common.outbox import Outbox
 from services.common.callers import OPERATOR
@@ -25,8 +25,9 @@ from services.common.timer import timer
 from services.common.validation import load
 from services.notifications import delivery, domain, emails, store
 from services.notifications.models import DROPPED, OutgoingEmail, inbox, outbox
+from services.notifications.outbound import DestinationRefused
 from services.notifications.schemas import (
-    EmailFailedSchema, EmailSentSchema, IncomingEventSchema, ListDeliveriesSchema, ListOutboxSchema,
+    DeliveriesPageSchema, EmailFailedSchema, EmailSentSchema, IncomingEventSchema, ListDeliveriesSchema, ListOutboxSchema,
     MerchantIdSchema, OutgoingEmailSchema, SendLoginEmailSchema, SendResultSchema, WebhookDeliverySchema,
     WebhookFailedSchema, WebhookSettingsInputSchema, WebhookSettingsSchema,
 )
@@ -46,6 +47,7 @@ INCOMING_EVENT = IncomingEventSchema()
 OUTGOING_EMAIL = OutgoingEmailSchema()
 WEBHOOK_SETTINGS = WebhookSettingsSchema()
 WEBHOOK_DELIVERY = WebhookDeliverySchema()
+DELIVERIES_PAGE = DeliveriesPageSchema()
 
 
 class NotificationsService(Pingable):
@@ -115,18 +117,47 @@ class NotificationsService(Pingable):
         """The newest webhook deliveries (of one merchant, or all), each with its log."""
         payload = load(ListDeliveriesSchema(), {"merchant_id": merchant_id, "limit": limit})
         with self.db.transaction() as session:
-            deliveries = store.list_deliveries(session, payload["merchant_id"], payload["limit"])
+            deliveries, _ = store.deliveries_page(session, payload["merchant_id"], payload["limit"])
             return WEBHOOK_DELIVERY.dump(deliveries, many=True)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def replay_webhook(self, delivery_id):
-        """Deliver a finished (delivered or failed) webhook again, with a new window."""
-        if not isinstance(delivery_id, str):
-            raise NotFound("Webhook delivery not found.")
+        """Deliver a finished (delivered or failed) webhook again, with a new window;
+        the delivery itself checks its address, as every delivery does."""
+        return self._replay(None, delivery_id)
+
+    def _replay(self, merchant_id, delivery_id):
         now = clock.now()
         with self.db.transaction() as session:
-            replayed = store.replay_delivery(session, delivery_id, now, self.settings.webhooks.retry_until(now))
+            delivery = store.merchant_delivery(session, merchant_id, delivery_id)
+            replayed = store.replay_delivery(session, delivery, now, self.settings.webhooks.retry_until(now))
             return WEBHOOK_DELIVERY.dump(replayed)
+
+    # -- a merchant's own delivery log (the gateway calls these for the merchant's API key)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_merchant_deliveries(self, merchant_id, cursor=None, limit=50, status=None, event_type=None):
+        """A page of the merchant's deliveries, newest first, each with its attempts."""
+        page = load(DELIVERIES_PAGE, {"merchant_id": merchant_id, "cursor": cursor, "limit": limit,
+                                      "status": status, "event_type": event_type})
+        with self.db.transaction() as session:
+            deliveries, next_cursor = store.deliveries_page(
+                session, page["merchant_id"], page["limit"], page["cursor"], page["status"], page["event_type"])
+            return {"deliveries": WEBHOOK_DELIVERY.dump(deliveries, many=True), "next_cursor": next_cursor}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def replay_merchant_delivery(self, merchant_id, delivery_id):
+        """One of the merchant's deliveries again. Its endpoint's address is checked now
+        as the delivery will check it (outbound.Destinations): one the portal would not
+        POST to is refused here, naming `url`, instead of failing later unseen."""
+        merchant_id = load(MerchantIdSchema(), {"merchant_id": merchant_id})["merchant_id"]
+        with self.db.transaction() as session:
+            url = store.endpoint_url(session, store.merchant_delivery(session, merchant_id, delivery_id).endpoint_id)
+        try:
+            self.settings.webhook_destinations.check_url(url)
+        except DestinationRefused as refused:
+            raise RuleRefused(f"Not replayed: {refused}.", code="destination_refused", fields={"url": [str(refused)]})
+        return self._replay(merchant_id, delivery_id)
 
     # -- merchant webhook settings (the gateway calls these for the merchant's API key)
 

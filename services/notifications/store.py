@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy import and_, or_, select, update
 
 from services.common.db import is_postgres
-from services.common.errors import NotFound, RuleRefused
+from services.common.errors import NotFound, RuleRefused, ValidationFailed
 from services.notifications import domain
 from services.notifications.models import (
     DELIVERED, DELIVERING, DROPPED, FAILED, PENDING, QUEUED, SENDING, SENT, OutgoingEmail, WebhookAttempt,
@@ -290,18 +290,43 @@ def _delivery_view(session, delivery):
     }
 
 
-def list_deliveries(session, merchant_id, limit):
-    query = select(WebhookDelivery).order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
+def deliveries_page(session, merchant_id, limit, cursor=None, status=None, event_type=None):
+    """Deliveries newest first (of one merchant, or all; of one status, one event type)
+    and the cursor of the next page: the id of the last one shown, or None at the end.
+    A cursor naming no delivery of the merchant's is refused, naming it."""
+    conditions = []
     if merchant_id is not None:
-        query = query.where(WebhookDelivery.merchant_id == merchant_id)
-    return [_delivery_view(session, delivery) for delivery in session.scalars(query).all()]
+        conditions.append(WebhookDelivery.merchant_id == merchant_id)
+    if status is not None:
+        conditions.append(WebhookDelivery.status == status)
+    if event_type is not None:
+        conditions.append(WebhookDelivery.event_type == event_type)
+    if cursor is not None:
+        after = session.get(WebhookDelivery, cursor)
+        if after is None or merchant_id not in (None, after.merchant_id):
+            raise ValidationFailed("Unknown cursor.", fields={"cursor": ["Not a cursor of this list."]})
+        conditions.append(or_(
+            WebhookDelivery.created_at < after.created_at,
+            and_(WebhookDelivery.created_at == after.created_at, WebhookDelivery.id < after.id),
+        ))
+    rows = session.scalars(
+        select(WebhookDelivery).where(*conditions)
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit + 1)
+    ).all()
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return [_delivery_view(session, delivery) for delivery in rows[:limit]], next_cursor
 
 
-def replay_delivery(session, delivery_id, now, retry_until):
-    """Send a delivery again (delivered or failed), with a fresh retry window."""
-    delivery = session.get(WebhookDelivery, delivery_id)
-    if delivery is None:
+def merchant_delivery(session, merchant_id, delivery_id):
+    """The delivery, if it is the merchant's (None: any merchant's, for the operator)."""
+    delivery = session.get(WebhookDelivery, delivery_id) if isinstance(delivery_id, str) else None
+    if delivery is None or merchant_id not in (None, delivery.merchant_id):
         raise NotFound("Webhook delivery not found.")
+    return delivery
+
+
+def replay_delivery(session, delivery, now, retry_until):
+    """Send a delivery again (delivered or failed), with a fresh retry window."""
     if delivery.status in (PENDING, DELIVERING):
         raise RuleRefused("This delivery is still being attempted.", code="delivery_in_progress")
     delivery.status, delivery.next_attempt_at, delivery.retry_until = PENDING, now, retry_until

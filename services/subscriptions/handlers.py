@@ -48,7 +48,7 @@ def create_subscription(command, uow, ports):
         return existing
     merchant = uow.merchants.get(data["merchant_id"])
     offer = uow.offers.get(data["merchant_id"], data["offer_id"])
-    problems = rules.intake_problems(data, merchant is not None, None if offer is None else offer.max_installments)
+    problems = rules.intake_problems(data, merchant is not None, offer)
     if problems:
         raise ValidationFailed(f"Invalid subscription: {', '.join(sorted(problems))}.", fields=problems)
     if data["payment"]["method"] == "credit_card":
@@ -144,7 +144,9 @@ def quote_plan_change(command, uow, ports):
     now = ports.clock()
     subscription = uow.subscriptions.owned(command.identity, command.subscription_id)
     refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=command.offer_id))
-    quote = subscription.quote_plan_change(uow.offers.get(subscription.merchant_id, command.offer_id), now)
+    new_offer = uow.offers.get(subscription.merchant_id, command.offer_id)
+    refuse(rules.archived_option_refusal(new_offer))
+    quote = subscription.quote_plan_change(new_offer, now)
     uow.quotes.add(quote)
     uow.commit()
     return quote

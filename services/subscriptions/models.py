@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, rela
 from services.common.db import NAMING_CONVENTION, UTCDateTime
 from services.common.events import inbox_table
 from services.common.outbox import outbox_table
+from services.subscriptions.domain.rules import accepted_methods
 from services.subscriptions.domain.subscription import PlanChangeQuote, Subscription
 
 # BIGINT autoincrement on PostgreSQL; SQLite only autoincrements INTEGER keys.
@@ -56,6 +57,17 @@ class Offer(Base):
     max_installments: Mapped[int] = mapped_column(default=1)
     # Ids of offers of the same merchant this one may switch to.
     plan_change_options: Mapped[list] = mapped_column(JSON, default=list)
+    # The methods a sale of this offer may be paid with and its buyers may switch to,
+    # among its merchant's allowed ones (`accepted_methods`); None: every method the
+    # merchant allows, and a checkout's sale is not held to them, as before offers had their own.
+    payment_methods_accepted: Mapped[list | None] = mapped_column(JSON)
+    # active, or archived: no new sales, no switching to it; its subscriptions go on.
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    merchant: Mapped[Merchant] = relationship(lazy="joined", viewonly=True)
+
+    @property
+    def accepted_methods(self):
+        return accepted_methods(self.merchant.payment_methods_allowed, self.payment_methods_accepted)
 
 
 ADDRESS_FIELDS = ("street", "number", "complement", "district", "city", "state", "postal_code", "country")

@@ -3,12 +3,14 @@
 Input schemas load what callers send (unknown keys are refused, so a stray card
 number is never accepted); the same schemas, or view schemas, dump what goes back.
 """
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from services.common.schemas import CardOnFileSchema, LowerEmail, UtcIsoDateTime, optional_string, slug
 from services.subscriptions import domain
 
 MAX_INSTALLMENTS = 12
+# offers.price_cents is a 32-bit integer.
+MAX_PRICE_CENTS = 2**31 - 1
 ACTORS = ("buyer", "merchant", "system")
 PLAN_CHANGE_KINDS = (domain.UPGRADE, domain.NEW_CYCLE, domain.SCHEDULED)
 
@@ -71,7 +73,7 @@ class OfferSchema(Schema):
     id = fields.String(required=True, validate=slug)
     product_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     plan_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    price_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    price_cents = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_PRICE_CENTS))
     periodicity_months = fields.Integer(
         strict=True, required=True, validate=validate.OneOf(domain.PERIODICITIES_MONTHS),
     )
@@ -81,6 +83,39 @@ class OfferSchema(Schema):
     # Left out: the offer keeps its options (none for a new offer). Options are
     # managed on their own, and may name offers created after this one.
     plan_change_options = fields.List(fields.String(validate=slug))
+    # Left out: the offer keeps its methods (a new offer: every method its merchant
+    # allows, as the merchant's settings change). Shown: the methods it accepts now.
+    payment_methods_accepted = fields.List(
+        fields.String(validate=validate.OneOf(domain.PAYMENT_METHODS)),
+        validate=validate.Length(min=1, max=len(domain.PAYMENT_METHODS)),
+    )
+    status = fields.String(validate=validate.OneOf(domain.OFFER_STATUSES))
+
+    @validates_schema
+    def each_method_once(self, data, **kwargs):
+        methods = data.get("payment_methods_accepted") or []
+        if len(set(methods)) != len(methods):
+            raise ValidationError({"payment_methods_accepted": ["Each method once."]})
+
+    @post_dump(pass_original=True)
+    def methods_accepted_now(self, data, offer, **kwargs):
+        return {**data, "payment_methods_accepted": list(offer.accepted_methods)}
+
+
+class OfferChangeSchema(OfferSchema):
+    """An offer's terms as its merchant (or an operator) changes them: only those sent change."""
+
+    class Meta:
+        exclude = ("merchant_id", "id")
+
+
+class PageRequestSchema(Schema):
+    """A page of a list ordered by id: up to `limit` items after the `cursor` (the
+    `next_cursor` of the page before), optionally of one `status`."""
+
+    cursor = fields.String(load_default=None, allow_none=True, validate=slug)
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.OFFER_STATUSES))
 
 
 class AddressSchema(Schema):
@@ -269,7 +304,9 @@ class SubscriptionDetailSchema(SubscriptionSchema):
         super().__init__(**kwargs)
         self.now = now
 
-    self_service = fields.Function(lambda subscription: SelfServiceSchema().dump(subscription.merchant))
+    # The methods its offer accepts, among the merchant's.
+    self_service = fields.Function(lambda subscription: {
+        **SelfServiceSchema().dump(subscription.merchant), "payment_methods_allowed": subscription.methods_accepted})
     allowed_operations = fields.Method("_allowed_operations")
     # "now" or "at_period_end" (by the merchant's cancel mode); None once it has ended.
     cancel_takes_effect = fields.Function(lambda subscription: subscription.cancel_takes_effect())
@@ -438,3 +475,30 @@ class PastDueSchema(SubscriptionEventSchema):
     # could not make one: decline_reason payment_method_unusable or charge_not_accepted).
     amount_cents = fields.Integer(required=True)
     order_code = fields.String(required=True, allow_none=True)
+
+
+OFFER_CHANGES = ("created", "updated", "archived")
+# Who changed an offer: the merchant (its API key) or an operator (portalctl).
+OFFER_ACTORS = ("merchant", "operator")
+
+
+class OfferActorSchema(Schema):
+    actor = fields.String(required=True, validate=validate.OneOf(OFFER_ACTORS))
+
+
+class OfferChangedSchema(Schema):
+    """An offer as it is after a change, what the change set and who made it."""
+
+    offer_id = fields.String(required=True)
+    change = fields.String(required=True, validate=validate.OneOf(OFFER_CHANGES))
+    # The terms this change set (for a new offer: those it was given beyond the defaults).
+    changed = fields.List(fields.String(validate=validate.OneOf(domain.OFFER_TERMS)), required=True)
+    actor = fields.String(required=True, validate=validate.OneOf(OFFER_ACTORS))
+    product_name = fields.String(required=True)
+    plan_name = fields.String(required=True)
+    price_cents = fields.Integer(required=True)
+    periodicity_months = fields.Integer(required=True)
+    max_installments = fields.Integer(required=True)
+    payment_methods_accepted = fields.List(fields.String(validate=validate.OneOf(domain.PAYMENT_METHODS)), required=True)
+    plan_change_options = fields.List(fields.String(), required=True)
+    status = fields.String(required=True, validate=validate.OneOf(domain.OFFER_STATUSES))

@@ -22,15 +22,15 @@ from services.common.rpc import Pingable, TimedRpc, rpc
 from services.common.schemas import IdentitySchema
 from services.common.timer import timer
 from services.common.validation import load
-from services.subscriptions import handlers, idempotency, store
+from services.subscriptions import domain, handlers, idempotency, store
 from services.subscriptions.domain import commands
 from services.subscriptions.models import outbox
 from services.subscriptions.ports import Ports, RpcBilling
 from services.subscriptions.unit_of_work import SqlUnitOfWork
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
-    ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
-    PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
+    ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema, OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
+    PageRequestSchema, PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
     PaymentNotAppliedViewSchema, PendingPlanChangeSchema,
     PlanChangeOptionsSchema,
     PlanChangedSchema, PlanChangeDroppedSchema, PlanChangeRequestSchema, PlanChangeScheduledSchema,
@@ -50,11 +50,16 @@ EVENTS = event_catalog(
     EventType("subscription_renewed", RenewedSchema()),
     EventType("subscription_past_due", PastDueSchema()),
     EventType("subscription_payment_not_applied", PaymentNotAppliedSchema()),
+    EventType("offer_changed", OfferChangedSchema()),
 )
 
 IDENTITY = IdentitySchema()
 MERCHANT = MerchantSchema()
 MERCHANT_SETTINGS = MerchantSettingsSchema()
+OFFER_CHANGE = OfferChangeSchema(partial=True)
+OFFER_CHANGED = OfferChangedSchema()
+OFFER_ACTOR = OfferActorSchema()
+PAGE_REQUEST = PageRequestSchema()
 PLAN_CHANGE_OPTIONS = PlanChangeOptionsSchema()
 OFFER = OfferSchema()
 CONTACT = ContactSchema()
@@ -144,9 +149,36 @@ class SubscriptionsService(Pingable):
         return self.db.retry_on_conflict(lambda session: MERCHANT.dump(store.upsert_merchant(session, data)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def create_merchant(self, merchant):
+        """A new merchant (onboarding); an id already taken is a conflict."""
+        data = load(MERCHANT, merchant)
+        # A concurrent creation of the same id: the second run answers 409.
+        return self.db.retry_on_conflict(lambda session: MERCHANT.dump(store.create_merchant(session, data)))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def list_merchants(self, cursor=None, limit=50):
+        page = load(PAGE_REQUEST, {"cursor": cursor, "limit": limit})
+        with self.db.transaction() as session:
+            merchants, next_cursor = store.merchants_page(session, page["cursor"], page["limit"])
+            return {"merchants": MERCHANT.dump(merchants, many=True), "next_cursor": next_cursor}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def upsert_offer(self, offer):
         data = load(OFFER, offer)
-        return self.db.retry_on_conflict(lambda session: OFFER.dump(store.upsert_offer(session, data)))
+        return self.db.retry_on_conflict(
+            lambda session: self._offer_changed(session, store.upsert_offer(session, data), "operator"))
+
+    def _offer_changed(self, session, written, actor):
+        """The offer's answer, its change announced (`offer_changed`) in the same
+        transaction; a write that changed nothing announces nothing."""
+        found = OFFER.dump(written.offer)
+        if written.changed:
+            archived = "status" in written.changed and written.offer.status == domain.ARCHIVED
+            change = "created" if written.created else "archived" if archived else "updated"
+            self.events.record(session, "offer_changed", written.offer.merchant_id, OFFER_CHANGED.dump({
+                **found, "offer_id": written.offer.id, "change": change, "changed": written.changed, "actor": actor,
+            }))
+        return found
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("contact.document",))
     def upsert_contact(self, contact):
@@ -185,15 +217,37 @@ class SubscriptionsService(Pingable):
             return MERCHANT.dump(store.update_merchant_settings(session, merchant_id, data))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_offers(self, merchant_id):
+    def list_offers(self, merchant_id, cursor=None, limit=50, status=None):
+        """A page of the merchant's offers by id (`next_cursor`: the next page's, or None)."""
+        page = load(PAGE_REQUEST, {"cursor": cursor, "limit": limit, "status": status})
         with self.db.transaction() as session:
-            return OFFER.dump(store.merchant_offers(session, store.merchant(session, merchant_id).id), many=True)
+            offers, next_cursor = store.offers_page(session, merchant_id, page["cursor"], page["limit"], page["status"])
+            return {"offers": OFFER.dump(offers, many=True), "next_cursor": next_cursor}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def create_offer(self, merchant_id, offer, actor="merchant"):
+        """A new offer of the merchant, by the merchant (its API key) or an operator."""
+        actor = load(OFFER_ACTOR, {"actor": actor})["actor"]
+        data = load(OFFER, {**(offer if isinstance(offer, dict) else {}), "merchant_id": merchant_id})
+        # A concurrent creation of the same id: the second run answers 409.
+        return self.db.retry_on_conflict(
+            lambda session: self._offer_changed(session, store.create_offer(session, data), actor))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def update_offer(self, merchant_id, offer_id, changes, actor="merchant"):
+        """The merchant's offer with the terms sent changed (archived with `status`);
+        an offer in use keeps its price and periodicity (domain.offer_change_problems)."""
+        actor = load(OFFER_ACTOR, {"actor": actor})["actor"]
+        data = load(OFFER_CHANGE, changes)
+        with self.db.transaction() as session:
+            return self._offer_changed(session, store.update_offer(session, merchant_id, offer_id, data), actor)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def set_plan_change_options(self, merchant_id, offer_id, request):
         options = load(PLAN_CHANGE_OPTIONS, request)["plan_change_options"]
         with self.db.transaction() as session:
-            return OFFER.dump(store.set_plan_change_options(session, merchant_id, offer_id, options))
+            written = store.set_plan_change_options(session, merchant_id, offer_id, options)
+            return self._offer_changed(session, written, "merchant")
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_subscriptions(self, identity):

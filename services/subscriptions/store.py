@@ -3,15 +3,17 @@
 Every buyer-facing read goes through `owned_row`/`owned_rows`, limited to what the
 session's identity owns; a row outside it is indistinguishable from one that does not exist.
 """
-from sqlalchemy import exists, select, tuple_, update
+from typing import NamedTuple
+
+from sqlalchemy import exists, or_, select, tuple_, update
 
 from services.common.db import is_postgres
-from services.common.errors import NotFound, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.identity import InvalidEmail, normalize_email, owned_row, owned_rows, owner_filters
 from services.subscriptions import domain
 from services.subscriptions.domain.subscription import ANNOUNCEMENT, EVENT
 from services.subscriptions.models import (
-    Activity, BuyerRequest, Contact, Merchant, Offer, PlanChangeQuote, Subscription,
+    Activity, BuyerRequest, Contact, Merchant, Offer, PlanChangeQuote, Subscription, subscriptions,
 )
 
 SUBSCRIPTION_NOT_FOUND = "Subscription not found."
@@ -25,29 +27,114 @@ def upsert_merchant(session, data):
     return merchant
 
 
-def upsert_offer(session, data):
-    if session.get(Merchant, data["merchant_id"]) is None:
+class OfferWrite(NamedTuple):
+    """An offer written, the names of the terms that changed, and whether it is new."""
+
+    offer: Offer
+    changed: list
+    created: bool = False
+
+
+def known_merchant(session, merchant_id):
+    """The merchant a write names, or a refusal naming `merchant_id`."""
+    found = session.get(Merchant, merchant_id)
+    if found is None:
         raise ValidationFailed("Unknown merchant.", fields={"merchant_id": ["Unknown merchant."]})
-    offer = session.get(Offer, (data["merchant_id"], data["id"]))
-    if offer is None:
-        offer = Offer(merchant_id=data["merchant_id"], id=data["id"], plan_change_options=[])
-    merchant_offer_ids = set(
-        session.scalars(select(Offer.id).where(Offer.merchant_id == data["merchant_id"]))
-    )
-    problems = domain.offer_problems(
-        {"plan_change_options": offer.plan_change_options, **data}, merchant_offer_ids,
-    )
+    return found
+
+
+def upsert_offer(session, data):
+    """The operator's raw write: the offer created, or changed as `data` says (as
+    create_offer and update_offer answer)."""
+    found = offer(session, known_merchant(session, data["merchant_id"]).id, data["id"])
+    if found is None:
+        return create_offer(session, data)
+    return update_offer(session, data["merchant_id"], data["id"], data)
+
+
+def create_offer(session, data):
+    """A new offer of a known merchant; an id already taken is a conflict."""
+    owner = known_merchant(session, data["merchant_id"])
+    if offer(session, owner.id, data["id"]) is not None:
+        raise Conflict("This merchant already has an offer with this id.", code="offer_exists",
+                       fields={"id": ["Already taken by another offer of this merchant."]})
+    created = Offer(merchant_id=owner.id, id=data["id"], plan_change_options=[], status=domain.ACTIVE)
+    return _write_offer(session, owner, created, data, in_use=False)._replace(created=True)
+
+
+def update_offer(session, merchant_id, offer_id, changes):
+    """The merchant's offer with `changes` (only the fields sent); another merchant's is not found."""
+    found = merchant_offer(session, merchant_id, offer_id)
+    return _write_offer(session, merchant(session, merchant_id), found, changes, offer_in_use(session, found))
+
+
+def _write_offer(session, owner, target, changes, in_use):
+    """`target` changed as `changes` says if every rule holds (domain.offer_problems,
+    accepted_methods_problems, offer_change_problems), else nothing is."""
+    current = {name: getattr(target, name) for name in ("id", *domain.OFFER_TERMS)}
+    wanted = {**current, **{name: value for name, value in changes.items() if name in domain.OFFER_TERMS}}
+    merchant_offer_ids = set(session.scalars(select(Offer.id).where(Offer.merchant_id == owner.id)))
+    problems = {
+        **domain.offer_problems(wanted, merchant_offer_ids),
+        # Checked when they change: a merchant allowing fewer methods later leaves its offers be.
+        **(domain.accepted_methods_problems(changes["payment_methods_accepted"], owner.payment_methods_allowed)
+           if "payment_methods_accepted" in changes else {}),
+        **domain.offer_change_problems(current, wanted, in_use),
+    }
     if problems:
         raise ValidationFailed(f"Invalid offer: {', '.join(sorted(problems))}.", fields=problems)
-    for key, value in data.items():
-        setattr(offer, key, value)
-    session.add(offer)
-    return offer
+    changed = [name for name in domain.OFFER_TERMS if wanted[name] != current[name]]
+    for name, value in wanted.items():
+        setattr(target, name, value)
+    session.add(target)
+    session.flush()
+    return OfferWrite(target, changed)
+
+
+def offer_in_use(session, found):
+    """Whether any subscription is on `found`, or about to switch to it."""
+    return session.scalar(select(exists().where(
+        subscriptions.c.merchant_id == found.merchant_id,
+        or_(subscriptions.c.offer_id == found.id, subscriptions.c.pending_offer_id == found.id),
+    )))
+
+
+def merchant_offer(session, merchant_id, offer_id):
+    """The merchant's offer; another merchant's is not found, like one that does not exist."""
+    found = offer(session, merchant_id, offer_id) if isinstance(offer_id, str) else None
+    if found is None:
+        raise NotFound("Offer not found.")
+    return found
+
+
+def _page(session, query, key, cursor, limit):
+    """Up to `limit` rows of `query` after `cursor` in `key` order, and the cursor of the next page (or None)."""
+    if cursor is not None:
+        query = query.where(key > cursor)
+    rows = session.scalars(query.order_by(key).limit(limit + 1)).all()
+    return rows[:limit], (getattr(rows[limit - 1], key.key) if len(rows) > limit else None)
+
+
+def offers_page(session, merchant_id, cursor, limit, status=None):
+    query = select(Offer).where(Offer.merchant_id == merchant(session, merchant_id).id)
+    if status is not None:
+        query = query.where(Offer.status == status)
+    return _page(session, query, Offer.id, cursor, limit)
+
+
+def merchants_page(session, cursor, limit):
+    return _page(session, select(Merchant), Merchant.id, cursor, limit)
+
+
+def create_merchant(session, data):
+    if session.get(Merchant, data["id"]) is not None:
+        raise Conflict("A merchant with this id exists.", code="merchant_exists",
+                       fields={"id": ["Already taken by another merchant."]})
+    return upsert_merchant(session, data)
 
 
 def upsert_contact(session, data):
-    if session.get(Merchant, data["merchant_id"]) is None:
-        raise ValidationFailed("Unknown merchant.", fields={"merchant_id": ["Unknown merchant."]})
+    known_merchant(session, data["merchant_id"])
     contact = session.scalars(
         select(Contact).filter_by(merchant_id=data["merchant_id"], email=data["email"])
     ).one_or_none() or Contact(merchant_id=data["merchant_id"], email=data["email"])
@@ -171,19 +258,7 @@ def update_merchant_settings(session, merchant_id, settings):
 def set_plan_change_options(session, merchant_id, offer_id, options):
     """The offers `offer_id` may switch to, all of the same merchant; another
     merchant's offer is not found."""
-    found = offer(session, merchant_id, offer_id) if isinstance(offer_id, str) else None
-    if found is None:
-        raise NotFound("Offer not found.")
-    merchant_offer_ids = {row.id for row in merchant_offers(session, merchant_id)}
-    problems = domain.offer_problems(
-        {"id": found.id, "max_installments": found.max_installments,
-         "periodicity_months": found.periodicity_months, "plan_change_options": options},
-        merchant_offer_ids,
-    )
-    if problems:
-        raise ValidationFailed(f"Invalid offer: {', '.join(sorted(problems))}.", fields=problems)
-    found.plan_change_options = list(options)
-    return found
+    return update_offer(session, merchant_id, offer_id, {"plan_change_options": list(options)})
 
 
 def plan_options(session, subscription):
@@ -192,7 +267,8 @@ def plan_options(session, subscription):
     if not option_ids:
         return []
     offers = session.scalars(
-        select(Offer).where(Offer.merchant_id == subscription.merchant_id, Offer.id.in_(option_ids))
+        select(Offer).where(Offer.merchant_id == subscription.merchant_id, Offer.id.in_(option_ids),
+                            Offer.status == domain.ACTIVE)
     ).all()
     order = {offer_id: position for position, offer_id in enumerate(option_ids)}
     return sorted(offers, key=lambda offer: order[offer.id])

@@ -240,6 +240,17 @@ def test_processor_account_changed(system, shop, consumer):
     assert_as_documented(consumer.expect("email_sent", recipient=owner, kind="processor_account_changed"))
 
 
+@covers("offer_changed")
+def test_offer_changed(system, shop, consumer):
+    _merchant_id, key = shop
+    answer = merchant_call(system, "POST", "/offers", key, {
+        "id": "trimestral", "product_name": "Clube", "plan_name": "Trimestral", "price_cents": 10990,
+        "periodicity_months": 3, "payment_methods_accepted": ["credit_card", "pix"]})
+    assert answer.status_code == 201, answer.text
+    changed = assert_as_documented(consumer.expect("offer_changed", offer_id="trimestral"))
+    assert (changed["data"]["change"], changed["data"]["actor"]) == ("created", "merchant")
+
+
 # -- auth and notifications
 
 @covers("login_link_requested", "session_started", "email_sent")

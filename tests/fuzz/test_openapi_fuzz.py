@@ -96,5 +96,10 @@ def test_buyers_and_merchants_get_404_for_each_others_objects(fuzz_system):
     assert answer.status_code == 200  # its own offer of that id
     offers = merchant_call(fuzz_system, "GET", "/offers", first_key).json()["offers"]
     assert next(offer for offer in offers if offer["id"] == "mensal")["plan_change_options"] == []
+    # Nor the catalog's routes: another merchant's offer or delivery is not found.
+    for method, path, body in (("PATCH", "/offers/beta-pro-mensal", {"plan_name": "x"}),
+                               ("POST", "/offers/beta-pro-mensal/archive", None),
+                               ("POST", "/webhooks/deliveries/00000000-0000-4000-8000-000000000000/replay", None)):
+        assert_json_error(merchant_call(fuzz_system, method, path, first_key, body), 404)
     assert first_merchant not in merchant_call(fuzz_system, "GET", "/settings", second_key).text
     assert requests.get(f"{fuzz_system.gateway_url}/api/docs", timeout=TIMEOUT).status_code == 200

@@ -105,6 +105,52 @@ def offer_problems(offer, same_merchant_offer_ids):
     return problems
 
 
+OFFER_STATUSES = ("active", "archived")
+ACTIVE, ARCHIVED = OFFER_STATUSES
+# What its merchant (or an operator) may change of an offer; its id is for good.
+OFFER_TERMS = (
+    "product_name", "plan_name", "price_cents", "periodicity_months", "max_installments", "plan_change_options",
+    "payment_methods_accepted", "status",
+)
+# The terms an offer's subscriptions renew on: an offer in use keeps them, so that
+# renewals are never silently repriced (a new price is a new offer).
+TERMS_KEPT_IN_USE = {"price_cents": "price", "periodicity_months": "periodicity"}
+
+
+def offer_change_problems(current, changes, in_use):
+    """The kept terms `changes` would change on an offer that has subscriptions."""
+    if not in_use:
+        return {}
+    return {
+        field: [f"An offer with subscriptions keeps its {term}: create a new offer for a new {term}."]
+        for field, term in TERMS_KEPT_IN_USE.items()
+        if field in changes and changes[field] != current[field]
+    }
+
+
+def accepted_methods(merchant_allowed, offer_accepted):
+    """The methods an offer takes now: its own (None: all) among those its merchant allows now."""
+    return [method for method in merchant_allowed if not offer_accepted or method in offer_accepted]
+
+
+def accepted_methods_problems(accepted, merchant_allowed):
+    """An offer accepts only methods its merchant allows."""
+    outside = [method for method in accepted if method not in merchant_allowed]
+    if outside:
+        return {"payment_methods_accepted": [f"Not allowed for this merchant: {', '.join(outside)}."]}
+    return {}
+
+
+def sale_problems(offer, method):
+    """Why `offer` (status, payment_methods_accepted) cannot be sold paid with `method`
+    now; an offer given no methods of its own holds a checkout's sale to none."""
+    if offer.status != ACTIVE:
+        return {"offer_id": ["This offer is archived: it takes no new sales."]}
+    if offer.payment_methods_accepted and method not in offer.payment_methods_accepted:
+        return {"payment.method": [f"This offer accepts {', '.join(offer.payment_methods_accepted)}."]}
+    return {}
+
+
 # -- subscriptions
 
 def payment_problems(payment):
@@ -121,16 +167,19 @@ def payment_problems(payment):
     return problems
 
 
-def intake_problems(subscription, merchant_known, max_installments):
+def intake_problems(subscription, merchant_known, offer):
     """Every field of a checkout's subscription that breaks a rule against its merchant
-    and offer (`max_installments`: the offer's, None when the offer is not the merchant's)."""
+    and offer (None when the offer is not the merchant's)."""
     problems = {}
     if not merchant_known:
         problems["merchant_id"] = ["Unknown merchant."]
-    if max_installments is None:
+    if offer is None:
         problems["offer_id"] = ["Not an offer of this merchant."]
     else:
-        problems.update(subscription_problems(subscription, max_installments))
+        problems.update(subscription_problems(subscription, offer.max_installments))
+        # A subscription a checkout already ended records the past: no rule of new sales.
+        if subscription["status"] in CHARGEABLE_STATUSES:
+            problems.update(sale_problems(offer, subscription["payment"]["method"]))
     return problems
 
 
@@ -314,8 +363,16 @@ def plan_change_refusal(status, has_pending_change, renewal_order_issued, offer_
         )
     offered = bool(plan_change_options) if offer_id is None else offer_id in plan_change_options
     if not offered:
-        return Refusal("option_not_offered", "Este plano não está entre as opções de troca desta assinatura.")
+        return OPTION_NOT_OFFERED
     return None
+
+
+OPTION_NOT_OFFERED = Refusal("option_not_offered", "Este plano não está entre as opções de troca desta assinatura.")
+
+
+def archived_option_refusal(offer):
+    """An archived offer is no plan-change option, even if one still names it."""
+    return OPTION_NOT_OFFERED if offer.status != ACTIVE else None
 
 
 def installments_refusal(installments, cap):

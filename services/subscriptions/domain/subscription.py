@@ -133,6 +133,11 @@ class Subscription:
     # -- what the buyer may do now
 
     @property
+    def methods_accepted(self):
+        """The methods the buyer may switch to: the offer's, among the merchant's."""
+        return rules.accepted_methods(self.merchant.payment_methods_allowed, self.offer.payment_methods_accepted)
+
+    @property
     def renewal_in_progress(self):
         """A renewal order was issued and is awaited (a boleto/pix, an unknown card answer)."""
         return self.waiting_charge_method is not None
@@ -155,7 +160,7 @@ class Subscription:
 
     def _rule_refusal(self, operation, now, method, offer_id):
         if operation == CHANGE_PAYMENT_METHOD:
-            return rules.payment_method_refusal(self.status, method, self.merchant.payment_methods_allowed)
+            return rules.payment_method_refusal(self.status, method, self.methods_accepted)
         if operation == CHANGE_PLAN:
             return rules.plan_change_refusal(
                 self.status, self.pending_change_status is not None, self.renewal_in_progress, offer_id,

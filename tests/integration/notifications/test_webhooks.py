@@ -12,7 +12,7 @@ from nameko.testing.services import entrypoint_waiter
 from nameko.testing.utils import get_extension
 
 from portalctl import cli
-from services.common.errors import ValidationFailed
+from services.common.errors import NotFound, RuleRefused, ValidationFailed
 from services.notifications import delivery
 from support.ports import free_ports
 from support.notifications import (
@@ -322,4 +322,60 @@ def test_endpoints_saved_before_these_rules_get_nothing_delivered_or_replayed(
                        and deliveries(cluster), message="both replays refused")
     assert {d["url"]: [attempt["error"] for attempt in d["log"]] for d in again} == {
         url: [error, error] for url, error in errors.items()}
+    assert endpoint.requests == []
+
+
+# -- the merchant's own delivery log (the merchant API's deliveries routes)
+
+def test_a_merchant_pages_and_filters_its_own_deliveries_and_replays_one(notifications, receiver):
+    config, _, cluster = notifications()
+    endpoint = receiver(200)
+    put_settings(cluster, {"url": endpoint.url})
+    cluster.notifications.put_webhook_settings("beta-software", {"endpoints": [{"url": endpoint.url + "/beta"}]})
+    publish(config["AMQP_URI"], "subscriptions", canceled(), canceled(), canceled("beta-software"))
+    publish(config["AMQP_URI"], "billing", order_paid())
+    wait_until(lambda: len(endpoint.requests) == 4, message="four deliveries")
+    wait_until(lambda: {d["status"] for d in cluster.notifications.list_webhook_deliveries()} == {"delivered"},
+               message="all delivered")
+    page = cluster.notifications.list_merchant_deliveries
+
+    first = page(MERCHANT_ID, limit=2)
+    rest = page(MERCHANT_ID, cursor=first["next_cursor"], limit=2)
+    listed = first["deliveries"] + rest["deliveries"]
+    assert len(first["deliveries"]) == 2 and rest["next_cursor"] is None
+    assert [d["id"] for d in listed] == [d["id"] for d in deliveries(cluster)]  # newest first, each once
+    assert all(d["merchant_id"] == MERCHANT_ID and d["attempts"] == 1 and d["last_error"] is None for d in listed)
+    [paid] = page(MERCHANT_ID, event_type="order_paid")["deliveries"]
+    assert paid["event_type"] == "order_paid" and paid["log"][0]["status_code"] == 200
+    assert page(MERCHANT_ID, status="failed") == {"deliveries": [], "next_cursor": None}
+
+    [beta] = page("beta-software")["deliveries"]
+    with pytest.raises(NotFound):
+        cluster.notifications.replay_merchant_delivery(MERCHANT_ID, beta["id"])
+    with pytest.raises(ValidationFailed) as refused:
+        page(MERCHANT_ID, cursor=beta["id"])
+    assert list(refused.value.fields) == ["cursor"]
+
+    replayed = cluster.notifications.replay_merchant_delivery(MERCHANT_ID, paid["id"])
+    assert (replayed["id"], replayed["status"]) == (paid["id"], "pending")
+    wait_until(lambda: len(endpoint.requests) == 5, message="the replay")
+    assert json.loads(endpoint.requests[-1]["body"])["type"] == "order_paid"
+
+
+def test_a_merchants_replay_to_an_address_the_portal_may_not_reach_is_refused_naming_url(
+        notifications, receiver, event_queue):
+    failed = event_queue("notifications", "webhook_failed")
+    config, _, cluster = notifications(**PRODUCTION)
+    endpoint = receiver(200)
+    save_endpoints_unchecked(config["NOTIFICATIONS_DB_URL"], MERCHANT_ID, endpoint.url)
+    publish(config["AMQP_URI"], "subscriptions", canceled())
+    failed.get(timeout=20)
+    [delivery] = deliveries(cluster)
+
+    with pytest.raises(RuleRefused) as refused:
+        cluster.notifications.replay_merchant_delivery(MERCHANT_ID, delivery["id"])
+
+    assert refused.value.code == "destination_refused"
+    assert refused.value.fields == {"url": ["address not allowed: 127.0.0.1"]}
+    assert deliveries(cluster) == [delivery]  # not queued again: still failed, one attempt
     assert endpoint.requests == []

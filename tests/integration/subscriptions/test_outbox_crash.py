@@ -23,6 +23,7 @@ from services.common.db import make_engine
 from services.subscriptions.domain import add_months
 from services.subscriptions.models import Subscription, outbox
 from support.subscriptions_testkit import NOW
+from support.waiting import wait_until
 
 
 
@@ -98,6 +99,9 @@ def test_an_event_committed_by_a_killed_process_is_published_by_the_next(
         rpc.subscriptions.upsert_merchant({"id": "acme-cursos", "name": "Acme Cursos"})
         rpc.subscriptions.upsert_offer({"merchant_id": "acme-cursos", "id": "acme-basico", "product_name": "Curso",
                                         "plan_name": "Básico", "price_cents": 2990, "periodicity_months": 1})
+        unpublished = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        # The offer's own event (offer_changed) out first: the one held below is the subscription's.
+        wait_until(lambda: count(engine, unpublished) == 0, message="offer_changed published")
 
         proxy.hold()
         rpc.subscriptions.create_subscription.call_async({
@@ -106,7 +110,6 @@ def test_an_event_committed_by_a_killed_process_is_published_by_the_next(
             "cycle_start": NOW.isoformat(), "cycle_end": add_months(NOW, 1).isoformat(),
             "payment": {"method": "boleto"},
         })
-        unpublished = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
         deadline = time.monotonic() + 30
         while count(engine, unpublished) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -26,9 +26,11 @@ BETA = Merchant(
     payment_methods_allowed=[],
 )
 MERCHANTS = {merchant.id: merchant for merchant in (ACME, BETA)}
+# What the database gives a new offer (models.Offer's defaults apply at insert only).
+ON_SALE = {"status": "active", "payment_methods_accepted": ["credit_card", "boleto", "pix"]}
 OFFERS = [
     Offer(merchant_id="acme-cursos", id=offer_id, product_name="Curso Completo", plan_name=plan, price_cents=price,
-          periodicity_months=months, max_installments=installments, plan_change_options=options)
+          periodicity_months=months, max_installments=installments, plan_change_options=options, **ON_SALE)
     for offer_id, plan, price, months, installments, options in [
         ("acme-basico", "Básico mensal", 2990, 1, 1, ["acme-premium", "acme-anual"]),
         ("acme-premium", "Premium mensal", 5990, 1, 1, ["acme-basico", "acme-anual"]),
@@ -36,9 +38,9 @@ OFFERS = [
     ]
 ] + [
     Offer(merchant_id="beta-software", id="beta-pro", product_name="Beta Pro", plan_name="Pro mensal",
-          price_cents=4990, periodicity_months=1, max_installments=1, plan_change_options=["beta-max"]),
+          price_cents=4990, periodicity_months=1, max_installments=1, plan_change_options=["beta-max"], **ON_SALE),
     Offer(merchant_id="beta-software", id="beta-max", product_name="Beta Pro", plan_name="Max mensal",
-          price_cents=9990, periodicity_months=1, max_installments=1, plan_change_options=[]),
+          price_cents=9990, periodicity_months=1, max_installments=1, plan_change_options=[], **ON_SALE),
 ]
 
 
