@@ -4,7 +4,7 @@ import logging
 from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError
 
-from services.billing import accounts, card_entry, charges, domain, pages, store
+from services.billing import accounts, card_entry, charges, domain, pages, refunds, store
 from services.billing.credentials import KEYS_SETTING
 from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
@@ -12,7 +12,7 @@ from services.billing.schemas import (
     CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     OrdersByKeysSchema, ProcessorAccountChangedEventSchema, ProcessorAccountInputSchema, ProcessorAccountSchema,
-    ProcessorCallbackSchema, TicketSchema, MAX_CHARGE_BATCH,
+    ProcessorCallbackSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
 )
 from services.common import clock
 from services.common.client_address import client_address, trusted_networks
@@ -37,6 +37,8 @@ EVENTS = event_catalog(
     EventType("order_paid", OrderSettledEventSchema()),
     EventType("order_awaiting_payment", OrderSettledEventSchema()),
     EventType("charge_failed", ChargeFailedEventSchema()),
+    EventType("order_refunded", RefundEventSchema()),
+    EventType("refund_failed", RefundEventSchema()),
     EventType("payment_method_added", PaymentMethodAddedEventSchema()),
     EventType("processor_account_changed", ProcessorAccountChangedEventSchema()),
 )
@@ -53,6 +55,8 @@ PAYMENT_METHOD = PaymentMethodSchema()
 TICKET = TicketSchema()
 ACCOUNT_INPUT = ProcessorAccountInputSchema()
 ACCOUNT = ProcessorAccountSchema()
+REFUND_REQUEST = RefundRequestSchema()
+REFUND = RefundSchema()
 # The card form's fields; the number and CVV among them are never kept, logged or shown.
 CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
 SIGNATURE_HEADER = "X-Signature"
@@ -180,14 +184,50 @@ class BillingService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def reconcile(self):
-        """Settle the charges whose outcome is unknown by asking the processor."""
-        return charges.reconcile(self.db, self.events, self.processors)
+        """Settle the charges and refunds whose outcome is unknown by asking the processor."""
+        return self._reconcile()
 
     @timer("RECONCILE_INTERVAL", default=DEFAULT_RECONCILE_INTERVAL)
     def reconcile_on_timer(self):
-        outcome = charges.reconcile(self.db, self.events, self.processors)
+        outcome = self._reconcile()
         if outcome["settled"]:
-            log.info("reconciler settled %(settled)s of %(checked)s unconfirmed charges", outcome)
+            log.info("reconciler settled %(settled)s of %(checked)s unconfirmed charges and refunds", outcome)
+
+    def _reconcile(self):
+        """Charges first, then refunds: `checked` and `settled` count both."""
+        outcomes = (charges.reconcile(self.db, self.events, self.processors),
+                    refunds.reconcile(self.db, self.events, self.processors))
+        return {name: sum(outcome[name] for outcome in outcomes) for name in ("checked", "settled")}
+
+    # -- refunds
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def request_refund(self, request):
+        """Refund (part of) a merchant's order, once per request key; a repeat answers
+        the first refund as it stands."""
+        request = load(REFUND_REQUEST, request)
+        return self._refund_view(
+            refunds.request_refund(self.db, self.events, self.processors, request), request["code"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_refunds(self, merchant_id, code):
+        """The refunds of the merchant's order, oldest first (NotFound for another's order)."""
+        if not (isinstance(merchant_id, str) and isinstance(code, str)):
+            raise NotFound("Order not found.")
+        with self.db.transaction() as session:
+            order = store.merchant_order(session, merchant_id, code.strip().upper())
+            return [self._refund_view(refund, order.code) for refund in store.order_refunds(session, [order.id])[order.id]]
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def list_failed_refunds(self, merchant_id=None):
+        if merchant_id is not None and not isinstance(merchant_id, str):
+            raise ValidationFailed("A merchant id.", fields={"merchant_id": ["Not a string."]})
+        return [{**self._refund_view(refund, code), "merchant_id": refund.merchant_id}
+                for refund, code in refunds.failed_refunds(self.db, merchant_id)]
+
+    @staticmethod
+    def _refund_view(refund, order_code):
+        return {**REFUND.dump(refund), "order_code": order_code}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("token",))
     def get_payment_method(self, identity, token):
@@ -289,6 +329,7 @@ class BillingService(Pingable):
             raise Unauthorized("Bad or missing signature.", code="bad_signature")
         note = load(CALLBACK, read_json(request))
         order = charges.settle_by_key(self.db, self.events, self.processors, note["idempotency_key"], processor_name)
+        order = refunds.settle_pending_of(self.db, self.events, self.processors, order)
         return json_response({"code": order.code, "status": order.status})
 
     @http("POST", "/callbacks/asaas/<string:account_id>")

@@ -75,7 +75,12 @@ def test_save_card_charge_in_installments_then_again_without_its_code_then_pix_a
     # Every payment and refund went with our key as its X-Idempotency-Key.
     assert {key for method, path, _token, key in fake_mercadopago.fake.seen if path == "/v1/payments"} == {
         "checkout:q1", "renewal:s:2", "renewal:s:3", "renewal:s:4"}
-    assert mercadopago.refund("renewal:s:2").status == "refunded"
+    asked = mercadopago.refund("renewal:s:2", "refund:r1", 1000)
+    assert (asked.status, asked.amount_cents) == ("pending", 1000)
+    assert mercadopago.refund("renewal:s:2", "refund:r1", 1000) == asked
+    fake_mercadopago.fake.settle_refund(TOKEN, asked.reference)
+    assert mercadopago.find_refund("renewal:s:2", "refund:r1", asked.reference).status == "done"
+    assert mercadopago.find_refund("renewal:s:2", "refund:r1") is None
 
 
 def test_a_boleto_needs_the_payers_document_and_address(mercadopago, fake_mercadopago):
