@@ -12,7 +12,7 @@ from services.billing.schemas import (
     CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     OrdersByKeysSchema, ProcessorAccountChangedEventSchema, ProcessorAccountInputSchema, ProcessorAccountSchema,
-    ProcessorCallbackSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
+    ProcessorCallbackSchema, BuyerRefundSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
 )
 from services.common import clock
 from services.common.client_address import client_address, trusted_networks
@@ -57,6 +57,7 @@ ACCOUNT_INPUT = ProcessorAccountInputSchema()
 ACCOUNT = ProcessorAccountSchema()
 REFUND_REQUEST = RefundRequestSchema()
 REFUND = RefundSchema()
+BUYER_REFUNDS = BuyerRefundSchema(many=True)
 # The card form's fields; the number and CVV among them are never kept, logged or shown.
 CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
 SIGNATURE_HEADER = "X-Signature"
@@ -131,7 +132,7 @@ class BillingService(Pingable):
         if subscription_id is not None and not isinstance(subscription_id, str):
             return []  # no subscription has such an id
         with self.db.transaction() as session:
-            return ORDER.dump(store.buyer_orders(session, identity, subscription_id), many=True)
+            return self._buyer_views(session, store.buyer_orders(session, identity, subscription_id))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_order(self, identity, code):
@@ -140,7 +141,18 @@ class BillingService(Pingable):
             raise NotFound("Order not found.")
         with self.db.transaction() as session:
             # Codes are read aloud and typed: accept them in any case.
-            return ORDER.dump(store.buyer_order(session, identity, code.strip().upper()))
+            [order] = self._buyer_views(session, [store.buyer_order(session, identity, code.strip().upper())])
+            return order
+
+    @staticmethod
+    def _buyer_views(session, orders):
+        """Orders as their buyer sees them: with their refunds and how much of each
+        order they gave back (`refunded_cents`), in one query for all."""
+        refunds = store.order_refunds(session, [order.id for order in orders])
+        return [{
+            **ORDER.dump(order), "refunds": BUYER_REFUNDS.dump(refunds[order.id]),
+            "refunded_cents": sum(refund.amount_cents for refund in refunds[order.id] if refund.status == "done"),
+        } for order in orders]
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("request.payment_token",))
     def charge(self, request):

@@ -54,7 +54,7 @@ def test_an_approved_card_pays_the_order_and_says_so(billing, event_queue, count
     }
     assert billing.sandbox_charges(request["idempotency_key"]) == 1
     identity = {**{"email": "ana@example.com", "merchant_id": None}, "session_id": "s"}
-    assert billing.rpc.get_order(identity, order["code"]) == order
+    assert billing.rpc.get_order(identity, order["code"]) == {**order, "refunds": [], "refunded_cents": 0}
 
 
 @pytest.mark.parametrize("number, reason", [(DECLINE, "card_declined"), (NO_FUNDS, "insufficient_funds")])
