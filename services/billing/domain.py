@@ -279,6 +279,14 @@ def refund_key(refund_id):
     return f"refund:{refund_id}"
 
 
+# A paid order its subscription could not take is refunded once, under its own key.
+NOT_APPLIED_REASON = "Pagamento não aplicado à assinatura"
+
+
+def not_applied_refund_key(order_code):
+    return f"payment_not_applied:{order_code}"
+
+
 def refund_amount(requested_cents, paid_cents, committed_cents):
     """What a refund request gives back: the amount asked, or all that is left."""
     return paid_cents - committed_cents if requested_cents is None else requested_cents

@@ -95,6 +95,9 @@ def settle(db, events, refund_id, answer):
 def _settle_in(session, events, refund, answer):
     status = domain.settled_refund_status(refund.status, answer.status)
     if status is None:
+        # Still pending: keep the processor's id of it, which some processors need to find it.
+        if answer.reference and answer.reference != refund.processor_reference:
+            store.move_refund(session, refund, refund.status, processor_reference=answer.reference)
         return refund
     # Refunds of one order settle one at a time: each sees the others' totals.
     order = session.get(Order, refund.order_id, with_for_update=True)

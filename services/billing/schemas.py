@@ -3,7 +3,7 @@
 Input schemas refuse unknown keys, so a card number or CVV sent by mistake is
 refused, never stored; views are dumped from rows.
 """
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.billing import domain
 from services.billing.processors import ADAPTERS, ENVIRONMENTS
@@ -132,6 +132,23 @@ class RefundRequestSchema(Schema):
     amount_cents = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1))
     reason = optional_string(500)
     actor = fields.String(required=True, validate=validate.OneOf(domain.REFUND_ACTORS))
+
+
+class PaymentNotAppliedEventSchema(Schema):
+    """What billing reads of subscriptions' `subscription_payment_not_applied`: whose
+    order to give back (later additions to the event are ignored)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    class Data(Schema):
+        class Meta:
+            unknown = EXCLUDE
+
+        order_code = fields.String(required=True, validate=validate.Regexp(domain.ORDER_CODE))
+
+    merchant_id = fields.String(required=True, validate=slug)
+    data = fields.Nested(Data, required=True)
 
 
 class CardEntryTicketRequestSchema(Schema):

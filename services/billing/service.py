@@ -12,15 +12,16 @@ from services.billing.schemas import (
     CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     OrdersByKeysSchema, ProcessorAccountChangedEventSchema, ProcessorAccountInputSchema, ProcessorAccountSchema,
-    ProcessorCallbackSchema, BuyerRefundSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
+    PaymentNotAppliedEventSchema, ProcessorCallbackSchema, BuyerRefundSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
 )
 from services.common import clock
 from services.common.client_address import client_address, trusted_networks
 from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
 from services.common.errors import (
-    EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
+    EXPECTED_ERRORS, Conflict, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
 )
+from services.common.events import event_handler
 from services.common.outbox import Outbox
 from services.common.callers import OPERATOR
 from services.common.production import in_production
@@ -58,6 +59,7 @@ ACCOUNT = ProcessorAccountSchema()
 REFUND_REQUEST = RefundRequestSchema()
 REFUND = RefundSchema()
 BUYER_REFUNDS = BuyerRefundSchema(many=True)
+PAYMENT_NOT_APPLIED = PaymentNotAppliedEventSchema()
 # The card form's fields; the number and CVV among them are never kept, logged or shown.
 CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
 SIGNATURE_HEADER = "X-Signature"
@@ -229,6 +231,22 @@ class BillingService(Pingable):
         with self.db.transaction() as session:
             order = store.merchant_order(session, merchant_id, code.strip().upper())
             return [self._refund_view(refund, order.code) for refund in store.order_refunds(session, [order.id])[order.id]]
+
+    @event_handler("subscriptions", "subscription_payment_not_applied")
+    def refund_payment_not_applied(self, envelope):
+        """A paid order its subscription could not take goes back to the buyer, once
+        (its key is the order's: a redelivered or repeated event refunds nothing more);
+        the buyer hears of it with `order_refunded`, the merchant by its webhooks."""
+        event = load(PAYMENT_NOT_APPLIED, envelope)
+        try:
+            refunds.request_refund(self.db, self.events, self.processors, {
+                "merchant_id": event["merchant_id"], "code": event["data"]["order_code"],
+                "request_key": domain.not_applied_refund_key(event["data"]["order_code"]),
+                "amount_cents": None, "reason": domain.NOT_APPLIED_REASON, "actor": "system",
+            })
+        except (NotFound, Conflict, ValidationFailed) as refused:
+            # Nothing to give back here (already refunded by the merchant, say): said, not retried.
+            log.warning("payment not applied %s: no refund (%s)", event["data"]["order_code"], refused)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def list_failed_refunds(self, merchant_id=None):

@@ -13,6 +13,8 @@ from services.common import clock
 from services.billing.processors import ProcessorUnavailable
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from support.billing_requests import charge_request, post_callback, signed
+from support.notifications import envelope, publish
+from support.waiting import wait_until
 
 APPROVE, REFUND_FAILS = "4242424242424242", "4000000000005126"
 REFUND_EVENTS = ("order_refunded", "refund_failed")
@@ -201,3 +203,28 @@ def test_a_lost_answer_is_asked_again_under_the_same_key(billing, monkeypatch, t
     assert count_rows(sandbox.refunds) == 1
     billing.rpc.reconcile()
     assert order_status(billing, order) == "refunded"
+
+
+def test_a_payment_not_applied_is_refunded_automatically_once(billing, event_queue, count_rows):
+    """subscriptions' `subscription_payment_not_applied` (sent twice, as at-least-once
+    delivery may): one refund, by the system, then order_refunded once confirmed, which
+    e-mails the buyer and goes to the merchant's webhooks."""
+    events = event_queue("billing", *REFUND_EVENTS)
+    order = paid_order(billing)
+    not_applied = envelope("subscription_payment_not_applied", merchant_id="acme-cursos", subscription_id=str(
+        uuid.uuid4()), email="ana@example.com", actor="system", order_code=order["code"], amount_cents=4990,
+        kind="renewal")
+
+    publish(billing.config["AMQP_URI"], "subscriptions", not_applied, {**not_applied, "event_id": str(uuid.uuid4())})
+
+    wait_until(lambda: billing.rpc.list_refunds("acme-cursos", order["code"]), message="the refund")
+    [asked] = billing.rpc.list_refunds("acme-cursos", order["code"])
+    assert (asked["actor"], asked["amount_cents"], asked["status"]) == ("system", 4990, "pending")
+    assert asked["reason"] == "Pagamento não aplicado à assinatura"
+    billing.rpc.reconcile()
+    assert order_status(billing, order) == "refunded"
+    [refunded] = billing.received(events, 1)
+    assert (refunded["type"], refunded["data"]["actor"]) == ("order_refunded", "system")
+    # The second delivery found the first's refund: one refund at billing and at the processor.
+    assert count_rows(Refund.__table__) == 1 and count_rows(sandbox.refunds) == 1
+    no_more(events)
