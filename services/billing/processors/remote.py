@@ -70,7 +70,9 @@ class RemoteProcessor(Processor):
         budget = Budget(self.seconds, self.name)
         try:
             charge = self._find(budget, key)
-            if charge is None or charge.status != "paid":
+            # A refunded charge may be this refund's own doing (its answer lost): asked
+            # again under the same key, the processor answers it or refuses.
+            if charge is None or charge.status not in ("paid", "refunded"):
                 return ProcessorRefund(refund_key, "failed", amount_cents, failure_reason="not_refundable")
             return self._refund_payment(budget, charge.reference, refund_key, amount_cents)
         except self.refused as refused:

@@ -155,6 +155,24 @@ def test_a_timeout_after_the_charge_is_unknown_then_found_and_never_charged_twic
     mercadopago.close()
 
 
+def test_a_refund_whose_answer_was_lost_is_answered_when_asked_again_under_its_key(mercadopago, fake_mercadopago):
+    saved = mercadopago.tokenize(card(), HOLDER)
+    charged = mercadopago.charge_card("renewal:s:2", saved.token, 2990, 1, saved.customer_ref)
+    fake_mercadopago.fake.script("POST", f"/v1/payments/{charged.reference}/refunds", 500, after_work=True)
+    with pytest.raises(ProcessorUnavailable):
+        mercadopago.refund("renewal:s:2", "refund:r1", 2990)
+    _payment_id, refund_id = fake_mercadopago.fake.account(TOKEN).refund_keys["refund:r1"]
+    fake_mercadopago.fake.settle_refund(TOKEN, refund_id)
+    assert mercadopago.find_charge("renewal:s:2").status == "refunded"
+
+    # What the reconciler does for a refund it has no id of: ask again under its key.
+    again = mercadopago.refund("renewal:s:2", "refund:r1", 2990)
+
+    assert (again.status, again.reference, again.amount_cents) == ("done", str(refund_id), 2990)
+    [payment] = fake_mercadopago.fake.payments_of(TOKEN, "renewal:s:2")
+    assert len(payment["refunds"]) == 1
+
+
 def test_the_fake_checks_the_bearer_token_the_idempotency_key_and_required_fields(fake_mercadopago):
     for headers in ({}, {"Authorization": "Bearer wrong-token-123456789"}, {"Authorization": TOKEN}):
         answer = requests.get(f"{fake_mercadopago.url}/v1/payments/search", headers=headers, timeout=5)
