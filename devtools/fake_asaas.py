@@ -18,7 +18,12 @@ every webhook the key registered (`POST /v3/webhooks`). `POST
 
 What the real Asaas does not have, for tests and `make run`: `script(...)` (in
 process) makes the next matching requests fail (429, 500, a timeout after the work is
-done); `tokenization_enabled`; `resend(event_id)` posts an event again. Codes marked
+done); `tokenization_enabled`; `resend(event_id)` posts an event again. A refund
+(full, or partial with `value`; never more than is left) is `PENDING` until
+`settle_refund(key, payment_id, description, done)` or `POST
+/fake/payments/<id>/refunds/<description>/done|cancel` settles it: done, the payment
+becomes `REFUNDED` when its refunds add up to it (`PAYMENT_REFUNDED`, else
+`PAYMENT_PARTIALLY_REFUNDED`). Codes marked
 "(fake)" below are this fake's guesses where Asaas documents none.
 
     python -m devtools.fake_asaas --port 8030
@@ -133,6 +138,9 @@ class FakeAsaas:
             Rule("/v3/payments/<payment_id>/identificationField", methods=["GET"], endpoint="identification_field"),
             Rule("/v3/payments/<payment_id>/pixQrCode", methods=["GET"], endpoint="pix_qr_code"),
             Rule("/v3/payments/<payment_id>/refund", methods=["POST"], endpoint="refund"),
+            Rule("/v3/payments/<payment_id>/refunds", methods=["GET"], endpoint="list_refunds"),
+            Rule("/fake/payments/<payment_id>/refunds/<description>/<any(done, cancel):outcome>", methods=["POST"],
+                 endpoint="settle_refund_route"),
             Rule("/v3/webhooks", methods=["GET"], endpoint="list_webhooks"),
             Rule("/v3/webhooks", methods=["POST"], endpoint="create_webhook"),
             Rule("/v3/sandbox/payment/<payment_id>/confirm", methods=["POST"], endpoint="sandbox_confirm"),
@@ -381,9 +389,38 @@ class FakeAsaas:
         payment = self._payment(account, payment_id)
         if payment["status"] not in ("CONFIRMED", "RECEIVED"):
             refuse("invalid_action", "Só cobranças recebidas ou confirmadas podem ser estornadas.")
-        payment["status"] = "REFUNDED"
-        self._announce(api_key, "PAYMENT_REFUNDED", payment)
+        refunds = payment["refunds"] = payment["refunds"] or []
+        left = value_cents(payment["value"], "value") - sum(
+            value_cents(made["value"], "value") for made in refunds if made["status"] != "CANCELLED")
+        cents = value_cents(body["value"], "value") if (body or {}).get("value") is not None else left
+        if cents > left:
+            refuse("invalid_value", "O valor do estorno excede o valor disponível da cobrança.")
+        refunds.append({"dateCreated": date.today().isoformat(), "status": "PENDING", "value": as_value(cents),
+                        "description": (body or {}).get("description"), "endToEndIdentifier": None,
+                        "effectiveDate": None, "transactionReceiptUrl": None})
         return payment
+
+    def list_refunds(self, account, api_key, request, body, payment_id):
+        return self._page(self._payment(account, payment_id)["refunds"] or [], request)
+
+    def settle_refund(self, api_key, payment_id, description, done=True):
+        """The bank's answer to a pending refund (the one with `description`)."""
+        with self.lock:
+            payment = self._payment(self.account(api_key), payment_id)
+            [refund] = [made for made in payment["refunds"] or [] if made["description"] == description] or [None]
+            if refund is None or refund["status"] != "PENDING":
+                refuse("invalid_action", "Estorno não encontrado ou já concluído. (fake)")
+            refund.update(status="DONE" if done else "CANCELLED", effectiveDate=date.today().isoformat())
+            refunded = sum(value_cents(made["value"], "value") for made in payment["refunds"] if made["status"] == "DONE")
+            full = refunded >= value_cents(payment["value"], "value")
+            if full:
+                payment["status"] = "REFUNDED"
+        if done:
+            self._announce(api_key, "PAYMENT_REFUNDED" if full else "PAYMENT_PARTIALLY_REFUNDED", payment)
+        return refund
+
+    def settle_refund_route(self, account, api_key, request, body, payment_id, description, outcome):
+        return self.settle_refund(api_key, payment_id, description, outcome == "done")
 
     def sandbox_confirm(self, account, api_key, request, body, payment_id):
         payment = self._payment(account, payment_id)

@@ -27,7 +27,10 @@ its secret (`notifications(...)`, or `POST /fake/notifications {url, secret}`: w
 What the real Mercado Pago does not have, for tests and `make run`: `script(...)`
 makes the next matching requests fail (429, 500, a timeout after the work is done);
 `pay(token, payment_id)` or `POST /fake/payments/<id>/pay` pays a pending pix or
-boleto; `resend(delivery)` posts a notification again. Codes marked "(fake)" are this
+boleto; a refund (full, or partial with `amount`; never more than is left) is made
+`in_process` and settled by `settle_refund(token, refund_id, approve)` or `POST
+/fake/refunds/<id>/approve|reject`, which notifies as Mercado Pago does (`approved`:
+the payment becomes `refunded`, or `approved/partially_refunded`); `resend(delivery)` posts a notification again. Codes marked "(fake)" are this
 fake's guesses where Mercado Pago documents none.
 
     python -m devtools.fake_mercadopago --port 8031
@@ -134,6 +137,8 @@ class Account:
     tokens: dict = field(default_factory=dict)
     payments: dict = field(default_factory=dict)
     keys: dict = field(default_factory=dict)
+    # Refund idempotency key → (payment id, refund id).
+    refund_keys: dict = field(default_factory=dict)
     notification_url: str | None = None
     secret: str | None = None
     automatic_payments: bool = True
@@ -157,6 +162,9 @@ class FakeMercadoPago:
             Rule("/v1/payments/search", methods=["GET"], endpoint="search_payments"),
             Rule("/v1/payments/<int:payment_id>", methods=["GET"], endpoint="get_payment"),
             Rule("/v1/payments/<int:payment_id>/refunds", methods=["POST"], endpoint="refund"),
+            Rule("/v1/payments/<int:payment_id>/refunds/<int:refund_id>", methods=["GET"], endpoint="get_refund"),
+            Rule("/fake/refunds/<int:refund_id>/<any(approve, reject):outcome>", methods=["POST"],
+                 endpoint="settle_refund_route"),
             Rule("/fake/notifications", methods=["POST"], endpoint="set_notifications"),
             Rule("/fake/payments/<int:payment_id>/pay", methods=["POST"], endpoint="pay_pending"),
         ])
@@ -466,17 +474,58 @@ class FakeMercadoPago:
         return 200, self._payment(account, payment_id)
 
     def refund(self, account, access_token, request, body, payment_id):
-        if not request.headers.get("X-Idempotency-Key"):
+        key = request.headers.get("X-Idempotency-Key")
+        if not key:
             refuse("X-Idempotency-Key header is required (fake)", code=1)
+        if key in account.refund_keys:
+            made_for, refund_id = account.refund_keys[key]
+            return 201, self._refund(account, made_for, refund_id)
         payment = self._payment(account, payment_id)
         if payment["status"] != "approved":
             refuse("Payment not refundable (fake)", code=2063)
-        refund = {"id": next(self.ids), "payment_id": payment_id, "amount": payment["transaction_amount"],
-                  "status": "approved", "refund_mode": "standard", "date_created": stamp(now())}
-        payment.update(status="refunded", status_detail="refunded", refunds=[refund],
-                       transaction_amount_refunded=payment["transaction_amount"], date_last_updated=stamp(now()))
-        self._notify(access_token, "payment.updated", payment)
+        given = sum(amount_cents(made["amount"], "amount") for made in payment["refunds"] if made["status"] != "rejected")
+        left = amount_cents(payment["transaction_amount"]) - given
+        cents = amount_cents(body["amount"], "amount") if (body or {}).get("amount") is not None else left
+        if cents > left:
+            refuse("The amount is greater than what can be refunded (fake)", code=2069)
+        refund = {"id": next(self.ids), "payment_id": payment_id, "amount": float(Decimal(cents) / 100),
+                  "status": "in_process", "refund_mode": "standard", "date_created": stamp(now())}
+        payment["refunds"].append(refund)
+        account.refund_keys[key] = (payment_id, refund["id"])
         return 201, refund
+
+    def _refund(self, account, payment_id, refund_id):
+        for refund in self._payment(account, payment_id)["refunds"]:
+            if refund["id"] == refund_id:
+                return refund
+        refuse("Refund not found (fake)", code=2000, status=404)
+
+    def get_refund(self, account, access_token, request, body, payment_id, refund_id):
+        return 200, self._refund(account, payment_id, refund_id)
+
+    def settle_refund(self, access_token, refund_id, approve=True):
+        """The bank's answer to an `in_process` refund; an approved one refunds the payment
+        (wholly or partly), and the account is notified either way."""
+        with self.lock:
+            account = self.account(access_token)
+            [payment] = [payment for payment in account.payments.values()
+                         if any(refund["id"] == int(refund_id) for refund in payment["refunds"])] or [None]
+            if payment is None:
+                refuse("Refund not found (fake)", code=2000, status=404)
+            refund = self._refund(account, payment["id"], int(refund_id))
+            refund["status"] = "approved" if approve else "rejected"
+            refunded = sum(amount_cents(made["amount"], "amount") for made in payment["refunds"]
+                           if made["status"] == "approved")
+            full = refunded >= amount_cents(payment["transaction_amount"])
+            payment.update(transaction_amount_refunded=float(Decimal(refunded) / 100), date_last_updated=stamp(now()))
+            if refunded:
+                payment.update(status="refunded" if full else "approved",
+                               status_detail="refunded" if full else "partially_refunded")
+        self._notify(access_token, "payment.updated", payment)
+        return refund
+
+    def settle_refund_route(self, account, access_token, request, body, refund_id, outcome):
+        return 200, self.settle_refund(access_token, refund_id, outcome == "approve")
 
     # -- what "Your integrations" and a paying buyer do (the fake's own)
 

@@ -8,11 +8,12 @@ Bodies are checked here for their shape; the owning service checks them again, w
 its rules, and an object of another merchant answers 404 like one that does not exist.
 """
 from gateway import cookies
+from gateway.buyer_api import idempotency_key, optional_json
 from gateway.schemas import (
-    MerchantSettingsRequest, OrderIntakeRequest, PlanChangeOptionsRequest, SsoTicketRequest,
+    MerchantSettingsRequest, OrderIntakeRequest, PlanChangeOptionsRequest, RefundRequest, SsoTicketRequest,
     SubscriptionIntakeRequest,
 )
-from services.common.errors import Unauthorized
+from services.common.errors import Unauthorized, ValidationFailed
 from services.common.validation import load
 from services.common.web import http, json_response, read_json
 
@@ -70,6 +71,24 @@ class MerchantRoutes:
             "address": customer.get("address"),
         })
         return json_response({"order": order}, status=201)
+
+    @http("POST", "/api/v1/merchant/orders/<code>/refunds")
+    def request_refund(self, request, code):
+        """Refund the merchant's order; the `Idempotency-Key` makes a repeat refund once."""
+        merchant_id = self._merchant(request)
+        key = idempotency_key(request)
+        if key is None:
+            raise ValidationFailed("Send an Idempotency-Key.", fields={"Idempotency-Key": ["Required."]})
+        body = load(RefundRequest(), optional_json(request))
+        refund = self.billing.request_refund({
+            "merchant_id": merchant_id, "code": code.strip().upper(), "request_key": key, "actor": "merchant", **body,
+        })
+        return json_response({"refund": refund}, status=201)
+
+    @http("GET", "/api/v1/merchant/orders/<code>/refunds")
+    def list_refunds(self, request, code):
+        merchant_id = self._merchant(request)
+        return json_response({"refunds": self.billing.list_refunds(merchant_id, code)})
 
     @http("GET", "/api/v1/merchant/settings")
     def get_merchant_settings(self, request):

@@ -24,6 +24,7 @@ from services.common.web import http
 SESSION, API_KEY = "session", "apiKey"
 LOGIN, BUYER, MERCHANT = "login", "buyer", "merchant"
 IDEMPOTENT = "idempotent"
+KEY_REQUIRED = "key_required"
 
 
 class Route:
@@ -107,6 +108,11 @@ ROUTES = [
     Route("POST", "/api/v1/merchant/orders", MERCHANT,
           "Intake: an order a checkout made (a repeat of external_id answers the first)",
           schemas.OrderAnswer, 201, schemas.OrderIntakeRequest, API_KEY),
+    Route("POST", "/api/v1/merchant/orders/{code}/refunds", MERCHANT,
+          "Refund an order, wholly or partly (never more than was paid); pending until the processor confirms",
+          schemas.RefundAnswer, 201, schemas.RefundRequest, API_KEY, KEY_REQUIRED),
+    Route("GET", "/api/v1/merchant/orders/{code}/refunds", MERCHANT, "The order's refunds, oldest first",
+          schemas.RefundsAnswer, 200, None, API_KEY),
     Route("GET", "/api/v1/merchant/settings", MERCHANT, "The merchant's self-service settings",
           schemas.SettingsAnswer, 200, None, API_KEY),
     Route("PUT", "/api/v1/merchant/settings", MERCHANT, "Replace the merchant's self-service settings",
@@ -132,6 +138,13 @@ IDEMPOTENCY_KEY = {
 }
 
 
+REFUND_KEY = {
+    **IDEMPOTENCY_KEY, "required": True,
+    "description": "The merchant's key for this refund: a repeat answers the first refund and refunds nothing "
+                   "more; the same key with another order or amount: 400 `idempotency_key_reused`.",
+}
+
+
 def _operation(route):
     operation = {
         "tags": [route.tag], "summary": route.summary,
@@ -154,6 +167,8 @@ def _operation(route):
         operation["parameters"].append({"in": "query", "schema": route.query})
     if IDEMPOTENT in route.traits:
         operation["parameters"].append(IDEMPOTENCY_KEY)
+    if KEY_REQUIRED in route.traits:
+        operation["parameters"].append(REFUND_KEY)
     if route.body is not None:
         operation["requestBody"] = {
             # The cancel reason is optional, and so is its body.

@@ -49,8 +49,12 @@ ACCENT_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 LABELS = {
     "order_status": {
         "pending": N_("Aguardando pagamento"), "pending_confirmation": N_("Confirmando pagamento"),
-        "paid": N_("Pago"), "refused": N_("Recusado"), "refunded": N_("Reembolsado"),
-        "canceled": N_("Cancelado"), "expired": N_("Expirado"),
+        "paid": N_("Pago"), "refused": N_("Recusado"), "partially_refunded": N_("Reembolsado em parte"),
+        "refunded": N_("Reembolsado"), "canceled": N_("Cancelado"), "expired": N_("Expirado"),
+    },
+    "refund_status": {
+        "pending": N_("Em andamento"), "pending_manual": N_("Em andamento com o vendedor"),
+        "done": N_("Concluído"), "failed": N_("Não concluído"),
     },
     "subscription_status": {
         "active": N_("Ativa"), "past_due": N_("Pagamento em atraso"), "canceled": N_("Cancelada"),

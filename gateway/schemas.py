@@ -235,6 +235,18 @@ class WebhookEndpointRequest(StrictSchema):
     event_types = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
 
 
+# The most one refund may give back: far above any order, below any database's integer.
+MAX_REFUND_CENTS = 1_000_000_000
+
+
+class RefundRequest(StrictSchema):
+    """A refund of a merchant's order: `amount_cents` none, all that is left to refund."""
+
+    amount_cents = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                  validate=validate.Range(min=1, max=MAX_REFUND_CENTS))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
 class WebhookSettingsRequest(StrictSchema):
     endpoints = fields.List(fields.Nested(WebhookEndpointRequest), required=True, validate=validate.Length(max=10))
     rotate_secret = fields.Boolean(load_default=False)
@@ -280,6 +292,33 @@ class OrdersAnswer(Answer):
 
 class OrderAnswer(Answer):
     order = fields.Dict(required=True)
+
+
+REFUND_STATUSES = ("pending", "pending_manual", "done", "failed")
+
+
+class RefundView(Answer):
+    """A refund: pending until the processor confirms it (done) or refuses it (failed);
+    pending_manual when the processor cannot return the money by itself (a boleto, an
+    order not charged through the portal) and the merchant does."""
+
+    id = fields.String(required=True)
+    order_code = fields.String(required=True)
+    amount_cents = fields.Integer(required=True)
+    reason = fields.String(required=True, allow_none=True)
+    actor = fields.String(required=True, validate=validate.OneOf(("merchant", "system", "operator")))
+    status = fields.String(required=True, validate=validate.OneOf(REFUND_STATUSES))
+    failure_reason = fields.String(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+    settled_at = fields.AwareDateTime(required=True, allow_none=True)
+
+
+class RefundAnswer(Answer):
+    refund = fields.Nested(RefundView, required=True)
+
+
+class RefundsAnswer(Answer):
+    refunds = fields.List(fields.Nested(RefundView), required=True)
 
 
 class SubscriptionsAnswer(Answer):

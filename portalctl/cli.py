@@ -233,6 +233,12 @@ def add_catalog_commands(commands):
     list_offers_parser.add_argument("--status", choices=("active", "archived"))
     _page_options(list_offers_parser)
     list_offers_parser.set_defaults(handler=list_offers)
+def failed_refunds(args):
+    with cluster_rpc(load_config()) as rpc:
+        refunds = rpc.billing.list_failed_refunds(merchant_id=args.merchant)
+    for refund in refunds:
+        print(f"{refund['settled_at']}  {refund['order_code']}  {refund['amount_cents']} cents  "
+              f"{refund['failure_reason']}  {refund['merchant_id']}  refund {refund['id']}")
 
 
 def read_secret(source, what, stdin=None):
@@ -358,6 +364,12 @@ def main(argv=None):
     not_applied_parser.add_argument("--merchant")
     not_applied_parser.add_argument("--limit", type=int, default=100)
     not_applied_parser.set_defaults(handler=payments_not_applied)
+
+    refunds_parser = commands.add_parser("refunds", help="refunds that need an operator")
+    refund_commands = refunds_parser.add_subparsers(dest="refund_command", required=True)
+    failed_parser = refund_commands.add_parser("failed", help="refunds the processor refused, oldest first")
+    failed_parser.add_argument("--merchant")
+    failed_parser.set_defaults(handler=failed_refunds)
 
     accounts_parser = commands.add_parser(
         "processor-accounts", help="merchants' payment processor accounts (credentials sealed in billing)")

@@ -53,7 +53,7 @@ CALLS = {
             "quote_plan_change", "change_plan", "undo_plan_change", "change_payment_method", "begin_card_update",
             "cancel", "undo_cancel", "activity", "create_offer", "update_offer",
         ),
-        "billing": ("ping", "record_order", "list_orders", "get_order"),
+        "billing": ("ping", "record_order", "list_orders", "get_order", "request_refund", "list_refunds"),
         "notifications": (
             "ping", "get_webhook_settings", "put_webhook_settings", "list_merchant_deliveries",
             "replay_merchant_delivery",
@@ -83,7 +83,10 @@ CALLS = {
             "ping", "get_merchant", "upsert_merchant", "upsert_offer", "run_renewals", "payments_not_applied",
             "create_merchant", "list_merchants", "list_offers", "create_offer", "update_offer",
         ),
-        "billing": ("ping", "reconcile", "set_processor_account", "list_processor_accounts", "rotate_credential_keys"),
+        "billing": (
+            "ping", "reconcile", "set_processor_account", "list_processor_accounts", "rotate_credential_keys",
+            "list_failed_refunds",
+        ),
         "notifications": ("ping", "list_outbox", "retry", "list_webhook_deliveries", "replay_webhook"),
     },
 }
@@ -92,7 +95,7 @@ CALLS = {
 CONSUMES = {
     "auth": (),
     "subscriptions": ("billing",),
-    "billing": (),
+    "billing": ("subscriptions",),
     "notifications": ("subscriptions", "billing"),
 }
 

@@ -6,7 +6,7 @@ import json
 import logging
 import uuid
 
-from services.billing import charges, domain, store
+from services.billing import charges, domain, refunds, store
 from services.billing.credentials import CredentialKeysMissing, InvalidToken, hint
 from services.billing.processors import ACCOUNT_PROCESSORS, ProcessorUnavailable
 from services.common import clock
@@ -177,7 +177,8 @@ def mercadopago_notification(db, events, processors, account_id, signed, toleran
 
 def _settle_payment(db, events, processors, account, payment_id, unanswered):
     """A callback's outcome: the order of the account's payment `payment_id`, settled as
-    its processor says it stands now; ServiceUnavailable (`unanswered`) if it does not say."""
+    its processor says it stands now, and its pending refunds as the processor says they
+    stand; ServiceUnavailable (`unanswered`) if it does not say."""
     try:
         key = processors.for_account(account).payment_key(payment_id)
     except ProcessorUnavailable:
@@ -188,4 +189,5 @@ def _settle_payment(db, events, processors, account, payment_id, unanswered):
         order = charges.settle_by_key(db, events, processors, key, account.processor, account.id)
     except NotFound:
         return {"ignored": "no order of this account"}
+    order = refunds.settle_pending_of(db, events, processors, order)
     return {"code": order.code, "status": order.status}

@@ -17,9 +17,11 @@ from services.common.documents import document_key
 from services.common.i18n import N_
 from services.common.identity import InvalidEmail, normalize_email
 
-ORDER_STATUSES = ("pending", "pending_confirmation", "paid", "refused", "refunded", "canceled", "expired")
+ORDER_STATUSES = (
+    "pending", "pending_confirmation", "paid", "refused", "partially_refunded", "refunded", "canceled", "expired",
+)
 # Statuses in which money has changed hands, so the order has a payment date.
-SETTLED_STATUSES = ("paid", "refunded")
+SETTLED_STATUSES = ("paid", "partially_refunded", "refunded")
 PAYMENT_METHODS = ("credit_card", "boleto", "pix")
 # The fields each method needs; a method may carry no field of another.
 METHOD_FIELDS = {
@@ -323,6 +325,64 @@ def boleto_due_date(due_at, now):
     """The day a boleto is due: that of `due_at`, or BOLETO_DUE_DAYS from now."""
     when = due_at or now + timedelta(days=BOLETO_DUE_DAYS)
     return when.astimezone(BOLETO_TIMEZONE).date()
+
+
+# -- refunds
+
+# pending: asked of the processor (or its answer lost); pending_manual: the processor
+# cannot return it by itself (it needs the buyer's bank data, or the order was never
+# charged through a processor of ours), so the merchant does it; done and failed are final.
+REFUND_STATUSES = ("pending", "pending_manual", "done", "failed")
+REFUND_ACTORS = ("merchant", "system", "operator")
+# Orders whose payment can still be (partly) given back.
+REFUNDABLE_STATUSES = ("paid", "partially_refunded")
+# What the processor's answer about a refund makes of it; a final refund stays final.
+REFUND_SETTLEMENTS = {
+    "pending": {"done": "done", "failed": "failed", "pending_manual": "pending_manual"},
+    "pending_manual": {"done": "done", "failed": "failed"},
+}
+
+
+def refund_key(refund_id):
+    """The key a refund is asked of the processor under (its idempotency key there)."""
+    return f"refund:{refund_id}"
+
+
+# A paid order its subscription could not take is refunded once, under its own key.
+NOT_APPLIED_REASON = "Pagamento não aplicado à assinatura"
+
+
+def not_applied_refund_key(order_code):
+    return f"payment_not_applied:{order_code}"
+
+
+def refund_amount(requested_cents, paid_cents, committed_cents):
+    """What a refund request gives back: the amount asked, or all that is left."""
+    return paid_cents - committed_cents if requested_cents is None else requested_cents
+
+
+def refund_problems(order_status, amount_cents, paid_cents, committed_cents):
+    """Why a refund of `amount_cents` cannot be asked for an order, by field (empty if
+    it can); `committed_cents`: the order's refunds that have not failed. Never more
+    than was paid in total."""
+    if order_status not in REFUNDABLE_STATUSES:
+        return {"code": [f"Only a paid order can be refunded; this one is {order_status}."]}
+    left = paid_cents - committed_cents
+    if left <= 0:
+        return {"code": ["Everything paid is already refunded or being refunded."]}
+    if amount_cents > left:
+        return {"amount_cents": [f"At most {left}: what is paid and not yet refunded or being refunded."]}
+    return {}
+
+
+def settled_refund_status(current, processor_status):
+    """The refund's new status for the processor's answer, or None to leave it."""
+    return REFUND_SETTLEMENTS.get(current, {}).get(processor_status)
+
+
+def refunded_status(paid_cents, done_cents):
+    """What an order becomes when a refund of it is confirmed."""
+    return "refunded" if done_cents >= paid_cents else "partially_refunded"
 
 
 # -- card entry

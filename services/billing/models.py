@@ -1,4 +1,4 @@
-"""Tables of the billing service: processor accounts, orders (vendas), payment
+"""Tables of the billing service: processor accounts, orders (vendas), refunds, payment
 methods, card-entry tickets and their rate-limit counters; and, apart, the sandbox
 processor's side."""
 from datetime import date, datetime
@@ -105,6 +105,34 @@ class Order(Base):
     decline_reason: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Refund(Base):
+    """One request to give back (part of) an order's payment, with its own states
+    (domain.REFUND_STATUSES); the order becomes refunded or partially_refunded only
+    when the processor confirms."""
+
+    __tablename__ = "refunds"
+    # The requester's key: a repeat of it is the same refund, never a second one.
+    __table_args__ = (UniqueConstraint("merchant_id", "request_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    merchant_id: Mapped[str] = mapped_column(String(64))
+    request_key: Mapped[str] = mapped_column(String(255))
+    amount_cents: Mapped[int]
+    reason: Mapped[str | None] = mapped_column(String(500))
+    # merchant (its API), system (a payment not applied) or operator.
+    actor: Mapped[str] = mapped_column(String(20))
+    # Indexed for the reconciler, which looks for `pending`.
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    # The processor and account it is asked of: the order's (none: no processor of ours).
+    processor: Mapped[str | None] = mapped_column(String(30))
+    processor_account_id: Mapped[str | None] = mapped_column(ForeignKey("processor_accounts.id"))
+    processor_reference: Mapped[str | None] = mapped_column(String(100))
+    failure_reason: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CardEntryTicket(Base):

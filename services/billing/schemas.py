@@ -3,7 +3,7 @@
 Input schemas refuse unknown keys, so a card number or CVV sent by mistake is
 refused, never stored; views are dumped from rows.
 """
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.billing import domain
 from services.billing.processors import ADAPTERS, ENVIRONMENTS
@@ -120,6 +120,35 @@ class ChargeRequestSchema(Schema):
             raise ValidationError(problems)
 
 
+class RefundRequestSchema(Schema):
+    """A request to give back (part of) an order's payment; `amount_cents` none: all
+    that is left. `request_key`: the requester's key, one refund however often it asks."""
+
+    merchant_id = fields.String(required=True, validate=slug)
+    code = fields.String(required=True, validate=validate.Regexp(domain.ORDER_CODE, error="Not an order code."))
+    request_key = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    amount_cents = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1))
+    reason = optional_string(500)
+    actor = fields.String(required=True, validate=validate.OneOf(domain.REFUND_ACTORS))
+
+
+class PaymentNotAppliedEventSchema(Schema):
+    """What billing reads of subscriptions' `subscription_payment_not_applied`: whose
+    order to give back (later additions to the event are ignored)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    class Data(Schema):
+        class Meta:
+            unknown = EXCLUDE
+
+        order_code = fields.String(required=True, validate=validate.Regexp(domain.ORDER_CODE))
+
+    merchant_id = fields.String(required=True, validate=slug)
+    data = fields.Nested(Data, required=True)
+
+
 class CardEntryTicketRequestSchema(Schema):
     email = LowerEmail(required=True)
     merchant_id = fields.String(required=True, validate=slug)
@@ -209,6 +238,26 @@ class OrderSchema(Schema):
     decline_reason = fields.String()
 
 
+class RefundSchema(Schema):
+    id = fields.String()
+    amount_cents = fields.Integer()
+    reason = fields.String()
+    actor = fields.String()
+    status = fields.String()
+    failure_reason = fields.String()
+    created_at = fields.AwareDateTime()
+    settled_at = fields.AwareDateTime()
+
+
+class BuyerRefundSchema(Schema):
+    """A refund as its buyer sees it on the order (not who asked, nor why it failed)."""
+
+    amount_cents = fields.Integer()
+    status = fields.String()
+    created_at = fields.AwareDateTime()
+    settled_at = fields.AwareDateTime()
+
+
 class PaymentMethodSchema(Schema):
     token = fields.String()
     brand = fields.String()
@@ -250,6 +299,26 @@ class OrderSettledEventSchema(OrderEventSchema):
 
 class ChargeFailedEventSchema(OrderSettledEventSchema):
     decline_reason = fields.String(required=True)
+
+
+class RefundEventSchema(Schema):
+    """Data of `order_refunded` (the processor confirmed a refund) and `refund_failed`."""
+
+    refund_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    code = fields.String(required=True, validate=validate.Regexp(domain.ORDER_CODE))
+    email = fields.Email(required=True)
+    subscription_id = fields.String(required=True, allow_none=True)
+    method = fields.String(required=True, validate=validate.OneOf(domain.PAYMENT_METHODS))
+    # This refund's amount, the order's, and all of the order's confirmed refunds.
+    amount_cents = fields.Integer(required=True)
+    order_amount_cents = fields.Integer(required=True)
+    refunded_cents = fields.Integer(required=True)
+    order_status = fields.String(required=True, validate=validate.OneOf(domain.ORDER_STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(domain.REFUND_STATUSES))
+    reason = fields.String(required=True, allow_none=True)
+    actor = fields.String(required=True, validate=validate.OneOf(domain.REFUND_ACTORS))
+    failure_reason = fields.String(required=True, allow_none=True)
 
 
 class PaymentMethodAddedEventSchema(Schema):

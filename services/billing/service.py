@@ -4,7 +4,7 @@ import logging
 from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError
 
-from services.billing import accounts, card_entry, charges, domain, intake, pages, store
+from services.billing import accounts, card_entry, charges, domain, intake, pages, refunds, store
 from services.billing.credentials import KEYS_SETTING
 from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
@@ -12,7 +12,7 @@ from services.billing.schemas import (
     CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     OrdersByKeysSchema, ProcessorAccountChangedEventSchema, ProcessorAccountInputSchema, ProcessorAccountSchema,
-    ProcessorCallbackSchema, TicketSchema, MAX_CHARGE_BATCH,
+    PaymentNotAppliedEventSchema, ProcessorCallbackSchema, BuyerRefundSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
 )
 from services.common import clock
 from services.common.client_address import client_address, trusted_networks
@@ -20,8 +20,9 @@ from services.common.db import Database
 from services.common.envelope import EventType, event_catalog
 from services.common.i18n import N_
 from services.common.errors import (
-    EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
+    EXPECTED_ERRORS, Conflict, NotFound, PortalError, ServiceUnavailable, Unauthorized, ValidationFailed,
 )
+from services.common.events import event_handler
 from services.common.outbox import Outbox
 from services.common.callers import OPERATOR
 from services.common.production import in_production
@@ -38,6 +39,8 @@ EVENTS = event_catalog(
     EventType("order_paid", OrderSettledEventSchema()),
     EventType("order_awaiting_payment", OrderSettledEventSchema()),
     EventType("charge_failed", ChargeFailedEventSchema()),
+    EventType("order_refunded", RefundEventSchema()),
+    EventType("refund_failed", RefundEventSchema()),
     EventType("payment_method_added", PaymentMethodAddedEventSchema()),
     EventType("processor_account_changed", ProcessorAccountChangedEventSchema()),
 )
@@ -54,6 +57,10 @@ PAYMENT_METHOD = PaymentMethodSchema()
 TICKET = TicketSchema()
 ACCOUNT_INPUT = ProcessorAccountInputSchema()
 ACCOUNT = ProcessorAccountSchema()
+REFUND_REQUEST = RefundRequestSchema()
+REFUND = RefundSchema()
+BUYER_REFUNDS = BuyerRefundSchema(many=True)
+PAYMENT_NOT_APPLIED = PaymentNotAppliedEventSchema()
 # The card form's fields (and the holder's, `domain.HOLDER_FIELDS`, where the processor
 # needs them); the number and CVV among them are never kept, logged or shown.
 CARD_FIELDS = ("number", "expiry", "security_code", "holder_name")
@@ -134,7 +141,7 @@ class BillingService(Pingable):
         if subscription_id is not None and not isinstance(subscription_id, str):
             return []  # no subscription has such an id
         with self.db.transaction() as session:
-            return ORDER.dump(store.buyer_orders(session, identity, subscription_id), many=True)
+            return self._buyer_views(session, store.buyer_orders(session, identity, subscription_id))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_order(self, identity, code):
@@ -143,7 +150,18 @@ class BillingService(Pingable):
             raise NotFound("Order not found.")
         with self.db.transaction() as session:
             # Codes are read aloud and typed: accept them in any case.
-            return ORDER.dump(store.buyer_order(session, identity, code.strip().upper()))
+            [order] = self._buyer_views(session, [store.buyer_order(session, identity, code.strip().upper())])
+            return order
+
+    @staticmethod
+    def _buyer_views(session, orders):
+        """Orders as their buyer sees them: with their refunds and how much of each
+        order they gave back (`refunded_cents`), in one query for all."""
+        refunds = store.order_refunds(session, [order.id for order in orders])
+        return [{
+            **ORDER.dump(order), "refunds": BUYER_REFUNDS.dump(refunds[order.id]),
+            "refunded_cents": sum(refund.amount_cents for refund in refunds[order.id] if refund.status == "done"),
+        } for order in orders]
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("request.payment_token",))
     def charge(self, request):
@@ -187,14 +205,66 @@ class BillingService(Pingable):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
     def reconcile(self):
-        """Settle the charges whose outcome is unknown by asking the processor."""
-        return charges.reconcile(self.db, self.events, self.processors)
+        """Settle the charges and refunds whose outcome is unknown by asking the processor."""
+        return self._reconcile()
 
     @timer("RECONCILE_INTERVAL", default=DEFAULT_RECONCILE_INTERVAL)
     def reconcile_on_timer(self):
-        outcome = charges.reconcile(self.db, self.events, self.processors)
+        outcome = self._reconcile()
         if outcome["settled"]:
-            log.info("reconciler settled %(settled)s of %(checked)s unconfirmed charges", outcome)
+            log.info("reconciler settled %(settled)s of %(checked)s unconfirmed charges and refunds", outcome)
+
+    def _reconcile(self):
+        """Charges first, then refunds: `checked` and `settled` count both."""
+        outcomes = (charges.reconcile(self.db, self.events, self.processors),
+                    refunds.reconcile(self.db, self.events, self.processors))
+        return {name: sum(outcome[name] for outcome in outcomes) for name in ("checked", "settled")}
+
+    # -- refunds
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def request_refund(self, request):
+        """Refund (part of) a merchant's order, once per request key; a repeat answers
+        the first refund as it stands."""
+        request = load(REFUND_REQUEST, request)
+        return self._refund_view(
+            refunds.request_refund(self.db, self.events, self.processors, request), request["code"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_refunds(self, merchant_id, code):
+        """The refunds of the merchant's order, oldest first (NotFound for another's order)."""
+        if not (isinstance(merchant_id, str) and isinstance(code, str)):
+            raise NotFound("Order not found.")
+        with self.db.transaction() as session:
+            order = store.merchant_order(session, merchant_id, code.strip().upper())
+            return [self._refund_view(refund, order.code) for refund in store.order_refunds(session, [order.id])[order.id]]
+
+    @event_handler("subscriptions", "subscription_payment_not_applied")
+    def refund_payment_not_applied(self, envelope):
+        """A paid order its subscription could not take goes back to the buyer, once
+        (its key is the order's: a redelivered or repeated event refunds nothing more);
+        the buyer hears of it with `order_refunded`, the merchant by its webhooks."""
+        event = load(PAYMENT_NOT_APPLIED, envelope)
+        try:
+            refunds.request_refund(self.db, self.events, self.processors, {
+                "merchant_id": event["merchant_id"], "code": event["data"]["order_code"],
+                "request_key": domain.not_applied_refund_key(event["data"]["order_code"]),
+                "amount_cents": None, "reason": domain.NOT_APPLIED_REASON, "actor": "system",
+            })
+        except (NotFound, Conflict, ValidationFailed) as refused:
+            # Nothing to give back here (already refunded by the merchant, say): said, not retried.
+            log.warning("payment not applied %s: no refund (%s)", event["data"]["order_code"], refused)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, callers=(OPERATOR,))
+    def list_failed_refunds(self, merchant_id=None):
+        if merchant_id is not None and not isinstance(merchant_id, str):
+            raise ValidationFailed("A merchant id.", fields={"merchant_id": ["Not a string."]})
+        return [{**self._refund_view(refund, code), "merchant_id": refund.merchant_id}
+                for refund, code in refunds.failed_refunds(self.db, merchant_id)]
+
+    @staticmethod
+    def _refund_view(refund, order_code):
+        return {**REFUND.dump(refund), "order_code": order_code}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("token",))
     def get_payment_method(self, identity, token):
@@ -297,6 +367,7 @@ class BillingService(Pingable):
             raise Unauthorized("Bad or missing signature.", code="bad_signature")
         note = load(CALLBACK, read_json(request))
         order = charges.settle_by_key(self.db, self.events, self.processors, note["idempotency_key"], processor_name)
+        order = refunds.settle_pending_of(self.db, self.events, self.processors, order)
         return json_response({"code": order.code, "status": order.status})
 
     @http("POST", "/callbacks/asaas/<string:account_id>")

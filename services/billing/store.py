@@ -9,9 +9,9 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 
 from services.billing import domain
-from services.billing.models import CardEntryTicket, CardEntryWindow, Order, PaymentMethod, ProcessorAccount
+from services.billing.models import CardEntryTicket, CardEntryWindow, Order, PaymentMethod, ProcessorAccount, Refund
 from services.common import clock
-from services.common.errors import ValidationFailed
+from services.common.errors import NotFound, ValidationFailed
 from services.common.identity import owned_row, owned_rows
 
 
@@ -292,6 +292,78 @@ def awaiting_confirmation(session, default_processor, limit):
         .order_by(Order.created_at)
         .limit(limit)
     ).all()
+
+
+# -- refunds
+
+def refund_by_request_key(session, merchant_id, request_key):
+    return session.scalars(select(Refund).filter_by(merchant_id=merchant_id, request_key=request_key)).one_or_none()
+
+
+def merchant_order(session, merchant_id, code, for_update=False):
+    """The merchant's order of `code` (locked for update when asked), or NotFound: an
+    order of another merchant is one that does not exist."""
+    query = select(Order).filter_by(merchant_id=merchant_id, code=code)
+    order = session.scalars(query.with_for_update() if for_update else query).one_or_none()
+    if order is None:
+        raise NotFound("Order not found.", fields={"code": ["No order of this merchant has this code."]})
+    return order
+
+
+def refunded_cents(session, order_id, statuses):
+    """The sum of the order's refunds in `statuses`."""
+    return session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_cents), 0))
+        .where(Refund.order_id == order_id, Refund.status.in_(statuses))
+    )
+
+
+def add_refund(session, order, request, amount_cents, status, now):
+    refund = Refund(
+        id=str(uuid.uuid4()), order_id=order.id, merchant_id=order.merchant_id, request_key=request["request_key"],
+        amount_cents=amount_cents, reason=request["reason"], actor=request["actor"], status=status,
+        processor=order.processor, processor_account_id=order.processor_account_id, created_at=now,
+    )
+    session.add(refund)
+    session.flush()
+    return refund
+
+
+def order_refunds(session, order_ids):
+    """Order id → its refunds, oldest first."""
+    found = {order_id: [] for order_id in order_ids}
+    if order_ids:
+        query = select(Refund).where(Refund.order_id.in_(set(order_ids))).order_by(Refund.created_at, Refund.id)
+        for refund in session.scalars(query):
+            found[refund.order_id].append(refund)
+    return found
+
+
+def move_refund(session, refund, to_status, **values):
+    """Move `refund` from the status it was read with; False if someone moved it first."""
+    return bool(session.execute(
+        update(Refund).where(Refund.id == refund.id, Refund.status == refund.status)
+        .values(status=to_status, **values).execution_options(synchronize_session="evaluate")
+    ).rowcount)
+
+
+def refunds_awaiting_processor(session, default_processor, limit):
+    """Refunds asked of a processor whose outcome is not known yet (as
+    `awaiting_confirmation` for charges)."""
+    return session.scalars(
+        select(Refund)
+        .where(Refund.status == "pending",
+               Refund.processor_account_id.is_not(None) | (Refund.processor == default_processor))
+        .order_by(Refund.created_at)
+        .limit(limit)
+    ).all()
+
+
+def refunds_by_status(session, status, merchant_id=None):
+    query = select(Refund).filter_by(status=status).order_by(Refund.created_at)
+    if merchant_id is not None:
+        query = query.filter_by(merchant_id=merchant_id)
+    return session.scalars(query).all()
 
 
 # -- card entry

@@ -23,6 +23,7 @@ RENEWED = "renewed"
 CHARGE_FAILED = "charge_failed"
 PAST_DUE = "past_due"
 ORDER_PAID = "order_paid"
+ORDER_REFUNDED = "order_refunded"
 BOLETO_ISSUED = "boleto_issued"
 PIX_ISSUED = "pix_issued"
 # To the merchant's owners, not a buyer: its processor account was set or changed.
@@ -38,7 +39,7 @@ SUBSCRIPTION_EMAILS = {
     "subscription_renewed": RENEWED,
     "subscription_past_due": PAST_DUE,
 }
-ORDER_EMAIL_KINDS = (CHARGE_FAILED, ORDER_PAID, BOLETO_ISSUED, PIX_ISSUED)
+ORDER_EMAIL_KINDS = (CHARGE_FAILED, ORDER_PAID, ORDER_REFUNDED, BOLETO_ISSUED, PIX_ISSUED)
 ISSUED_EMAILS = {"boleto": BOLETO_ISSUED, "pix": PIX_ISSUED}
 # A boleto/pix to pay is born pending from a checkout (`order_created`) or becomes
 # pending when the processor answers a charge (`order_awaiting_payment`): one or the other.
@@ -61,7 +62,8 @@ WEBHOOK_EVENTS = {
         # The merchant's alone: a paid order to refund.
         "subscription_payment_not_applied",
     ),
-    "billing": ("order_created", "order_awaiting_payment", "order_paid", "charge_failed"),
+    "billing": ("order_created", "order_awaiting_payment", "order_paid", "charge_failed", "order_refunded",
+                "refund_failed"),
 }
 WEBHOOK_EVENT_TYPES = tuple(event_type for types in WEBHOOK_EVENTS.values() for event_type in types)
 
@@ -76,6 +78,8 @@ def email_kinds(event_type, data):
         return [CHARGE_FAILED]
     if event_type == "order_paid" and data.get("kind") not in ORDER_KINDS_WITHOUT_PAID_EMAIL:
         return [ORDER_PAID]
+    if event_type == "order_refunded":
+        return [ORDER_REFUNDED]
     if event_type in ISSUING_EVENTS and data.get("status") == "pending" and data.get("method") in ISSUED_EMAILS:
         return [ISSUED_EMAILS[data["method"]]]
     return []
@@ -210,6 +214,9 @@ def email_facts(event, subscription=None, order=None, merchant=None, portal_base
         "takes_effect": data.get("takes_effect"),
         "amount_cents": _first(data.get("charge_cents"), data.get("amount_cents"), order.get("amount_cents")),
         "installments": order.get("installments"),
+        # A refund's: all the order's confirmed refunds, and what was paid.
+        "refunded_cents": data.get("refunded_cents"),
+        "order_amount_cents": _first(data.get("order_amount_cents"), order.get("amount_cents")),
         "payment_method": _payment_method(data, subscription, order),
         "order_code": order_code,
         "paid_at": _first(order.get("paid_at"), event.get("occurred_at")),

@@ -250,6 +250,14 @@ class NotificationsService(Pingable):
     def on_charge_failed(self, envelope):
         self._notify(envelope)
 
+    @event_handler("billing", "order_refunded")
+    def on_order_refunded(self, envelope):
+        self._notify(envelope)
+
+    @event_handler("billing", "refund_failed")
+    def on_refund_failed(self, envelope):
+        self._notify(envelope)
+
     @event_handler("billing", "processor_account_changed")
     def on_processor_account_changed(self, envelope):
         """One e-mail to the merchant's owners the account names (never a secret: the

@@ -2,14 +2,19 @@
 disabled operations, being framed by another site; a merchant's SSO session with its
 branding; the English pages, billing's card form in them too."""
 import re
+from datetime import timedelta
 
 import pytest
 import requests
 
+from services.common.rpc import ClusterRpcProxy
+
 from support.browser import BuyerBrowser, artifacts_folder, blocking_violations, foreign_site
 from support.journey import ANA, BRUNO, ana_journey, bruno_journey, carla_journey, new_buyer_page
 from support.login_flow import create_api_key
+from support.merchant_api import merchant_call, new_buyer, new_merchant
 from support.portal_client import TIMEOUT
+from support.system import BROKER
 
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -181,3 +186,36 @@ def test_the_operations_work_without_javascript(system, chromium, folder):
     assert "Cancelamento desfeito" in page.inner_text("main")
     assert page.locator("script").count() == 0
     context.close()
+
+
+def test_a_refunded_order_in_portuguese_and_english(system, chromium, folder):
+    """A renewal charged to the buyer's card, refunded in part through the merchant API
+    and confirmed by the processor: the order page and the invoice history say so."""
+    _merchant_id, key = new_merchant(system, allowed_origins=["https://loja.example.com"])
+    email, subscription, _order = new_buyer(system, key, started=timedelta(days=32))
+    with ClusterRpcProxy({"AMQP_URI": f"{BROKER}/{system.vhost}"}, timeout=30) as rpc:
+        rpc.subscriptions.run_renewals()
+        identity = {"email": email, "merchant_id": None, "session_id": "browser-test"}
+        [renewal] = [order for order in rpc.billing.list_orders(identity, subscription["id"])
+                     if order["kind"] == "renewal"]
+        asked = merchant_call(system, "POST", f"/orders/{renewal['code']}/refunds", key, {"amount_cents": 1000},
+                              {"Idempotency-Key": f"browser-{renewal['code']}"})
+        assert asked.status_code == 201, asked.text
+        rpc.billing.reconcile()
+    issued = merchant_call(system, "POST", "/sso-tickets", key, {"email": email, "return_url": "https://loja.example.com/"})
+    assert issued.status_code == 201, issued.text
+    buyer = new_buyer_page(chromium, system, folder / "refund", DESKTOP)
+    buyer.page.goto(issued.json()["url"])
+
+    buyer.open(f"/pedidos/{renewal['code']}")
+    buyer.check("refunded-order")
+    main = buyer.page.inner_text("main").replace("\xa0", " ")
+    assert "Reembolsado em parte" in main and "Reembolsado até agora: R$ 10,00 de R$ 39,90." in main
+    assert "Concluído" in main
+    buyer.open(f"/pedidos/{renewal['code']}?lang=en")  # what the page's "View in English" opens
+    buyer.check("refunded-order-en")
+    main = buyer.page.inner_text("main").replace("\xa0", " ")
+    assert "Partly refunded" in main and "Refunded so far: R$10.00 of R$39.90." in main and "Done" in main
+    buyer.open(f"/assinaturas/{subscription['id']}")
+    buyer.check("invoice-history-refunded-en")
+    assert "Refunded: R$10.00" in buyer.page.inner_text("main").replace("\xa0", " ")

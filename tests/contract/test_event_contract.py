@@ -293,3 +293,27 @@ def test_every_published_event_type_has_its_contract_test():
     covered = {event_type for test in globals().values() for event_type in getattr(test, "covers", ())}
     assert covered == set(published_event_types())
 
+
+
+@covers("order_refunded", "refund_failed")
+def test_order_refunded_and_refund_failed(system, shop, consumer):
+    """A renewal charged to a card, refunded in part through the merchant API and
+    confirmed by the reconciler; a renewal charged to the card whose refunds fail."""
+    _merchant_id, key = shop
+    refunded = {}
+    for card in (None, "4000000000005126"):
+        _email, subscription, _order, session = buyer_session(system, shop, started=timedelta(days=32))
+        if card:
+            enter_card(system, session, subscription["id"], card)
+        run_renewals(system)
+        charged = consumer.expect("order_paid", subscription_id=subscription["id"], kind="renewal")[3]
+        answer = merchant_call(system, "POST", f"/orders/{charged['data']['code']}/refunds", key,
+                               {"amount_cents": 1000, "reason": "Desistência"}, {"Idempotency-Key": f"rf-{card}"})
+        assert answer.status_code == 201 and answer.json()["refund"]["status"] == "pending", answer.text
+        refunded[card] = charged["data"]["code"]
+    with ClusterRpcProxy({"AMQP_URI": f"{BROKER}/{system.vhost}"}, timeout=30) as rpc:
+        rpc.billing.reconcile()
+    done = assert_as_documented(consumer.expect("order_refunded", code=refunded[None]))
+    assert (done["data"]["order_status"], done["data"]["refunded_cents"]) == ("partially_refunded", 1000)
+    failed = assert_as_documented(consumer.expect("refund_failed", code=refunded["4000000000005126"]))
+    assert (failed["data"]["failure_reason"], failed["data"]["order_status"]) == ("refund_declined", "paid")

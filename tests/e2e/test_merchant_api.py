@@ -159,3 +159,36 @@ def test_an_order_naming_another_merchants_subscription_is_not_found(system, sho
     own = merchant_call(system, "POST", "/orders", other_key, order_sale(email, subscription_id=subscription_id))
     assert own.status_code == 201, own.text
     assert own.json()["order"]["subscription_id"] == subscription_id
+
+
+def test_a_merchant_refunds_its_order_once_per_key_and_never_more_than_was_paid(system, shop):
+    """Through the gateway: POST and GET an order's refunds, the Idempotency-Key making
+    a repeat refund once; an order a checkout charged itself is left to the merchant
+    (pending_manual); another merchant's order is 404."""
+    _merchant_id, key = shop
+    email = f"rita.{uuid.uuid4().hex[:6]}@example.com"
+    order = merchant_call(system, "POST", "/orders", key, order_sale(email)).json()["order"]
+    path = f"/orders/{order['code']}/refunds"
+    refund_key = {"Idempotency-Key": f"rf-{uuid.uuid4().hex}"}
+
+    without_key = merchant_call(system, "POST", path, key, {"amount_cents": 1000})
+    assert_json_error(without_key, 400, "validation_error")
+    assert "Idempotency-Key" in without_key.json()["error"]["fields"]
+    first = merchant_call(system, "POST", path, key, {"amount_cents": 1000, "reason": "Desistência"}, refund_key)
+    assert first.status_code == 201, first.text
+    refund = first.json()["refund"]
+    assert (refund["order_code"], refund["amount_cents"], refund["status"], refund["actor"]) == (
+        order["code"], 1000, "pending_manual", "merchant")
+    again = merchant_call(system, "POST", path, key, {"amount_cents": 1000, "reason": "Desistência"}, refund_key)
+    assert again.status_code == 201 and again.json()["refund"] == refund
+    too_much = merchant_call(system, "POST", path, key, {"amount_cents": order["amount_cents"]},
+                             {"Idempotency-Key": f"rf-{uuid.uuid4().hex}"})
+    assert_json_error(too_much, 400, "exceeds_paid")
+    assert "amount_cents" in too_much.json()["error"]["fields"]
+    listed = merchant_call(system, "GET", path, key)
+    assert listed.status_code == 200 and listed.json() == {"refunds": [refund]}
+
+    _other, other_key = new_merchant(system)
+    assert_json_error(merchant_call(system, "GET", path, other_key), 404, "not_found")
+    assert_json_error(merchant_call(system, "POST", path, other_key, {}, refund_key), 404, "not_found")
+    assert_json_error(merchant_call(system, "GET", path, None), 401, "api_key_required")

@@ -31,11 +31,11 @@ def new_merchant(system, **settings):
     return merchant_id, create_api_key(system, merchant_id)
 
 
-def merchant_call(system, method, path, key, body=None):
+def merchant_call(system, method, path, key, body=None, headers=None):
     """`path` under /api/v1/merchant, with `key` as the Bearer credential (none if None)."""
     return requests.request(
         method, f"{system.gateway_url}/api/v1/merchant{path}", json=body, timeout=TIMEOUT,
-        headers={"Authorization": f"Bearer {key}"} if key else {},
+        headers={**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})},
     )
 
 

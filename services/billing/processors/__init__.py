@@ -1,7 +1,8 @@
 """Payment processors behind one small interface.
 
 Billing talks to a processor only through `Processor`: tokenize a card, charge a
-token, create a boleto or a pix charge, find a charge by its idempotency key, refund.
+token, create a boleto or a pix charge, find a charge by its idempotency key, refund
+(part of) it and find that refund by its own key.
 A merchant with a processor account (`processor_accounts`) is charged through an
 adapter made with that account's credentials; any other merchant through the
 installation's `PAYMENT_PROCESSOR` (`sandbox` by default). Adding a processor is one
@@ -90,6 +91,19 @@ class ProcessorCharge:
     pix_qr_png: str | None = None
 
 
+@dataclass(frozen=True)
+class ProcessorRefund:
+    """A refund as the processor knows it, under our refund's key."""
+
+    key: str
+    # "pending" (asked, money not moved yet), "pending_manual" (the processor cannot
+    # return it by itself: the merchant does), "done" or "failed".
+    status: str
+    amount_cents: int
+    reference: str | None = None
+    failure_reason: str | None = None
+
+
 class ProcessorUnavailable(Exception):
     """No answer (network error, timeout): the charge may or may not have happened."""
 
@@ -138,8 +152,17 @@ class Processor(ABC):
         """The charge made under `key`, or None if the processor never saw it."""
 
     @abstractmethod
-    def refund(self, key):
-        """Refund the paid charge made under `key` → `ProcessorCharge`."""
+    def refund(self, key, refund_key, amount_cents):
+        """Ask to give back `amount_cents` of the paid charge made under `key`, once per
+        `refund_key` (a repeat answers the first) → `ProcessorRefund`, which is usually
+        pending: processors confirm refunds later. A refund the processor refuses is
+        answered `failed` with its reason; ProcessorUnavailable if the answer is lost."""
+
+    @abstractmethod
+    def find_refund(self, key, refund_key, reference=None):
+        """The refund asked under `refund_key` of the charge `key`, or None if the
+        processor never saw it (or, for a processor that finds refunds only by its own
+        id, if `reference`, that id, is not known: asking again under the key is safe)."""
 
     def check_card(self, card_ref, customer_ref):
         """Refuse (CardRefused naming `card_ref` or `customer_ref`) a card handed over by a

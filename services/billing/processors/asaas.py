@@ -18,7 +18,7 @@ from urllib.parse import quote
 import requests
 
 from services.billing import domain
-from services.billing.processors import CardRefused, CardToken, ProcessorCharge, ProcessorUnavailable
+from services.billing.processors import CardRefused, CardToken, ProcessorCharge, ProcessorRefund, ProcessorUnavailable
 from services.billing.processors.remote import Budget, RemoteProcessor, digits, to_cents, to_value
 from services.common import clock
 from services.common.documents import unpunctuated
@@ -54,10 +54,13 @@ DECLINES = {"invalid_billingType": "card_payments_disabled"}
 DEFAULT_DECLINE = "card_declined"
 WEBHOOK_EVENTS = (
     "PAYMENT_CREATED", "PAYMENT_UPDATED", "PAYMENT_CONFIRMED", "PAYMENT_RECEIVED", "PAYMENT_OVERDUE",
-    "PAYMENT_DELETED", "PAYMENT_RESTORED", "PAYMENT_REFUNDED", "PAYMENT_AWAITING_RISK_ANALYSIS",
+    "PAYMENT_DELETED", "PAYMENT_RESTORED", "PAYMENT_REFUNDED", "PAYMENT_PARTIALLY_REFUNDED",
+    "PAYMENT_AWAITING_RISK_ANALYSIS",
     "PAYMENT_APPROVED_BY_RISK_ANALYSIS", "PAYMENT_REPROVED_BY_RISK_ANALYSIS",
 )
 PAGE_LIMIT = 100
+# Asaas refund status → ours; the ones awaiting an authorization are still pending.
+REFUND_STATUSES = {"DONE": "done", "CANCELLED": "failed"}
 
 
 class AsaasRefused(Exception):
@@ -289,8 +292,29 @@ class AsaasProcessor(RemoteProcessor):
             log.warning("asaas: payment %s of %s: %s", first["id"], key, refused)
         return ProcessorCharge(**charge)
 
-    def _refund_payment(self, budget, key, reference):
-        self._call(budget, "POST", f"/payments/{reference}/refund", {})
+    def _refund_payment(self, budget, payment_reference, refund_key, amount_cents):
+        """`POST /payments/{id}/refund` with the value, our refund's key as its
+        description (Asaas has no idempotency header: the key is looked up first). A
+        boleto's refund goes to a bank account Asaas asks the buyer for: the merchant's."""
+        payment = self._call(budget, "GET", self.payment_path.format(payment_reference))
+        if payment.get("billingType") == "BOLETO":
+            return ProcessorRefund(refund_key, "pending_manual", amount_cents, reference=payment_reference)
+        known = self._find_refund(budget, payment_reference, refund_key)
+        if known is not None:
+            return known
+        self._call(budget, "POST", f"/payments/{payment_reference}/refund",
+                   {"value": to_value(amount_cents), "description": refund_key})
+        return self._find_refund(budget, payment_reference, refund_key) or ProcessorRefund(
+            refund_key, "pending", amount_cents, reference=payment_reference)
+
+    def _find_refund(self, budget, payment_reference, refund_key, refund_reference=None):
+        found = self._call(budget, "GET", f"/payments/{payment_reference}/refunds", params={"limit": PAGE_LIMIT})
+        for item in found.get("data", []):
+            if item.get("description") == refund_key:
+                status = REFUND_STATUSES.get(item.get("status"), "pending")
+                return ProcessorRefund(refund_key, status, to_cents(item.get("value", 0)), reference=payment_reference,
+                                       failure_reason="refund_cancelled" if status == "failed" else None)
+        return None
 
     # -- webhooks
 

@@ -30,7 +30,7 @@ from urllib.parse import quote
 import requests
 
 from services.billing import domain
-from services.billing.processors import CardRefused, CardToken, ProcessorCharge, ProcessorUnavailable
+from services.billing.processors import CardRefused, CardToken, ProcessorCharge, ProcessorRefund, ProcessorUnavailable
 from services.billing.processors.remote import Budget, RemoteProcessor, digits, to_cents, to_value
 from services.common.schemas import CARD_BRANDS
 
@@ -57,6 +57,8 @@ STATUSES = {
 # A card payment still pending (a 3-D Secure challenge, a contingency) is unknown to us,
 # not a boleto's "pending".
 CARD_STATUSES = {**STATUSES, "pending": "processing"}
+# Mercado Pago refund status → ours (in_process: pending).
+REFUND_STATUSES = {"approved": "done", "rejected": "failed", "cancelled": "failed"}
 CARD_PAYMENT_TYPES = ("credit_card", "debit_card", "prepaid_card")
 # status_detail of a refused payment → our decline reason.
 DECLINES = {"cc_rejected_insufficient_amount": "insufficient_funds", "expired": "payment_expired"}
@@ -351,5 +353,23 @@ class MercadoPagoProcessor(RemoteProcessor):
             charge.update(pix_code=qr.get("qr_code"), pix_qr_png=qr.get("qr_code_base64"))
         return ProcessorCharge(**charge)
 
-    def _refund_payment(self, budget, key, reference):
-        self._call(budget, "POST", f"/v1/payments/{reference}/refunds", {}, idempotency_key=f"refund:{key}")
+    def _refund_payment(self, budget, payment_reference, refund_key, amount_cents):
+        """`POST /v1/payments/{id}/refunds` with the amount, under our refund's key as its
+        X-Idempotency-Key: a repeat answers the refund made first."""
+        answer = self._call(budget, "POST", f"/v1/payments/{payment_reference}/refunds",
+                            {"amount": to_value(amount_cents)}, idempotency_key=refund_key)
+        return self._as_refund(refund_key, answer)
+
+    def _find_refund(self, budget, payment_reference, refund_key, refund_reference=None):
+        # Mercado Pago finds a refund by its own id only; without it, asking again under
+        # the key (the reconciler does) answers the refund if it was made.
+        if refund_reference is None:
+            return None
+        return self._as_refund(refund_key, self._call(
+            budget, "GET", f"/v1/payments/{payment_reference}/refunds/{refund_reference}"))
+
+    @staticmethod
+    def _as_refund(refund_key, refund):
+        status = REFUND_STATUSES.get(refund.get("status"), "pending")
+        return ProcessorRefund(refund_key, status, to_cents(refund.get("amount", 0)), reference=str(refund["id"]),
+                               failure_reason="refund_rejected" if status == "failed" else None)

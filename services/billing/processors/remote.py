@@ -1,10 +1,13 @@
 """What the adapters of processors across the network share: one time budget per
 operation, and amounts as the JSON numbers (reais) their APIs read and write."""
+import logging
 import re
 import time
 from decimal import Decimal
 
-from services.billing.processors import Processor, ProcessorUnavailable
+from services.billing.processors import Processor, ProcessorRefund, ProcessorUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class Budget:
@@ -40,8 +43,10 @@ class RemoteProcessor(Processor):
     by it (`_find`), and by their own id for a callback (`payment_key`). Subclasses set
     `refused` (their exception for a 4xx answer), `payment_path` (a format string of the
     payment's path) and `reference_field`, and have `self.seconds` (their time budget),
-    `_call(budget, method, path)`, `_find(budget, key)` and `_refund_payment(budget, key,
-    reference)`."""
+    `_call(budget, method, path)`, `_find(budget, key)`, `_refund_payment(budget,
+    payment_reference, refund_key, amount_cents)` and `_find_refund(budget,
+    payment_reference, refund_key, refund_reference)`. A refund the processor refuses
+    (a 4xx) is a failed refund, not an unknown one."""
 
     refused = None
     payment_path = None
@@ -61,10 +66,23 @@ class RemoteProcessor(Processor):
             return None
         return payment.get(self.reference_field) or None
 
-    def refund(self, key):
+    def refund(self, key, refund_key, amount_cents):
         budget = Budget(self.seconds, self.name)
-        charge = self._find(budget, key)
-        if charge is None or charge.status != "paid":
-            raise ValueError("Only a paid charge can be refunded.")
-        self._refund_payment(budget, key, charge.reference)
-        return self._find(budget, key)
+        try:
+            charge = self._find(budget, key)
+            # A refunded charge may be this refund's own doing (its answer lost): asked
+            # again under the same key, the processor answers it or refuses.
+            if charge is None or charge.status not in ("paid", "refunded"):
+                return ProcessorRefund(refund_key, "failed", amount_cents, failure_reason="not_refundable")
+            return self._refund_payment(budget, charge.reference, refund_key, amount_cents)
+        except self.refused as refused:
+            log.warning("%s: the refund %s of %s was refused (%s)", self.name, refund_key, key, refused)
+            return ProcessorRefund(refund_key, "failed", amount_cents, failure_reason="refused_by_processor")
+
+    def find_refund(self, key, refund_key, reference=None):
+        budget = Budget(self.seconds, self.name)
+        try:
+            charge = self._find(budget, key)
+            return charge and self._find_refund(budget, charge.reference, refund_key, reference)
+        except self.refused as refused:
+            raise ProcessorUnavailable(f"{self.name}: the look-up of {refund_key} was refused ({refused})") from None

@@ -4,8 +4,14 @@ Test cards (any future expiry, any 3–4 digit CVV) behave by their number:
 4242 4242 4242 4242 approves; 4000 0000 0000 0002 is declined (`card_declined`);
 4000 0000 0000 9995 is declined (`insufficient_funds`); 4000 0000 0000 0119 is
 charged and then the answer is lost (a network error), so only a lookup by key finds
-it paid. A card charged after its expiry month is declined (`expired_card`). Any other valid card approves, and so does a token the sandbox did not issue
-(those of imported or demo orders). Boletos come with valid check digits; pix codes
+it paid. 4000 0000 0000 5126 approves, but every refund of its charges fails. A card
+charged after its expiry month is declined (`expired_card`). Any other valid card
+approves, and so does a token the sandbox did not issue (those of imported or demo orders).
+
+Refunds, full or partial (never more than the charge in all), are answered pending,
+as real processors answer them, and settled by the time anyone asks about them again
+(the reconciler, a callback): done, or failed for the card above. A boleto's refund is
+`pending_manual`: it goes to a bank account the sandbox does not know. Boletos come with valid check digits; pix codes
 are valid BR Codes. Nothing is ever paid for real. A boleto comes with its barcode but
 no PDF: the portal prints a page of its own for it.
 """
@@ -13,13 +19,13 @@ import hashlib
 import secrets
 from contextlib import contextmanager
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.billing import domain
 from services.billing.models import sandbox as tables
 from services.billing.processors import (
-    CardRefused, CardToken, Processor, ProcessorCharge, ProcessorUnavailable, boleto, brcode,
+    CardRefused, CardToken, Processor, ProcessorCharge, ProcessorRefund, ProcessorUnavailable, boleto, brcode,
 )
 from services.common import clock
 from services.common.i18n import N_
@@ -27,12 +33,14 @@ from services.common.db import make_engine
 
 APPROVE = "approve"
 NETWORK_ERROR = "network_error"
+REFUND_FAILS = "refund_fails"
 EXPIRED = "expired_card"
 DECLINES = ("card_declined", "insufficient_funds", EXPIRED)
 TEST_CARDS = {
     "4000000000000002": "card_declined",
     "4000000000009995": "insufficient_funds",
     "4000000000000119": NETWORK_ERROR,
+    "4000000000005126": REFUND_FAILS,
 }
 # A bank code no real bank has, so a sandbox boleto cannot be mistaken for one.
 SANDBOX_BANK = "999"
@@ -64,6 +72,13 @@ def _as_charge(row):
         amount_cents=row.amount_cents, decline_reason=row.decline_reason,
         boleto_line=row.boleto_line, boleto_due_date=row.boleto_due_date,
         boleto_barcode=row.boleto_line and boleto.barcode_from_line(row.boleto_line), pix_code=row.pix_code,
+    )
+
+
+def _as_refund(row):
+    return ProcessorRefund(
+        key=row.idempotency_key, status=row.status, amount_cents=row.amount_cents, reference=row.reference,
+        failure_reason=row.failure_reason,
     )
 
 
@@ -152,12 +167,74 @@ class SandboxProcessor(Processor):
             ).one_or_none()
         return _as_charge(row) if row else None
 
-    def refund(self, key):
-        self._move(key, "paid", "refunded", refunded_at=clock.now())
-        charge = self.find_charge(key)
-        if charge is None or charge.status != "refunded":
-            raise ValueError("Only a paid charge can be refunded.")
-        return charge
+    def refund(self, key, refund_key, amount_cents):
+        try:
+            with self._connection(write=True) as connection:
+                row = self._refund_row(connection, refund_key) or self._new_refund(
+                    connection, key, refund_key, amount_cents)
+        except IntegrityError:  # a concurrent call with the same key got there first
+            with self._connection() as connection:
+                row = self._refund_row(connection, refund_key)
+        return _as_refund(row)
+
+    def _new_refund(self, connection, key, refund_key, amount_cents):
+        charge = connection.execute(
+            select(tables.charges).where(tables.charges.c.idempotency_key == key)).one_or_none()
+        given = self._refunded_cents(connection, key, tables.refunds.c.status != "failed")
+        status, reason = "pending", None
+        if charge is None or charge.status != "paid":
+            status, reason = "failed", "not_refundable"
+        elif given + amount_cents > charge.amount_cents:
+            status, reason = "failed", "exceeds_charge"
+        elif charge.kind == "boleto":
+            status = "pending_manual"
+        return connection.execute(insert(tables.refunds).values(
+            idempotency_key=refund_key, charge_key=key, reference=f"rf_sbx_{secrets.token_urlsafe(18)}",
+            amount_cents=amount_cents, status=status, failure_reason=reason, created_at=clock.now(),
+            settled_at=clock.now() if status == "failed" else None,
+        ).returning(*tables.refunds.c)).one()
+
+    def find_refund(self, key, refund_key, reference=None):
+        with self._connection(write=True) as connection:
+            row = self._refund_row(connection, refund_key)
+            if row is None or row.charge_key != key:
+                return None
+            if row.status == "pending":
+                self._settle_refund(connection, row)
+                row = self._refund_row(connection, refund_key)
+        return _as_refund(row)
+
+    def _settle_refund(self, connection, row):
+        """The bank's answer to a pending refund: failed for the card whose refunds
+        fail, else done; the charge is refunded once its refunds add up to it."""
+        charge = connection.execute(
+            select(tables.charges).where(tables.charges.c.idempotency_key == row.charge_key)).one()
+        behaviour = connection.execute(
+            select(tables.tokens.c.behaviour).where(tables.tokens.c.token == charge.token)).scalar_one_or_none()
+        fails = behaviour == REFUND_FAILS
+        connection.execute(
+            update(tables.refunds).where(tables.refunds.c.idempotency_key == row.idempotency_key)
+            .values(status="failed" if fails else "done", failure_reason="refund_declined" if fails else None,
+                    settled_at=clock.now())
+        )
+        if not fails and self._refunded_cents(connection, row.charge_key, tables.refunds.c.status == "done") \
+                >= charge.amount_cents:
+            connection.execute(
+                update(tables.charges).where(tables.charges.c.idempotency_key == row.charge_key)
+                .values(status="refunded", refunded_at=clock.now())
+            )
+
+    @staticmethod
+    def _refund_row(connection, refund_key):
+        return connection.execute(
+            select(tables.refunds).where(tables.refunds.c.idempotency_key == refund_key)).one_or_none()
+
+    @staticmethod
+    def _refunded_cents(connection, key, condition):
+        return connection.execute(
+            select(func.coalesce(func.sum(tables.refunds.c.amount_cents), 0))
+            .where(tables.refunds.c.charge_key == key, condition)
+        ).scalar_one()
 
     def pay(self, key):
         """Sandbox only: the buyer pays a pending boleto or pix (as a bank would report)."""

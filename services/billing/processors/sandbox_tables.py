@@ -46,4 +46,17 @@ def sandbox_tables(metadata):
         Column("paid_at", UTCDateTime),
         Column("refunded_at", UTCDateTime),
     )
-    return SimpleNamespace(tokens=tokens, charges=charges)
+    refunds = Table(
+        "sandbox_refunds",
+        metadata,
+        Column("idempotency_key", String(200), primary_key=True),
+        Column("charge_key", String(200), nullable=False, index=True),
+        Column("reference", String(40), nullable=False, unique=True),
+        Column("amount_cents", Integer, nullable=False),
+        # pending | pending_manual | done | failed
+        Column("status", String(20), nullable=False),
+        Column("failure_reason", String(40)),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("settled_at", UTCDateTime),
+    )
+    return SimpleNamespace(tokens=tokens, charges=charges, refunds=refunds)

@@ -8,7 +8,10 @@ import pytest
 import requests
 from services.common.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
+from sqlalchemy import func, select
+
 from services.billing.service import BillingService
+from services.common.db import make_engine
 from services.common.errors import EXPECTED_ERRORS, NotFound
 from services.common.rpc import rpc
 from support.card_entry import card_form, sandbox_charges
@@ -53,6 +56,23 @@ def billing_overrides():
 def billing_config(service_config, web_config, billing_overrides):
     # The reconciler's timer stays out of the way unless a test asks for it.
     return service_config("billing", **{**web_config, "RECONCILE_INTERVAL": 3600, **billing_overrides})
+
+
+@pytest.fixture
+def count_rows(billing_config):
+    """`count_rows(model or table, **filters)`: how many of its rows match."""
+    engine = make_engine(billing_config["BILLING_DB_URL"])
+
+    def count(model, **filters):
+        columns = getattr(model, "c", model)
+        with engine.connect() as connection:
+            query = select(func.count()).select_from(model)
+            for name, value in filters.items():
+                query = query.where(getattr(columns, name) == value)
+            return connection.execute(query).scalar_one()
+
+    yield count
+    engine.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from queue import Empty
 import eventlet
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from services.billing import domain
 from services.billing.models import Order, PaymentMethod, outbox, sandbox
@@ -16,36 +16,13 @@ from services.billing.processors import ProcessorUnavailable, boleto, brcode
 from services.common import clock
 from services.common.db import make_engine
 from services.common.errors import ValidationFailed
+from support.billing_requests import charge_request, post_callback, signed
 from support.ports import free_port
 
 APPROVE, DECLINE, NETWORK_ERROR, NO_FUNDS = (
     "4242424242424242", "4000000000000002", "4000000000000119", "4000000000009995",
 )
 ORDER_EVENTS = ("order_created", "order_paid", "charge_failed")
-
-
-def charge_request(token=None, **changes):
-    subscription_id = changes.pop("subscription_id", str(uuid.uuid4()))
-    return {
-        "idempotency_key": f"plan_change:{uuid.uuid4()}", "merchant_id": "acme-cursos", "email": "ana@example.com",
-        "subscription_id": subscription_id, "cycle_number": 1, "kind": "plan_change", "product_name": "Curso Premium",
-        "amount_cents": 4990, "installments": 1, "method": "credit_card", "payment_token": token, **changes,
-    }
-
-
-@pytest.fixture
-def count_rows(billing_config):
-    engine = make_engine(billing_config["BILLING_DB_URL"])
-
-    def count(model, **filters):
-        with engine.connect() as connection:
-            query = select(func.count()).select_from(model)
-            for name, value in filters.items():
-                query = query.where(getattr(model, name) == value)
-            return connection.execute(query).scalar_one()
-
-    yield count
-    engine.dispose()
 
 
 def no_more(queue):
@@ -77,7 +54,7 @@ def test_an_approved_card_pays_the_order_and_says_so(billing, event_queue, count
     }
     assert billing.sandbox_charges(request["idempotency_key"]) == 1
     identity = {**{"email": "ana@example.com", "merchant_id": None}, "session_id": "s"}
-    assert billing.rpc.get_order(identity, order["code"]) == order
+    assert billing.rpc.get_order(identity, order["code"]) == {**order, "refunds": [], "refunded_cents": 0}
 
 
 @pytest.mark.parametrize("number, reason", [(DECLINE, "card_declined"), (NO_FUNDS, "insufficient_funds")])
@@ -347,11 +324,6 @@ def test_the_pay_action_is_for_pending_sandbox_orders_only(billing):
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
 
 
-def signed(secret, payload):
-    body = json.dumps(payload).encode("utf-8")
-    return body, {"Content-Type": "application/json", "X-Signature": domain.callback_signature(secret, body)}
-
-
 def test_a_signed_callback_settles_the_order_once(billing, event_queue):
     events = event_queue("billing", *ORDER_EVENTS)
     request = charge_request(None, method="pix", kind="renewal")
@@ -415,10 +387,6 @@ def billing_rows(billing_config):
     engine.dispose()
 
 
-def post_callback(billing, body, headers):
-    return requests.post(billing.url("/callbacks/sandbox"), data=body, headers=headers, timeout=10)
-
-
 def test_an_old_callback_replayed_after_later_changes_changes_no_order(billing, event_queue, billing_rows):
     events = event_queue("billing", *ORDER_EVENTS)
     secret = billing.config["PROCESSOR_WEBHOOK_SECRET"]
@@ -439,7 +407,9 @@ def test_an_old_callback_replayed_after_later_changes_changes_no_order(billing, 
     renewal = charge_request(None, method="pix", kind="renewal", subscription_id=subscription_id, cycle_number=2,
                              idempotency_key=f"renewal:{subscription_id}:2")
     assert billing.rpc.charge(renewal)["status"] == "pending"
-    billing.processor.refund(first_cycle["idempotency_key"])
+    billing.processor.refund(first_cycle["idempotency_key"], "refund:r1", first_cycle["amount_cents"])
+    assert billing.processor.find_refund(first_cycle["idempotency_key"], "refund:r1").status == "done"
+    assert billing.processor.find_charge(first_cycle["idempotency_key"]).status == "refunded"
     assert billing.rpc.charge(charge_request(billing.add_card(NO_FUNDS)))["status"] == "refused"
     billing.received(events, 7)  # 4 orders created, 1 paid, 2 refused
     no_more(events)

@@ -14,6 +14,7 @@ import requests
 from services.billing.credentials import new_key
 from services.common.errors import ValidationFailed
 from support.databases import every_stored_value
+from support.refund_scenarios import refunds_settle_as_the_processor_confirms
 
 TOKEN = "APP_USR-1234567890123456-120705-0f7b1a2c3d4e5f60718293a4b5c6d7e8-123456789"
 SECRET = "b7e1c0a9d8f7e6d5c4b3a2910f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6"
@@ -219,3 +220,29 @@ def test_a_merchant_moved_from_the_sandbox_keeps_its_history_and_new_cards_go_to
     assert (charged["status"], pix["status"]) == ("paid", "pending")
     assert {payment["external_reference"] for payment in fake_mercadopago.fake.payments_of(TOKEN)} == {
         charged["idempotency_key"], pix["idempotency_key"]}
+
+
+def test_refunds_at_mercado_pago_are_confirmed_by_its_notifications(billing, fake_mercadopago, on_mercadopago,
+                                                                     event_queue):
+    events = event_queue("billing", "order_refunded", "refund_failed")
+    subscription_id = subscription_with_buyer(billing)
+    token = billing.add_card(VISA, ANA, subscription_id)
+    cycles = iter(range(2, 100))
+
+    def paid_order():
+        order = billing.rpc.charge(charge_request(subscription_id, "credit_card", token, cycle=next(cycles)))
+        assert order["status"] == "paid"
+        return order
+
+    def bank(order, refund_key, approve):
+        _payment_id, refund_id = fake_mercadopago.fake.account(TOKEN).refund_keys[refund_key]
+        fake_mercadopago.fake.settle_refund(TOKEN, refund_id, approve)
+
+    def refunds_at_processor(order):
+        [payment] = fake_mercadopago.fake.payments_of(TOKEN, order["idempotency_key"])
+        return len(payment["refunds"])
+
+    refunds_settle_as_the_processor_confirms(billing, events, paid_order, bank, refunds_at_processor)
+    # Every refund went with our refund's key as its X-Idempotency-Key.
+    assert all(key.startswith("refund:") for _method, path, _token, key in fake_mercadopago.fake.seen
+               if path.endswith("/refunds"))

@@ -75,7 +75,12 @@ def test_save_card_charge_in_installments_then_again_without_its_code_then_pix_a
     # Every payment and refund went with our key as its X-Idempotency-Key.
     assert {key for method, path, _token, key in fake_mercadopago.fake.seen if path == "/v1/payments"} == {
         "checkout:q1", "renewal:s:2", "renewal:s:3", "renewal:s:4"}
-    assert mercadopago.refund("renewal:s:2").status == "refunded"
+    asked = mercadopago.refund("renewal:s:2", "refund:r1", 1000)
+    assert (asked.status, asked.amount_cents) == ("pending", 1000)
+    assert mercadopago.refund("renewal:s:2", "refund:r1", 1000) == asked
+    fake_mercadopago.fake.settle_refund(TOKEN, asked.reference)
+    assert mercadopago.find_refund("renewal:s:2", "refund:r1", asked.reference).status == "done"
+    assert mercadopago.find_refund("renewal:s:2", "refund:r1") is None
 
 
 def test_a_boleto_needs_the_payers_document_and_address(mercadopago, fake_mercadopago):
@@ -148,6 +153,24 @@ def test_a_timeout_after_the_charge_is_unknown_then_found_and_never_charged_twic
     assert mercadopago.charge_card("renewal:s:2", saved.token, 2990, 1, saved.customer_ref) == found
     assert len(fake_mercadopago.fake.payments_of(TOKEN, "renewal:s:2")) == 1
     mercadopago.close()
+
+
+def test_a_refund_whose_answer_was_lost_is_answered_when_asked_again_under_its_key(mercadopago, fake_mercadopago):
+    saved = mercadopago.tokenize(card(), HOLDER)
+    charged = mercadopago.charge_card("renewal:s:2", saved.token, 2990, 1, saved.customer_ref)
+    fake_mercadopago.fake.script("POST", f"/v1/payments/{charged.reference}/refunds", 500, after_work=True)
+    with pytest.raises(ProcessorUnavailable):
+        mercadopago.refund("renewal:s:2", "refund:r1", 2990)
+    _payment_id, refund_id = fake_mercadopago.fake.account(TOKEN).refund_keys["refund:r1"]
+    fake_mercadopago.fake.settle_refund(TOKEN, refund_id)
+    assert mercadopago.find_charge("renewal:s:2").status == "refunded"
+
+    # What the reconciler does for a refund it has no id of: ask again under its key.
+    again = mercadopago.refund("renewal:s:2", "refund:r1", 2990)
+
+    assert (again.status, again.reference, again.amount_cents) == ("done", str(refund_id), 2990)
+    [payment] = fake_mercadopago.fake.payments_of(TOKEN, "renewal:s:2")
+    assert len(payment["refunds"]) == 1
 
 
 def test_the_fake_checks_the_bearer_token_the_idempotency_key_and_required_fields(fake_mercadopago):

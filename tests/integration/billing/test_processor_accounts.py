@@ -17,6 +17,7 @@ from services.billing.processors import CardHolder, Card, make_processor
 from services.common.db import make_engine
 from services.common.errors import ValidationFailed
 from support.databases import every_stored_value
+from support.refund_scenarios import refunds_settle_as_the_processor_confirms
 from support.waiting import wait_until
 
 KEY_A = "$aact_hmlg_000MzkwODA2MWY2OGM3MWRlMDU2NWM3MzJlNzZmNGZhZGY6OmFjbWUtY3Vyc29z"
@@ -234,3 +235,28 @@ def test_an_event_asaas_cannot_be_asked_about_is_sent_again_and_junk_is_answered
     event = {"id": "evt_1", "event": "PAYMENT_RECEIVED", "payment": {"id": "pay_000001abcdef"}}
     assert requests.post(saved["callback_url"], json=event, headers=headers, timeout=10).status_code == 503
     assert requests.post(saved["callback_url"], data=b"not json", headers=headers, timeout=10).status_code == 200
+
+
+def test_refunds_at_asaas_are_confirmed_by_its_webhooks(billing, fake_asaas, event_queue):
+    events = event_queue("billing", "order_refunded", "refund_failed")
+    # No token given: billing makes one and registers its callback for the account's events.
+    billing.rpc.set_processor_account(asaas_account("acme-cursos", KEY_A))
+    subscription_id = subscription_with_buyer(billing, "acme-cursos")
+    token = card_at_asaas(billing, fake_asaas, "acme-cursos", KEY_A)
+    cycles = iter(range(2, 100))
+
+    def paid_order():
+        order = billing.rpc.charge(charge_request("acme-cursos", subscription_id, "credit_card", token,
+                                                  cycle=next(cycles)))
+        assert order["status"] == "paid"
+        return order
+
+    def payment(order):
+        [found] = fake_asaas.fake.payments_of(KEY_A, order["idempotency_key"])
+        return found
+
+    def bank(order, refund_key, done):
+        fake_asaas.fake.settle_refund(KEY_A, payment(order)["id"], refund_key, done)
+
+    refunds_settle_as_the_processor_confirms(billing, events, paid_order, bank,
+                                             lambda order: len(payment(order)["refunds"]))

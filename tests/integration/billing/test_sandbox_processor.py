@@ -89,11 +89,44 @@ def test_a_token_it_did_not_issue_is_charged_as_approved(sandbox):
 
 
 def test_refunds_are_for_paid_charges(sandbox):
-    sandbox.charge_card("paid", "tok_x", 100, 1)
-    assert sandbox.refund("paid").status == "refunded"
     sandbox.create_pix("pending", 100, "acme-cursos", {})
-    with pytest.raises(ValueError):
-        sandbox.refund("pending")
+    refused = sandbox.refund("pending", "refund:1", 100)
+    assert (refused.status, refused.failure_reason) == ("failed", "not_refundable")
+    assert sandbox.refund("unknown", "refund:2", 100).status == "failed"
+
+
+def test_refunds_are_confirmed_later_and_add_up_to_the_charge_at_most(sandbox):
+    sandbox.charge_card("paid", "tok_x", 1000, 1)
+    first = sandbox.refund("paid", "refund:a", 400)
+    assert (first.status, first.amount_cents) == ("pending", 400) and first.reference.startswith("rf_sbx_")
+    # A repeat of the refund's key is the same refund, not another one.
+    assert sandbox.refund("paid", "refund:a", 400) == first
+    assert sandbox.refund("paid", "refund:b", 600).status == "pending"
+    too_much = sandbox.refund("paid", "refund:c", 1)
+    assert (too_much.status, too_much.failure_reason) == ("failed", "exceeds_charge")
+    assert sandbox.find_charge("paid").status == "paid"
+    # The bank's confirmation has come by the time anyone asks again.
+    assert sandbox.find_refund("paid", "refund:a").status == "done"
+    assert sandbox.find_charge("paid").status == "paid"
+    assert sandbox.find_refund("paid", "refund:b").status == "done"
+    assert sandbox.find_charge("paid").status == "refunded"
+    assert sandbox.find_refund("paid", "refund:z") is None and sandbox.find_refund("other", "refund:a") is None
+
+
+def test_the_refund_failing_card_is_charged_but_its_refunds_fail(sandbox):
+    token = sandbox.tokenize(card("4000000000005126")).token
+    assert sandbox.charge_card("k", token, 500, 1).status == "paid"
+    assert sandbox.refund("k", "refund:1", 500).status == "pending"
+    failed = sandbox.find_refund("k", "refund:1")
+    assert (failed.status, failed.failure_reason) == ("failed", "refund_declined")
+    assert sandbox.find_charge("k").status == "paid"
+
+
+def test_a_boletos_refund_is_left_to_the_merchant(sandbox):
+    sandbox.create_boleto("b", 700, date(2026, 12, 1), "acme-cursos", {})
+    sandbox.pay("b")
+    assert sandbox.refund("b", "refund:1", 700).status == "pending_manual"
+    assert sandbox.find_refund("b", "refund:1").status == "pending_manual"
 
 
 def test_boletos_and_pix_codes_are_valid_and_stable_per_key(sandbox):

@@ -30,6 +30,14 @@ def order_event(event_type, code, status, method, subscription_id=None, kind=Non
     )
 
 
+def refund_event(event_type, code, status, **data):
+    return envelope(
+        event_type, refund_id=f"refund-{code}", order_id=f"order-{code}", code=code, email=ANA, subscription_id=None,
+        method="credit_card", amount_cents=20000, order_amount_cents=123456, refunded_cents=20000,
+        order_status="partially_refunded", status=status, reason=None, actor="merchant", failure_reason=None, **data,
+    )
+
+
 # (event, source, recipient, subject, what the text must say), one per event type and
 # order payment method.
 CASES = [
@@ -88,6 +96,11 @@ CASES = [
                  "billing", ANA, "Pagamento confirmado: pedido PED-AAAAPAGO", [
         "Valor: R$ 1.234,56 em 3x", "Pago em: 04/05/2026", f"{PORTAL}/pedidos/PED-AAAAPAGO",
     ], id="order_paid"),
+    pytest.param(refund_event("order_refunded", "PED-AAAAPAGO", "done"),
+                 "billing", ANA, "Reembolso confirmado: pedido PED-AAAAPAGO", [
+        "Valor reembolsado: R$ 200,00", "Total reembolsado do pedido: R$ 200,00 de R$ 1.234,56",
+        f"{PORTAL}/pedidos/PED-AAAAPAGO",
+    ], id="order_refunded"),
     pytest.param(order_event("order_created", "PED-BBBBLETO", "pending", "boleto"),
                  "billing", ANA, "Seu boleto de R$ 1.234,56: pedido PED-BBBBLETO", [
         "Pague até 07/05/2026", "00190.00009 01234.567890 12345.678901 2 34560000010000",
@@ -178,6 +191,8 @@ SILENT = [
                              decline_reason="insufficient_funds"), "billing", id="charge_failed-renewal"),
     pytest.param(order_event("charge_failed", "PED-DDDDRETR", "refused", "credit_card", "sub-ana", "retry",
                              decline_reason="insufficient_funds"), "billing", id="charge_failed-retry"),
+    # A failed refund is the merchant's to handle (its webhook, portalctl refunds failed).
+    pytest.param(refund_event("refund_failed", "PED-AAAAPAGO", "failed"), "billing", id="refund_failed"),
     pytest.param(subscription_event("subscription_created", external_id="x", offer_id="o", status="active",
                                     cycle_end=CYCLE_END), "subscriptions", id="subscription_created"),
     pytest.param(subscription_event("subscription_plan_change_dropped", to_offer_id="python-basico", why="undone"),

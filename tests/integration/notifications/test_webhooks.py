@@ -149,6 +149,25 @@ def test_each_event_is_posted_as_its_envelope_signed_with_the_merchants_secret(n
     assert deliveries(cluster, merchant_id="outra-loja") == []
 
 
+def test_a_merchant_may_follow_its_refunds_by_webhook(notifications, receiver):
+    config, _, cluster = notifications()
+    refunds = receiver(200)
+    put_settings(cluster, {"url": refunds.url, "event_types": ["order_refunded", "refund_failed"]})
+    data = {"refund_id": "r-1", "order_id": "o-1", "code": "PED-AAAAPAGO", "email": ANA, "subscription_id": None,
+            "method": "credit_card", "amount_cents": 1000, "order_amount_cents": 123456, "reason": None,
+            "actor": "merchant"}
+    done = envelope("order_refunded", **data, refunded_cents=1000, order_status="partially_refunded", status="done",
+                    failure_reason=None)
+    failed = envelope("refund_failed", **data, refunded_cents=0, order_status="paid", status="failed",
+                      failure_reason="refund_declined")
+
+    publish(config["AMQP_URI"], "billing", done, failed, order_paid())
+
+    wait_until(lambda: len(refunds.requests) == 2, message="2 webhooks")
+    assert sorted(request["headers"]["X-Portal-Event-Type"] for request in refunds.requests) == [
+        "order_refunded", "refund_failed"]
+
+
 def test_the_same_event_delivered_twice_sends_one_e_mail_and_one_webhook(notifications, receiver, sink):
     config, container, cluster = notifications()
     endpoint = receiver(200)

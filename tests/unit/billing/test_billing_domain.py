@@ -72,7 +72,7 @@ class TestOrders:
     @pytest.mark.parametrize("status", domain.ORDER_STATUSES)
     def test_only_settled_orders_have_a_payment_date(self, status):
         problems = domain.order_problems(self.order(status=status, paid_at=datetime(2026, 11, 1, tzinfo=timezone.utc)))
-        assert ("paid_at" in problems) == (status not in ("paid", "refunded"))
+        assert ("paid_at" in problems) == (status not in ("paid", "partially_refunded", "refunded"))
 
     def test_a_subscription_order_names_its_cycle(self):
         assert "cycle_number" in domain.order_problems(self.order(subscription_id="x"))
@@ -88,3 +88,29 @@ class TestOrders:
         assert domain.paid_at("paid", None, created) == created
         assert domain.paid_at("refunded", given_date, created) == given_date
         assert domain.paid_at("pending", None, created) is None
+
+
+class TestRefunds:
+    def test_a_request_without_amount_gives_back_all_that_is_left(self):
+        assert domain.refund_amount(None, 4990, 2000) == 2990
+        assert domain.refund_amount(1000, 4990, 2000) == 1000
+
+    @given(st.integers(min_value=1, max_value=10_000), st.integers(min_value=0, max_value=10_000),
+           st.integers(min_value=1, max_value=10_000))
+    def test_never_more_than_was_paid_in_total(self, paid, committed, amount):
+        problems = domain.refund_problems("paid", amount, paid, committed)
+        assert (problems == {}) == (committed + amount <= paid)
+
+    @pytest.mark.parametrize("status", domain.ORDER_STATUSES)
+    def test_only_a_paid_order_is_refunded(self, status):
+        problems = domain.refund_problems(status, 100, 4990, 0)
+        assert ("code" in problems) == (status not in ("paid", "partially_refunded"))
+
+    def test_a_final_refund_stays_final_and_the_order_follows_the_confirmed_total(self):
+        assert domain.settled_refund_status("pending", "done") == "done"
+        assert domain.settled_refund_status("pending", "pending") is None
+        assert domain.settled_refund_status("pending_manual", "done") == "done"
+        assert all(domain.settled_refund_status(final, answer) is None
+                   for final in ("done", "failed") for answer in domain.REFUND_STATUSES)
+        assert domain.refunded_status(4990, 2000) == "partially_refunded"
+        assert domain.refunded_status(4990, 4990) == "refunded"

@@ -201,3 +201,24 @@ def test_the_printable_boleto_asks_for_a_login_first(gateway):
     response = gateway.boleto_page(get("/pedidos/PED-ABCDEFGH/boleto", signed_in=False), code="PED-ABCDEFGH")
     assert response.status_code == 303 and response.headers["Location"] == "/"
     gateway.billing.get_order.assert_not_called()
+
+
+@pytest.mark.parametrize("language, texts", [
+    ("pt-BR", ("Reembolsado em parte", "Reembolsos", "Reembolsado até agora: R$ 20,00 de R$ 47,00.", "Concluído",
+               "Em andamento", "R$ 7,00", "03/11/2026")),
+    ("en", ("Partly refunded", "Refunds", "Refunded so far: R$20.00 of R$47.00.", "Done", "In progress", "R$7.00")),
+])
+def test_a_refunded_order_shows_its_refunds_in_the_buyer_s_language(gateway, language, texts):
+    refunds = [
+        {"amount_cents": 2000, "status": "done", "created_at": "2026-11-02T12:00:00+00:00",
+         "settled_at": "2026-11-03T12:00:00+00:00"},
+        {"amount_cents": 700, "status": "pending", "created_at": "2026-11-04T12:00:00+00:00", "settled_at": None},
+    ]
+    gateway.billing.get_order.return_value = {
+        **order("credit_card", status="partially_refunded", card_brand="visa", card_last4="4242"),
+        "refunds": refunds, "refunded_cents": 2000}
+    gateway.subscriptions.get_merchant.return_value = {"id": "acme", "name": "Acme Cursos"}
+    html = gateway.order_page(get("/pedidos/PED-ABCDEFGH", {"Accept-Language": language}), code="PED-ABCDEFGH")
+    html = html.get_data(as_text=True).replace("\xa0", " ")
+    assert [text for text in texts if text not in html] == []
+

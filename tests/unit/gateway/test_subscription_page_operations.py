@@ -62,3 +62,17 @@ def test_a_renewal_under_way_gets_no_plan_change_on_the_page():
     detail = SubscriptionDetailSchema(row.cycle_start).dump(row)
     assert "change_plan" not in detail["allowed_operations"]
     assert offered(gateway_answering(detail), row.id) == {"change_payment_method", "cancel"}
+
+
+def test_the_invoice_history_says_how_much_of_an_order_was_refunded():
+    row = subscription(merchant(), "active")
+    service = gateway_answering(SubscriptionDetailSchema(row.cycle_start).dump(row))
+    service.billing.list_orders.call_async.return_value.result.return_value = [{
+        "code": "PED-ABCDEFGH", "amount_cents": 4700, "installments": 1, "status": "refunded",
+        "created_at": "2026-11-01T12:00:00+00:00", "payment": {"method": "credit_card"},
+        "refunds": [], "refunded_cents": 4700,
+    }]
+    request = Request(EnvironBuilder(
+        path=f"/assinaturas/{row.id}", headers={"Cookie": "portal_session=token"}).get_environ())
+    html = service.subscription_page(request, subscription_id=row.id).get_data(as_text=True).replace("\xa0", " ")
+    assert "Reembolsado: R$ 47,00" in html and 'status-refunded">Reembolsado<' in html

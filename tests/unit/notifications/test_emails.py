@@ -221,3 +221,21 @@ def test_the_owners_hear_of_a_processor_account_change_without_its_secret(locale
     assert "Acme Cursos" in rendered.subject and "\n" not in rendered.subject
     for body in (rendered.text, rendered.html):
         assert "Asaas" in body and "…9f3a" in body and "None" not in body
+
+
+@pytest.mark.parametrize("locale, subject, line", [
+    ("pt_BR", "Reembolso confirmado: pedido PED-ABCDEFGH", "Total reembolsado do pedido: R$ 20,00 de R$ 49,90"),
+    ("en", "Refund confirmed: order PED-ABCDEFGH", "Refunded in all: R$20.00 of R$49.90"),
+])
+def test_a_confirmed_refund_tells_the_buyer_this_amount_and_the_orders_total(locale, subject, line):
+    event = {"event_id": "e-2", "type": "order_refunded", "merchant_id": "acme-cursos",
+             "occurred_at": "2026-05-04T12:00:00+00:00",
+             "data": {"code": "PED-ABCDEFGH", "email": BUYER, "subscription_id": None, "amount_cents": 2000,
+                      "refunded_cents": 2000, "order_amount_cents": 4990, "method": "credit_card"}}
+    assert domain.email_kinds("order_refunded", event["data"]) == ["order_refunded"]
+    rendered = emails.render("order_refunded", locale, domain.email_facts(event, None, ORDER, MERCHANT, PORTAL))
+
+    assert rendered.subject == subject
+    assert line in readable(rendered.text) and line.split(": ")[1] in readable(rendered.html)
+    for body in (rendered.text, rendered.html):
+        assert "Acme Cursos" in body and "None" not in body and f"{PORTAL}/pedidos/PED-ABCDEFGH" in body
