@@ -69,17 +69,25 @@ def open_form(db, processors, ticket):
         row = usable(store.ticket_by_digest(session, domain.secret_digest(ticket or "")), clock.now())
         if not processors.kind_of(store.merchant_account(session, row.merchant_id)).needs_holder:
             return False, {}
-        return True, holder_prefill(row.email, store.latest_buyer(session, row))
+        return True, holder_prefill(row.email, row.holder, store.latest_buyer(session, row))
 
 
-def holder_prefill(email, order):
-    """The holder's form fields as the buyer's latest order (or None) names them."""
+def holder_prefill(email, known, order):
+    """The holder's form fields: what the merchant knows of the buyer (`known`, passed with
+    the ticket), else what their latest order (or None) says."""
+    known = known or {}
     address = (order and order.address) or {}
-    return {
-        "holder_name": (order and order.buyer_name) or "", "document": (order and order.buyer_document) or "",
-        "email": email, "postal_code": address.get("postal_code") or "",
-        "address_number": address.get("number") or "", "phone": (order and order.buyer_phone) or "",
+    from_order = {
+        "holder_name": order and order.buyer_name, "document": order and order.buyer_document,
+        "postal_code": address.get("postal_code"), "address_number": address.get("number"),
+        "phone": order and order.buyer_phone,
     }
+    from_merchant = {
+        "holder_name": known.get("name"), "document": known.get("document"),
+        "postal_code": known.get("postal_code"), "address_number": known.get("address_number"),
+        "phone": known.get("phone"),
+    }
+    return {"email": email, **{field: from_merchant[field] or from_order[field] or "" for field in from_order}}
 
 
 def submit_card(db, events, processors, ticket, fields, address, limits):

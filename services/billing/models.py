@@ -154,6 +154,9 @@ class CardEntryTicket(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+    # The holder's details the merchant knows (schemas.CardHolderPrefillSchema), to prefill the
+    # form; dropped once the ticket is used.
+    holder: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
 class CardEntryWindow(Base):

@@ -149,10 +149,22 @@ class PaymentNotAppliedEventSchema(Schema):
     data = fields.Nested(Data, required=True)
 
 
+class CardHolderPrefillSchema(Schema):
+    """What the merchant knows of the buyer, to prefill the card form's holder fields
+    (checked as any typed value when the form comes back)."""
+
+    name = fields.String(load_default=None, validate=validate.Length(max=200))
+    document = fields.String(load_default=None, validate=validate.Length(max=18))
+    phone = fields.String(load_default=None, validate=validate.Length(max=30))
+    postal_code = fields.String(load_default=None, validate=validate.Length(max=9))
+    address_number = fields.String(load_default=None, validate=validate.Length(max=20))
+
+
 class CardEntryTicketRequestSchema(Schema):
     email = LowerEmail(required=True)
     merchant_id = fields.String(required=True, validate=slug)
     subscription_id = fields.UUID(required=True)
+    holder = fields.Nested(CardHolderPrefillSchema, load_default=None, allow_none=True)
 
 
 class ProcessorCallbackSchema(Schema):

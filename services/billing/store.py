@@ -372,7 +372,7 @@ def add_ticket(session, request, digest, now, ttl_seconds):
     ticket = CardEntryTicket(
         id=str(uuid.uuid4()), ticket_digest=digest, merchant_id=request["merchant_id"],
         email=request["email"], subscription_id=str(request["subscription_id"]),
-        created_at=now, expires_at=now + timedelta(seconds=ttl_seconds), attempts=0,
+        created_at=now, expires_at=now + timedelta(seconds=ttl_seconds), attempts=0, holder=request["holder"],
     )
     session.add(ticket)
     return ticket
@@ -422,7 +422,7 @@ def use_ticket(session, ticket, payment_method_id, now):
     return bool(session.execute(
         update(CardEntryTicket)
         .where(CardEntryTicket.id == ticket.id, CardEntryTicket.used_at.is_(None))
-        .values(used_at=now, payment_method_id=payment_method_id)
+        .values(used_at=now, payment_method_id=payment_method_id, holder=None)
     ).rowcount)
 
 

@@ -89,11 +89,13 @@ def undo_cancel(command, uow, ports):
 # -- payment method
 
 def begin_card_update(command, uow, ports):
-    """billing's one-time card-entry ticket for this buyer and subscription."""
+    """billing's one-time card-entry ticket for this buyer and subscription, with what the
+    merchant knows of the buyer as the card holder (to prefill what the processor asks)."""
     subscription = uow.subscriptions.owned(command.identity, command.subscription_id)
     refuse(subscription.refusal_for(CHANGE_PAYMENT_METHOD, ports.clock(), method="credit_card"))
     return ports.billing.issue_card_entry_ticket({
         "email": subscription.email, "merchant_id": subscription.merchant_id, "subscription_id": subscription.id,
+        "holder": uow.contacts.card_holder(subscription.merchant_id, subscription.email),
     })
 
 

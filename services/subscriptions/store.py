@@ -150,6 +150,17 @@ def find_by_external_id(session, merchant_id, external_id):
     ).one_or_none()
 
 
+def card_holder(session, merchant_id, email):
+    """What the merchant knows of its buyer that a card form asks of the holder, or None."""
+    contact = session.scalars(select(Contact).filter_by(merchant_id=merchant_id, email=email)).one_or_none()
+    if contact is None or contact.document is None:
+        return None
+    return {
+        "name": contact.name, "document": contact.document, "phone": contact.phone,
+        "postal_code": contact.address_postal_code, "address_number": contact.address_number,
+    }
+
+
 def ensure_contact(session, merchant_id, email):
     """`email` a contact of the merchant (added if it is not one yet)."""
     if session.scalars(select(Contact.id).filter_by(merchant_id=merchant_id, email=email)).first() is None:

@@ -103,6 +103,9 @@ class SqlContacts:
         log in, even if the checkout sent no contact."""
         store.ensure_contact(self._session, merchant_id, email)
 
+    def card_holder(self, merchant_id, email):
+        return store.card_holder(self._session, merchant_id, email)
+
 
 class SqlUnitOfWork:
     def __init__(self, session, events, clock):

@@ -98,11 +98,15 @@ class FakeMerchants:
 
 class FakeContacts:
     def __init__(self):
-        # (merchant id, e-mail) of each contact.
+        # (merchant id, e-mail) of each contact; the card holder details of those that have them.
         self.known = set()
+        self.holders = {}
 
     def ensure(self, merchant_id, email):
         self.known.add((merchant_id, email))
+
+    def card_holder(self, merchant_id, email):
+        return self.holders.get((merchant_id, email))
 
 
 class FakeUnitOfWork:

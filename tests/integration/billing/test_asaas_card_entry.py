@@ -12,7 +12,7 @@ import requests
 
 from services.billing.models import PaymentMethod
 from services.common.db import make_engine
-from sqlalchemy import select
+from sqlalchemy import select, text
 from support.asaas_accounts import GAMA_KEY, asaas_overrides, put_asaas_account
 
 GAMA = "gama-academia"
@@ -77,6 +77,27 @@ def test_the_form_for_an_asaas_merchant_asks_for_the_holder_prefilled_from_the_c
     _, sandbox_page = form_of(billing, {"email": "ana@example.com", "merchant_id": "acme-cursos"}, str(uuid.uuid4()))
     assert 'name="number"' in sandbox_page.text
     assert not any(f'name="{name}"' in sandbox_page.text for name in HOLDER_FIELDS)
+
+
+def test_what_the_merchant_knows_of_the_holder_comes_with_the_ticket_and_goes_with_its_use(billing, gama, fake_asaas):
+    """The contact subscriptions passes with the ticket fills the form first (a field it
+    lacks comes from the checkout's order), and a used ticket keeps none of it."""
+    known = {"name": "Carla M. Dias", "document": "111.444.777-35", "phone": "(21) 3232-1010",
+             "postal_code": "22041-001", "address_number": None}
+    issued = billing.rpc.issue_card_entry_ticket({**CARLA, "subscription_id": gama, "holder": known})
+    ticket = issued["ticket"]
+    page = requests.get(billing.url(f"/card?{urlsplit(issued['form_url']).query}"), timeout=10)
+    assert [value_of(page, name) for name in ("holder_name", *HOLDER_FIELDS)] == [
+        "Carla M. Dias", "111.444.777-35", "carla@example.com", "22041-001", "1578", "(21) 3232-1010"]
+
+    saved = requests.post(billing.url("/card"), data=holder_form(ticket), timeout=10)
+    assert saved.status_code == 200, saved.text
+    engine = make_engine(billing.config["BILLING_DB_URL"])
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT holder FROM card_entry_tickets")).scalars().all() == [None]
+    finally:
+        engine.dispose()
 
 
 def test_a_card_entered_for_gama_is_an_asaas_card_the_next_charge_uses(billing, gama, fake_asaas):

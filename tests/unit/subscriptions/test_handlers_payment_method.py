@@ -107,8 +107,18 @@ def test_card_entry_ticket_comes_from_billing_for_this_subscription(uow, ports, 
     subscription = subscribe("acme-basico")
     ticket = handlers.begin_card_update(commands.BeginCardUpdate(identity(), subscription.id), uow, ports)
     assert ticket["form_url"].startswith("http://billing.test/card?ticket=")
-    assert ledger.tickets == [{"email": ANA, "merchant_id": "acme-cursos", "subscription_id": subscription.id}]
+    assert ledger.tickets == [
+        {"email": ANA, "merchant_id": "acme-cursos", "subscription_id": subscription.id, "holder": None}]
     assert uow.events == []
+
+
+def test_the_ticket_carries_what_the_merchant_knows_of_the_card_holder(uow, ports, subscribe, ledger):
+    holder = {"name": "Ana Souza", "document": "52998224725", "phone": "11987654321", "postal_code": "01310-100",
+              "address_number": "1000"}
+    uow.contacts.holders[("acme-cursos", ANA)] = holder
+    subscription = subscribe("acme-basico")
+    handlers.begin_card_update(commands.BeginCardUpdate(identity(), subscription.id), uow, ports)
+    assert ledger.tickets[-1]["holder"] == holder
 
 
 def test_a_setting_that_is_off_refuses_and_another_buyer_finds_nothing(uow, ports, subscribe, ledger):
