@@ -10,11 +10,6 @@ from services.common.errors import ServiceUnavailable, ValidationFailed
 SALE_CARD_NAMES = {"token": "card_ref", "customer_ref": "customer_ref"}
 
 
-def sent_as_sale_card(raw_payment):
-    """Whether the request named the card as `card` (else by the older flat fields)."""
-    return isinstance(raw_payment, dict) and "card" in raw_payment
-
-
 def check_card(db, processors, merchant_id, payment, as_sale_card):
     """Refuse (ValidationFailed under `payment`, or under `payment.card` when the sale
     sent it so) a card the merchant's account cannot charge; the processor is asked

@@ -27,7 +27,7 @@ from services.common.outbox import Outbox
 from services.common.callers import OPERATOR
 from services.common.production import in_production
 from services.common.rpc import Pingable, TimedRpc, rpc
-from services.common.schemas import IdentitySchema
+from services.common.schemas import IdentitySchema, sent_as_sale_card
 from services.common.timer import timer
 from services.common.validation import load
 from services.common.web import http, json_response, read_json
@@ -96,7 +96,7 @@ class BillingService(Pingable):
         if data["subscription_id"] is not None:
             self._require_own_subscription(data)
         intake.check_card(self.db, self.processors, data["merchant_id"], data["payment"],
-                          intake.sent_as_sale_card(order.get("payment")))
+                          sent_as_sale_card(order.get("payment")))
 
         def work(session):
             existing = store.find_by_external_id(session, data["merchant_id"], data["external_id"])
@@ -126,7 +126,7 @@ class BillingService(Pingable):
         before the subscription's first order may come); a repeat changes nothing."""
         data = load(CARD_REGISTRATION, card)
         intake.check_card(self.db, self.processors, data["merchant_id"], data["payment"],
-                          intake.sent_as_sale_card(card.get("payment")))
+                          sent_as_sale_card(card.get("payment")))
 
         def work(session):
             store.card_on_file(session, data["merchant_id"], data["email"], data["payment"], clock.now())

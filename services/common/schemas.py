@@ -72,6 +72,18 @@ SALE_CARD_FIELDS = {"card_ref": "token", "brand": "card_brand", "last4": "card_l
 SALE_CARD = SaleCardSchema()
 
 
+def sent_as_sale_card(raw_payment):
+    """Whether a request named its card as `card` (else by the older flat fields)."""
+    return isinstance(raw_payment, dict) and "card" in raw_payment
+
+
+def as_sale_card(payment):
+    """A loaded card payment handed on as a sale's `card`, so that whoever checks it next
+    names a refused field as the sale did."""
+    card = {name: payment[kept] for name, kept in SALE_CARD_FIELDS.items() if payment.get(kept) is not None}
+    return {"method": payment["method"], "card": card}
+
+
 class CardOnFileSchema(Schema):
     """A card as anyone but billing's card form knows it: the processor's token, brand,
     last four digits and expiry, never its number. (Schemas add `method` and its rules.)

@@ -20,6 +20,7 @@ from collections import Counter
 from threading import Lock
 
 from services.common.errors import Conflict, Forbidden, NotFound, PortalError, RuleRefused, ValidationFailed
+from services.common.schemas import as_sale_card
 from services.subscriptions.domain import rules
 from services.subscriptions.domain.subscription import (
     CANCEL, CHANGE_PAYMENT_METHOD, CHANGE_PLAN, OPERATION_DISABLED, QUOTE_EXPIRED, UNDO_CANCEL, UNDO_PLAN_CHANGE,
@@ -56,9 +57,10 @@ def create_subscription(command, uow, ports):
         # wait on another service), so that the renewals can charge it even if the
         # checkout sends the first order later, or never; a card another buyer's is
         # refused here rather than at every renewal.
+        payment = {field: data["payment"][field] for field in ("method", *rules.CARD_FIELDS, "customer_ref")}
         ports.billing.register_card({
             "merchant_id": merchant.id, "email": data["email"],
-            "payment": {field: data["payment"][field] for field in ("method", *rules.CARD_FIELDS, "customer_ref")},
+            "payment": as_sale_card(payment) if command.card_as_sale_card else payment,
         })
     subscription = Subscription.register(data, merchant, offer, ports.clock(), ports.issue_ahead)
     uow.subscriptions.add(subscription)

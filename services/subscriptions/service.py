@@ -19,7 +19,7 @@ from services.common.events import event_handler
 from services.common.outbox import Outbox
 from services.common.callers import OPERATOR
 from services.common.rpc import Pingable, TimedRpc, rpc
-from services.common.schemas import IdentitySchema
+from services.common.schemas import IdentitySchema, sent_as_sale_card
 from services.common.timer import timer
 from services.common.validation import load
 from services.subscriptions import domain, handlers, idempotency, store
@@ -190,7 +190,9 @@ class SubscriptionsService(Pingable):
     def create_subscription(self, subscription):
         """Register a checkout's subscription (handlers.create_subscription); a repeat of
         its external_id answers the first."""
-        command = commands.CreateSubscription(load(SUBSCRIPTION_INPUT, subscription))
+        command = commands.CreateSubscription(
+            load(SUBSCRIPTION_INPUT, subscription),
+            sent_as_sale_card(subscription.get("payment") if isinstance(subscription, dict) else None))
         return self.db.retry_on_conflict(
             lambda session: self._handle(handlers.create_subscription, command, SUBSCRIPTION.dump, session))
 

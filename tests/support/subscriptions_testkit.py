@@ -18,6 +18,7 @@ import eventlet
 from services.billing.card_entry import TICKET_BYTES
 from services.common.errors import EXPECTED_ERRORS, NotFound, PortalError, ServiceUnavailable, ValidationFailed
 from services.common.rpc import rpc
+from services.common.schemas import SALE_CARD_FIELDS
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
 ANA = "ana@example.com"
@@ -53,6 +54,8 @@ class Ledger:
         # True: a batch is charged, then its answer lost (the renewal job's transaction fails).
         self.lose_batch_answers = False
         self.tickets = []
+        # Each card put on file, as subscriptions sent it.
+        self.registrations = []
         # Set to an eventlet Event to hold every charge until it is sent.
         self.hold = None
         # Seconds each charge takes.
@@ -134,14 +137,20 @@ class InMemoryBilling:
         return {key: orders[key] for key in idempotency_keys if key in orders}
 
     def register_card(self, card):
-        """Keeps the card of a subscription's intake, refusing one another buyer's."""
+        """Keeps the card of a subscription's intake, refusing one another buyer's (as
+        billing does, under the names the sale gave the card)."""
+        self.ledger.registrations.append(card)
         payment, owner = card["payment"], {"email": card["email"], "merchant_id": card["merchant_id"]}
+        if "card" in payment:
+            payment = {SALE_CARD_FIELDS[name]: value for name, value in payment["card"].items()}
         known = self.ledger.cards.setdefault(payment["token"], {
             **owner, "brand": payment["card_brand"], "last4": payment["card_last4"], "exp": payment["card_exp"],
         })
         if (known["email"], known["merchant_id"]) != (owner["email"], owner["merchant_id"]):
-            raise ValidationFailed("The card token belongs to another buyer.",
-                                   fields={"payment": {"token": ["Belongs to another buyer."]}})
+            refused = {"token": ["Belongs to another buyer."]}
+            if "card" in card["payment"]:
+                refused = {"card": {"card_ref": refused["token"]}}
+            raise ValidationFailed("The card token belongs to another buyer.", fields={"payment": refused})
 
     def get_payment_method(self, identity, token):
         card = self.ledger.cards.get(token)

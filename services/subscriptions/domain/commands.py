@@ -6,9 +6,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class CreateSubscription:
     """A checkout registers a subscription: `subscription` as SubscriptionInputSchema
-    loaded it (a repeat of its external_id answers the first)."""
+    loaded it (a repeat of its external_id answers the first); `card_as_sale_card`: the
+    checkout sent its card as `card` (billing then names a refused field so too)."""
 
     subscription: dict
+    card_as_sale_card: bool = False
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,8 @@ class TestPaymentMethod:
         subscription = subscribe("acme-basico")
         ticket = rpc.begin_card_update(ANA_ID, subscription["id"])
         assert ticket["form_url"].startswith("http://billing.test/card?ticket=")
-        assert ledger.tickets == [{"email": ANA, "merchant_id": "acme-cursos", "subscription_id": subscription["id"]}]
+        assert ledger.tickets == [
+            {"email": ANA, "merchant_id": "acme-cursos", "subscription_id": subscription["id"], "holder": None}]
 
 class TestCancel:
     def test_at_period_end_with_a_reason_then_undo(self, rpc, subscribe, event_queue, set_clock):

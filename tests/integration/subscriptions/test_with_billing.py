@@ -267,7 +267,9 @@ def test_a_subscriptions_card_at_gamas_asaas_goes_on_file_with_its_customer(rpc,
 
     with pytest.raises(ValidationFailed) as refused:
         rpc.subscriptions.create_subscription(sold("gama-no-customer", {**card, "customer_ref": None}))
-    assert list(refused.value.fields["payment"]) == ["customer_ref"]
+    # Named as the checkout sent it, as an order's intake names it.
+    assert refused.value.fields == {"payment": {"card": {"customer_ref": [
+        "Required: the processor's customer the card belongs to."]}}}
 
     created = rpc.subscriptions.create_subscription(sold("gama-card", card))
 

@@ -59,6 +59,19 @@ def test_a_card_subscription_is_registered_on_file_and_announced(uow, ports, led
     assert "tok_ana_visa" not in repr(answer)
 
 
+def test_a_card_sent_as_a_sale_card_goes_to_billing_so_and_is_refused_by_those_names(uow, ports, ledger):
+    sale_card = {"method": "credit_card", "card": {"card_ref": "tok_ana_visa", "brand": "visa", "last4": "4242",
+                                                    "exp": "08/2030"}}
+    command = commands.CreateSubscription(checkout(payment=sale_card).subscription, card_as_sale_card=True)
+    handlers.create_subscription(command, uow, ports)
+    assert ledger.registrations[-1]["payment"] == sale_card
+    assert ledger.cards == {"tok_ana_visa": ANA_ON_FILE}
+
+    bruno = commands.CreateSubscription(
+        checkout("checkout-2", email=BRUNO, payment=sale_card).subscription, card_as_sale_card=True)
+    assert refused_fields(uow, ports, bruno) == {"payment": {"card": {"card_ref": ["Belongs to another buyer."]}}}
+
+
 def test_a_repeat_of_the_external_id_answers_the_first(uow, ports, ledger):
     first = handlers.create_subscription(checkout(), uow, ports)
     cards, events = dict(ledger.cards), list(uow.events)
