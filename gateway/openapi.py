@@ -62,6 +62,19 @@ CATALOG_ROUTES = [
           schemas.DeliveryAnswer, 200, None, API_KEY),
 ]
 
+# The merchant's support API (gateway/merchant_support_api.py).
+SUPPORT_ROUTES = [
+    Route("GET", "/api/v1/merchant/customers", MERCHANT,
+          "A page of the merchant's buyers with an e-mail or a CPF/CNPJ (send one of them)",
+          schemas.CustomersAnswer, 200, None, API_KEY, query=schemas.CustomersQuery),
+    Route("GET", "/api/v1/merchant/customers/{email}/subscriptions", MERCHANT,
+          "A page of a buyer's subscriptions at the merchant, by id",
+          schemas.CustomerSubscriptionsAnswer, 200, None, API_KEY, query=schemas.PageQuery),
+    Route("GET", "/api/v1/merchant/subscriptions/{subscription_id}/activity", MERCHANT,
+          "A page of what happened to a subscription and who did it, newest first",
+          schemas.ActivityPageAnswer, 200, None, API_KEY, query=schemas.PageQuery),
+]
+
 ROUTES = [
     Route("POST", "/api/v1/auth/login-links", LOGIN, "Ask for a login e-mail (the same answer whoever asks)",
           schemas.LoginLinkAnswer, 202, schemas.LoginLinkRequest),
@@ -118,6 +131,7 @@ ROUTES = [
     Route("PUT", "/api/v1/merchant/webhooks", MERCHANT, "Replace the webhook endpoints",
           schemas.WebhookSettingsAnswer, 200, schemas.WebhookSettingsRequest, API_KEY),
     *CATALOG_ROUTES,
+    *SUPPORT_ROUTES,
 ]
 
 IDEMPOTENCY_KEY = {

@@ -29,13 +29,13 @@ from services.subscriptions.ports import Ports, RpcBilling
 from services.subscriptions.unit_of_work import SqlUnitOfWork
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
-    ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema, OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
+    ContactSchema, CustomerPageSchema, CustomerQuerySchema, CustomerSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema, OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
     PageRequestSchema, PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
     PaymentNotAppliedViewSchema, PendingPlanChangeSchema,
     PlanChangeOptionsSchema,
     PlanChangedSchema, PlanChangeDroppedSchema, PlanChangeRequestSchema, PlanChangeScheduledSchema,
     QuoteRequestSchema, QuoteSchema, RenewedSchema, SubscriptionCreatedSchema,
-    SubscriptionDetailSchema, SubscriptionInputSchema, SubscriptionSchema,
+    SubscriptionDetailSchema, SubscriptionInputSchema, SubscriptionSchema, SupportPageSchema,
 )
 
 EVENTS = event_catalog(
@@ -63,6 +63,10 @@ PAGE_REQUEST = PageRequestSchema()
 PLAN_CHANGE_OPTIONS = PlanChangeOptionsSchema()
 OFFER = OfferSchema()
 CONTACT = ContactSchema()
+CUSTOMER = CustomerSchema()
+CUSTOMER_QUERY = CustomerQuerySchema()
+CUSTOMER_PAGE = CustomerPageSchema()
+SUPPORT_PAGE = SupportPageSchema()
 SUBSCRIPTION_INPUT = SubscriptionInputSchema()
 SUBSCRIPTION = SubscriptionSchema()
 QUOTE_REQUEST = QuoteRequestSchema()
@@ -79,6 +83,11 @@ PAYMENT_NOT_APPLIED = PaymentNotAppliedViewSchema()
 log = logging.getLogger(__name__)
 # Who may change a payment method: the buyer (also through billing's card form) or the merchant.
 METHOD_CHANGE_ACTORS = ("buyer", "merchant")
+
+
+def _cursor(row_id):
+    """A numeric id as the cursor of the next page: a string, like every list's."""
+    return None if row_id is None else str(row_id)
 
 
 class OnePassAtATime(DependencyProvider):
@@ -248,6 +257,35 @@ class SubscriptionsService(Pingable):
         with self.db.transaction() as session:
             written = store.set_plan_change_options(session, merchant_id, offer_id, options)
             return self._offer_changed(session, written, "merchant")
+
+    # -- a merchant's support team (the merchant API, scoped by its API key)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("query.document",))
+    def find_customers(self, merchant_id, query):
+        """A page of the merchant's buyers with the `email` or the `document` (CPF/CNPJ) asked."""
+        found = load(CUSTOMER_QUERY, query)
+        with self.db.transaction() as session:
+            customers, next_cursor = store.customers_page(
+                session, merchant_id, found["email"], found["document"], found["cursor"], found["limit"])
+            return {"customers": CUSTOMER.dump(customers, many=True), "next_cursor": _cursor(next_cursor)}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def customer_subscriptions(self, merchant_id, email, cursor=None, limit=50):
+        """A page of the merchant's subscriptions of the buyer `email`."""
+        page = load(CUSTOMER_PAGE, {"email": email, "cursor": cursor, "limit": limit})
+        with self.db.transaction() as session:
+            found, next_cursor = store.customer_subscriptions_page(
+                session, merchant_id, page["email"], page["cursor"], page["limit"])
+            return {"subscriptions": SUBSCRIPTION.dump(found, many=True), "next_cursor": next_cursor}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_activity(self, merchant_id, subscription_id, cursor=None, limit=50):
+        """A page of the activity of the merchant's subscription, newest first."""
+        page = load(SUPPORT_PAGE, {"cursor": cursor, "limit": limit})
+        with self.db.transaction() as session:
+            subscription = store.merchant_subscription(session, merchant_id, subscription_id)
+            entries, next_cursor = store.activity_page(session, subscription.id, page["cursor"], page["limit"])
+            return {"activity": ACTIVITY.dump(entries, many=True), "next_cursor": _cursor(next_cursor)}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_subscriptions(self, identity):

@@ -1,0 +1,36 @@
+"""The merchant's support API, scoped to the API key's merchant (`_merchant`): its
+buyers looked up by e-mail or CPF/CNPJ, a buyer's subscriptions, a subscription's
+activity log.
+
+Lists are pages (`?cursor=<next_cursor of the page before>&limit=…`). subscriptions
+checks every argument again, and another merchant's buyer or subscription answers 404
+or an empty page, like one that does not exist.
+"""
+from gateway.merchant_catalog_api import checked_query
+from gateway.schemas import CustomersQuery, PageQuery
+from services.common.web import http, json_response
+
+# What a support answer holds (a buyer's name, document, address) is no page to keep.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class MerchantSupportRoutes:
+    """Mixin of the gateway service."""
+
+    @http("GET", "/api/v1/merchant/customers")
+    def find_merchant_customers(self, request):
+        merchant_id = self._merchant(request)
+        page = self.subscriptions.find_customers(merchant_id, checked_query(request, CustomersQuery()))
+        return json_response(page, headers=NO_STORE)
+
+    @http("GET", "/api/v1/merchant/customers/<email>/subscriptions")
+    def list_customer_subscriptions(self, request, email):
+        merchant_id = self._merchant(request)
+        page = self.subscriptions.customer_subscriptions(merchant_id, email, **checked_query(request, PageQuery()))
+        return json_response(page, headers=NO_STORE)
+
+    @http("GET", "/api/v1/merchant/subscriptions/<subscription_id>/activity")
+    def list_subscription_activity(self, request, subscription_id):
+        merchant_id = self._merchant(request)
+        page = self.subscriptions.merchant_activity(merchant_id, subscription_id, **checked_query(request, PageQuery()))
+        return json_response(page, headers=NO_STORE)

@@ -1,0 +1,73 @@
+"""The merchant's support API through the gateway (the portal of conftest.py): buyers
+found by e-mail or CPF/CNPJ in any punctuation, a buyer's subscriptions and a
+subscription's activity by page, with who acted; another merchant's buyer or
+subscription found nowhere; query strings checked, naming the field."""
+from support.gateway_portal import merchant, offer, sale
+from support.portal_client import assert_json_error
+
+CPF = "529.982.247-25"
+
+
+def buyer_identity(merchant_id, email):
+    """What the gateway sends for a buyer's session at the merchant."""
+    return {"email": email, "merchant_id": merchant_id, "session_id": "session-of-the-test"}
+
+
+def test_a_merchant_finds_its_buyers_their_subscriptions_and_what_happened(portal):
+    _url, rpc = portal
+    shop, other = merchant(portal, "loja-suporte"), merchant(portal, "loja-vizinha")
+    for call in (shop, other):
+        assert call("POST", "/offers", offer("mensal", 3990, 1)).status_code == 201
+    assert shop("PUT", "/settings", {"name": "Loja", "customer_can_cancel": True}).status_code == 200
+    first = sale("mensal")
+    email = first["customer"]["email"]
+    first["customer"]["document"] = CPF
+    second = {**sale("mensal"), "customer": first["customer"]}
+    sold = [shop("POST", "/subscriptions", body).json()["subscription"]["id"] for body in (first, second)]
+    # The same buyer at the other merchant, and another buyer at this one.
+    elsewhere = other("POST", "/subscriptions", {**sale("mensal"), "customer": first["customer"]})
+    assert elsewhere.status_code == 201
+    assert shop("POST", "/subscriptions", sale("mensal")).status_code == 201
+
+    by_email = shop("GET", "/customers", email=email.upper())
+    assert by_email.status_code == 200 and by_email.headers["Cache-Control"] == "no-store"
+    [customer] = by_email.json()["customers"]
+    assert (customer["merchant_id"], customer["email"], customer["document"], customer["name"]) == (
+        "loja-suporte", email, CPF, "Elisa Prado")
+    assert by_email.json()["next_cursor"] is None
+    assert shop("GET", "/customers", document="52998224725").json()["customers"] == [customer]
+    assert shop("GET", "/customers", email="ninguem@example.com").json() == {"customers": [], "next_cursor": None}
+    assert list(assert_json_error(shop("GET", "/customers"), 400)["fields"]) == ["email"]
+    assert list(assert_json_error(shop("GET", "/customers", document="529.982.247-24"), 400)["fields"]) == [
+        "document"]
+    assert list(assert_json_error(shop("GET", "/customers", email=email, cursor="x"), 400)["fields"]) == ["cursor"]
+
+    page = shop("GET", f"/customers/{email}/subscriptions", limit=1).json()
+    assert [s["id"] for s in page["subscriptions"]] == [min(sold)] and page["next_cursor"] == min(sold)
+    rest = shop("GET", f"/customers/{email}/subscriptions", cursor=page["next_cursor"]).json()
+    assert [s["id"] for s in rest["subscriptions"]] == [max(sold)] and rest["next_cursor"] is None
+    assert rest["subscriptions"][0]["offer_id"] == "mensal" and rest["subscriptions"][0]["status"] == "active"
+
+    # The buyer cancels, changes their mind, and cancels again: four entries with the sale, newest first.
+    subscription_id = sold[0]
+    identity = buyer_identity("loja-suporte", email)
+    rpc.subscriptions.cancel(identity, subscription_id, {"reason": "too_expensive"})
+    rpc.subscriptions.undo_cancel(identity, subscription_id)
+    rpc.subscriptions.cancel(identity, subscription_id)
+    newest = shop("GET", f"/subscriptions/{subscription_id}/activity", limit=2).json()
+    assert [(e["actor"], e["action"]) for e in newest["activity"]] == [
+        ("buyer", "cancellation_scheduled"), ("buyer", "cancellation_undone")]
+    oldest = shop("GET", f"/subscriptions/{subscription_id}/activity", cursor=newest["next_cursor"]).json()
+    assert [(e["actor"], e["action"]) for e in oldest["activity"]] == [
+        ("buyer", "cancellation_scheduled"), ("merchant", "subscription_created")]
+    assert oldest["activity"][0]["details"]["feedback"] == "too_expensive" and oldest["next_cursor"] is None
+    assert list(assert_json_error(shop("GET", f"/subscriptions/{subscription_id}/activity", limit="0"), 400)[
+        "fields"]) == ["limit"]
+
+    # Another merchant sees its own buyer and subscription only.
+    [theirs] = other("GET", "/customers", email=email).json()["customers"]
+    assert theirs["merchant_id"] == "loja-vizinha" and theirs["id"] != customer["id"]
+    their_subscriptions = other("GET", f"/customers/{email}/subscriptions").json()["subscriptions"]
+    assert [s["id"] for s in their_subscriptions] == [elsewhere.json()["subscription"]["id"]]
+    assert_json_error(other("GET", f"/subscriptions/{subscription_id}/activity"), 404)
+    assert_json_error(shop("GET", "/subscriptions/no-such-subscription/activity"), 404)
