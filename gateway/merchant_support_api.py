@@ -1,15 +1,19 @@
 """The merchant's support API, scoped to the API key's merchant (`_merchant`): its
 buyers looked up by e-mail or CPF/CNPJ, a buyer's subscriptions, a subscription's
-activity log.
+activity log; and what the merchant does for a buyer (cancel now or at the period's
+end, undo that), through the buyer's own operations with the merchant as the actor:
+the same rules (but not the self-service settings), events and activity entries.
 
 Lists are pages (`?cursor=<next_cursor of the page before>&limit=…`). subscriptions
 checks every argument again, and another merchant's buyer or subscription answers 404
 or an empty page, like one that does not exist.
 """
 from gateway.merchant_catalog_api import checked_query
-from gateway.schemas import CustomersQuery, PageQuery
-from services.common.web import http, json_response
+from gateway.schemas import CustomersQuery, MerchantCancelRequest, PageQuery
+from services.common.validation import load
+from services.common.web import http, json_response, read_json
 
+SUBSCRIPTION = "/api/v1/merchant/subscriptions/<subscription_id>"
 # What a support answer holds (a buyer's name, document, address) is no page to keep.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -29,8 +33,19 @@ class MerchantSupportRoutes:
         page = self.subscriptions.customer_subscriptions(merchant_id, email, **checked_query(request, PageQuery()))
         return json_response(page, headers=NO_STORE)
 
-    @http("GET", "/api/v1/merchant/subscriptions/<subscription_id>/activity")
+    @http("GET", f"{SUBSCRIPTION}/activity")
     def list_subscription_activity(self, request, subscription_id):
         merchant_id = self._merchant(request)
         page = self.subscriptions.merchant_activity(merchant_id, subscription_id, **checked_query(request, PageQuery()))
         return json_response(page, headers=NO_STORE)
+
+    @http("POST", f"{SUBSCRIPTION}/cancel")
+    def merchant_cancel_subscription(self, request, subscription_id):
+        merchant_id = self._merchant(request)
+        body = load(MerchantCancelRequest(), read_json(request))
+        return json_response(self.subscriptions.merchant_cancel(merchant_id, subscription_id, body))
+
+    @http("DELETE", f"{SUBSCRIPTION}/cancel")
+    def merchant_undo_cancel_subscription(self, request, subscription_id):
+        merchant_id = self._merchant(request)
+        return json_response(self.subscriptions.merchant_undo_cancel(merchant_id, subscription_id))

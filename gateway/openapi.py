@@ -73,6 +73,12 @@ SUPPORT_ROUTES = [
     Route("GET", "/api/v1/merchant/subscriptions/{subscription_id}/activity", MERCHANT,
           "A page of what happened to a subscription and who did it, newest first",
           schemas.ActivityPageAnswer, 200, None, API_KEY, query=schemas.PageQuery),
+    Route("POST", "/api/v1/merchant/subscriptions/{subscription_id}/cancel", MERCHANT,
+          "Cancel for the buyer, now or at the period's end (the merchant as the actor; a past-due one ends now)",
+          schemas.ChangedAnswer, 200, schemas.MerchantCancelRequest, API_KEY),
+    Route("DELETE", "/api/v1/merchant/subscriptions/{subscription_id}/cancel", MERCHANT,
+          "Undo a cancellation scheduled for the period's end (the merchant as the actor)",
+          schemas.ChangedAnswer, 200, None, API_KEY),
 ]
 
 ROUTES = [

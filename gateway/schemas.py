@@ -444,3 +444,9 @@ class ActivityEntryView(Answer):
 class ActivityPageAnswer(Answer):
     activity = fields.List(fields.Nested(ActivityEntryView), required=True)
     next_cursor = fields.String(required=True, allow_none=True)
+
+
+class MerchantCancelRequest(CancelRequest):
+    """The merchant cancels for its buyer: at the period's end (undoable until then) or now."""
+
+    at_period_end = fields.Boolean(required=True)

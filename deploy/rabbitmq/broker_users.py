@@ -53,7 +53,8 @@ CALLS = {
             "quote_plan_change", "change_plan", "undo_plan_change", "change_payment_method", "begin_card_update",
             "cancel", "undo_cancel", "activity", "create_offer", "update_offer",
             # the merchant's support API
-            "find_customers", "customer_subscriptions", "merchant_activity",
+            "find_customers", "customer_subscriptions", "merchant_activity", "merchant_cancel",
+            "merchant_undo_cancel",
         ),
         "billing": ("ping", "record_order", "list_orders", "get_order"),
         "notifications": (

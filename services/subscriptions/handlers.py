@@ -6,7 +6,8 @@ A checkout's intake (`create_subscription`) is checked against its merchant and 
 A buyer's operation is checked in this order:
 1. the subscription is the buyer's (else 404, as if it did not exist);
 2. the merchant's setting allows the operation (else 403 `operation_disabled`: the
-   service is the authority, whatever a page offers);
+   service is the authority, whatever a page offers), unless the merchant itself acts
+   for its buyer (`command.actor`, its support through the API);
 3. the subscription's rules allow it now (else 422 with the rule's code);
 then the aggregate (domain/subscription.py) makes the change and records it, and
 `uow.commit()` writes it. Charges go through billing under a key derived from the
@@ -72,16 +73,16 @@ def create_subscription(command, uow, ports):
 def cancel(command, uow, ports):
     now = ports.clock()
     subscription = uow.subscriptions.lock(command.subscription_id, command.identity)
-    refuse(subscription.refusal_for(CANCEL, now))
-    subscription.cancel(command.reason, command.comment, "buyer", now)
+    refuse(subscription.refusal_for(CANCEL, now, actor=command.actor))
+    subscription.cancel(command.reason, command.comment, command.actor, now, command.at_period_end)
     uow.commit()
     return subscription
 
 
 def undo_cancel(command, uow, ports):
     subscription = uow.subscriptions.lock(command.subscription_id, command.identity)
-    refuse(subscription.refusal_for(UNDO_CANCEL, ports.clock()))
-    subscription.undo_cancellation("buyer", ports.issue_ahead)
+    refuse(subscription.refusal_for(UNDO_CANCEL, ports.clock(), actor=command.actor))
+    subscription.undo_cancellation(command.actor, ports.issue_ahead)
     uow.commit()
     return subscription
 

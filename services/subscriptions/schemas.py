@@ -11,7 +11,7 @@ from services.subscriptions import domain
 MAX_INSTALLMENTS = 12
 # offers.price_cents is a 32-bit integer.
 MAX_PRICE_CENTS = 2**31 - 1
-ACTORS = ("buyer", "merchant", "system")
+ACTORS = (domain.BUYER, domain.MERCHANT, domain.SYSTEM)
 PLAN_CHANGE_KINDS = (domain.UPGRADE, domain.NEW_CYCLE, domain.SCHEDULED)
 
 
@@ -231,6 +231,13 @@ class PaymentMethodChangeSchema(Schema):
 class CancelRequestSchema(Schema):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.CANCEL_FEEDBACK))
     comment = optional_string(500)
+
+
+class MerchantCancelRequestSchema(CancelRequestSchema):
+    """The merchant cancels for its buyer, saying when: at the period's end, or now (a
+    past-due subscription has no paid period left: it ends now either way)."""
+
+    at_period_end = fields.Boolean(required=True)
 
 
 class IdempotencyKeySchema(Schema):

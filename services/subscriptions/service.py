@@ -29,7 +29,7 @@ from services.subscriptions.ports import Ports, RpcBilling
 from services.subscriptions.unit_of_work import SqlUnitOfWork
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
-    ContactSchema, CustomerPageSchema, CustomerQuerySchema, CustomerSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema, OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
+    ContactSchema, CustomerPageSchema, MerchantCancelRequestSchema, CustomerQuerySchema, CustomerSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema, OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
     PageRequestSchema, PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
     PaymentNotAppliedViewSchema, PendingPlanChangeSchema,
     PlanChangeOptionsSchema,
@@ -73,6 +73,7 @@ QUOTE_REQUEST = QuoteRequestSchema()
 PLAN_CHANGE_REQUEST = PlanChangeRequestSchema()
 PAYMENT_METHOD_CHANGE = PaymentMethodChangeSchema()
 CANCEL_REQUEST = CancelRequestSchema()
+MERCHANT_CANCEL_REQUEST = MerchantCancelRequestSchema()
 IDEMPOTENCY_KEY = IdempotencyKeySchema()
 QUOTE = QuoteSchema()
 OFFER_VIEW = OfferViewSchema()
@@ -287,6 +288,29 @@ class SubscriptionsService(Pingable):
             entries, next_cursor = store.activity_page(session, subscription.id, page["cursor"], page["limit"])
             return {"activity": ACTIVITY.dump(entries, many=True), "next_cursor": _cursor(next_cursor)}
 
+    def _for_buyer(self, merchant_id, subscription_id, command_for, handler):
+        """Run a buyer's `handler` for the merchant, on the merchant's subscription, with
+        the merchant as the actor (`command_for(identity)`: the command): the same
+        rules, events and activity as the buyer's own operation."""
+        with self.db.transaction() as session:
+            subscription = store.merchant_subscription(session, merchant_id, subscription_id)
+            identity = {"email": subscription.email, "merchant_id": subscription.merchant_id}
+            return self._handle(handler, command_for(identity), self._changed, session)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_cancel(self, merchant_id, subscription_id, request):
+        """The merchant cancels its buyer's subscription, now or at the period's end."""
+        loaded = load(MERCHANT_CANCEL_REQUEST, request)
+        return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.Cancel(
+            identity, subscription_id, loaded["reason"], loaded["comment"], loaded["at_period_end"],
+            actor=domain.MERCHANT), handlers.cancel)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_undo_cancel(self, merchant_id, subscription_id):
+        """The merchant undoes its buyer's cancellation scheduled for the period's end."""
+        return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.UndoCancel(
+            identity, subscription_id, actor=domain.MERCHANT), handlers.undo_cancel)
+
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_subscriptions(self, identity):
         identity = load(IDENTITY, identity)
@@ -350,7 +374,7 @@ class SubscriptionsService(Pingable):
         return self._buyer_request(
             identity, idempotency_key, "change_payment_method", [subscription_id, change],
             lambda identity: commands.ChangePaymentMethod(
-                identity, subscription_id, request["method"], request.get("card_token"), actor),
+                identity, subscription_id, request["method"], request.get("card_token"), actor=actor),
             handlers.change_payment_method, lambda answer: self._changed(*answer),
         )
 

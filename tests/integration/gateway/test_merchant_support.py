@@ -71,3 +71,45 @@ def test_a_merchant_finds_its_buyers_their_subscriptions_and_what_happened(porta
     assert [s["id"] for s in their_subscriptions] == [elsewhere.json()["subscription"]["id"]]
     assert_json_error(other("GET", f"/subscriptions/{subscription_id}/activity"), 404)
     assert_json_error(shop("GET", "/subscriptions/no-such-subscription/activity"), 404)
+
+
+def test_the_merchant_cancels_and_undoes_for_its_buyer_as_itself(portal, event_queue):
+    shop, other = merchant(portal, "loja-atende"), merchant(portal, "loja-alheia")
+    assert shop("POST", "/offers", offer("mensal", 3990, 1)).status_code == 201
+    # The buyer may not cancel by themselves here; the merchant's support still may.
+    assert shop("PUT", "/settings", {"name": "Loja", "customer_can_cancel": False}).status_code == 200
+    announced = event_queue("subscriptions", "subscription_cancellation_scheduled",
+                            "subscription_cancellation_undone", "subscription_canceled")
+    later, now = (shop("POST", "/subscriptions", sale("mensal")).json()["subscription"] for _ in range(2))
+
+    scheduled = shop("POST", f"/subscriptions/{later['id']}/cancel", {"at_period_end": True, "reason": "other"})
+    assert scheduled.status_code == 200, scheduled.text
+    subscription = scheduled.json()["subscription"]
+    assert (subscription["status"], subscription["cancel_at_period_end"]) == ("active", True)
+    assert_json_error(shop("POST", f"/subscriptions/{later['id']}/cancel", {"at_period_end": True}), 422,
+                      "cancellation_already_scheduled")
+    undone = shop("DELETE", f"/subscriptions/{later['id']}/cancel")
+    assert undone.status_code == 200 and undone.json()["subscription"]["cancel_at_period_end"] is False
+    assert_json_error(shop("DELETE", f"/subscriptions/{later['id']}/cancel"), 422, "no_scheduled_cancellation")
+
+    ended = shop("POST", f"/subscriptions/{now['id']}/cancel", {"at_period_end": False, "comment": "pediu no chat"})
+    assert ended.status_code == 200 and ended.json()["subscription"]["status"] == "canceled"
+    assert list(assert_json_error(shop("POST", f"/subscriptions/{later['id']}/cancel", {}), 400)["fields"]) == [
+        "at_period_end"]
+
+    # Recorded as the merchant's, in the activity and in the events a buyer's would send.
+    activity = shop("GET", f"/subscriptions/{later['id']}/activity").json()["activity"]
+    assert [(e["actor"], e["action"]) for e in activity[:2]] == [
+        ("merchant", "cancellation_undone"), ("merchant", "cancellation_scheduled")]
+    events = [announced.get(timeout=10).payload for _ in range(3)]
+    assert [(e["type"], e["data"]["subscription_id"], e["data"]["actor"]) for e in events] == [
+        ("subscription_cancellation_scheduled", later["id"], "merchant"),
+        ("subscription_cancellation_undone", later["id"], "merchant"),
+        ("subscription_canceled", now["id"], "merchant")]
+    assert events[2]["data"]["reason"] == "merchant" and events[2]["data"]["comment"] == "pediu no chat"
+
+    # Another merchant cannot touch them.
+    assert_json_error(other("POST", f"/subscriptions/{later['id']}/cancel", {"at_period_end": False}), 404)
+    assert_json_error(other("DELETE", f"/subscriptions/{later['id']}/cancel"), 404)
+    assert shop("GET", f"/subscriptions/{later['id']}/activity").json()["activity"][0]["action"] == (
+        "cancellation_undone")
