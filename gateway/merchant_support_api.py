@@ -1,7 +1,7 @@
 """The merchant's support API, scoped to the API key's merchant (`_merchant`): its
 buyers looked up by e-mail or CPF/CNPJ, a buyer's subscriptions, a subscription's
 activity log; and what the merchant does for a buyer (cancel now or at the period's
-end, undo that), through the buyer's own operations with the merchant as the actor:
+end, undo that; the login e-mail sent again), through the buyer's own operations with the merchant as the actor:
 the same rules (but not the self-service settings), events and activity entries.
 
 Lists are pages (`?cursor=<next_cursor of the page before>&limit=…`). subscriptions
@@ -49,3 +49,11 @@ class MerchantSupportRoutes:
     def merchant_undo_cancel_subscription(self, request, subscription_id):
         merchant_id = self._merchant(request)
         return json_response(self.subscriptions.merchant_undo_cancel(merchant_id, subscription_id))
+
+    @http("POST", "/api/v1/merchant/customers/<email>/login-link")
+    def resend_customer_login_link(self, request, email):
+        """E-mail the buyer a login link as if they had asked (under the same rate limit),
+        noted in their subscriptions' activity; 404 if they are none of the merchant's."""
+        merchant_id = self._merchant(request)
+        self.subscriptions.note_login_link_requested(merchant_id, email)
+        return json_response(self.auth.request_login_link(email, merchant_id=merchant_id), status=202)

@@ -79,6 +79,9 @@ SUPPORT_ROUTES = [
     Route("DELETE", "/api/v1/merchant/subscriptions/{subscription_id}/cancel", MERCHANT,
           "Undo a cancellation scheduled for the period's end (the merchant as the actor)",
           schemas.ChangedAnswer, 200, None, API_KEY),
+    Route("POST", "/api/v1/merchant/customers/{email}/login-link", MERCHANT,
+          "E-mail the buyer a login link as if they asked (same rate limit), noted in their subscriptions' activity",
+          schemas.AcceptedAnswer, 202, None, API_KEY),
 ]
 
 ROUTES = [

@@ -450,3 +450,7 @@ class MerchantCancelRequest(CancelRequest):
     """The merchant cancels for its buyer: at the period's end (undoable until then) or now."""
 
     at_period_end = fields.Boolean(required=True)
+
+
+class AcceptedAnswer(Answer):
+    accepted = fields.Boolean(required=True)

@@ -54,7 +54,7 @@ CALLS = {
             "cancel", "undo_cancel", "activity", "create_offer", "update_offer",
             # the merchant's support API
             "find_customers", "customer_subscriptions", "merchant_activity", "merchant_cancel",
-            "merchant_undo_cancel",
+            "merchant_undo_cancel", "note_login_link_requested",
         ),
         "billing": ("ping", "record_order", "list_orders", "get_order"),
         "notifications": (

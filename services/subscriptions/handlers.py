@@ -191,6 +191,18 @@ def undo_plan_change(command, uow, ports):
     return subscription
 
 
+# -- the merchant's support
+
+def note_login_link_requested(command, uow, ports):
+    """The buyer's subscriptions at the merchant, each with the request noted (NotFound:
+    not a buyer of the merchant's)."""
+    subscriptions = uow.subscriptions.of_buyer(command.merchant_id, command.email)
+    for subscription in subscriptions:
+        subscription.note_login_link_requested(command.actor)
+    uow.commit()
+    return subscriptions
+
+
 # -- billing's payments
 
 def settle_order(command, uow, ports):

@@ -312,6 +312,15 @@ class SubscriptionsService(Pingable):
             identity, subscription_id, actor=domain.MERCHANT), handlers.undo_cancel)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def note_login_link_requested(self, merchant_id, email):
+        """The merchant's support asks for its buyer's login e-mail: noted in the
+        activity of the buyer's subscriptions there; 404 if `email` is none of its buyers."""
+        email = load(CUSTOMER_PAGE, {"email": email})["email"]
+        command = commands.NoteLoginLinkRequested(merchant_id, email, domain.MERCHANT)
+        return self._handle(handlers.note_login_link_requested, command,
+                            lambda subscriptions: {"subscription_ids": [s.id for s in subscriptions]})
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_subscriptions(self, identity):
         identity = load(IDENTITY, identity)
         with self.db.transaction() as session:

@@ -140,6 +140,16 @@ def customer_subscriptions_page(session, merchant_id, email, cursor, limit):
     return _page(session, query, Subscription.id, cursor, limit)
 
 
+def buyer_subscriptions_at(session, merchant_id, email):
+    """The merchant's subscriptions of the buyer `email`, by id; NotFound when the
+    buyer is none of the merchant's (another merchant's buyer is not found either)."""
+    if not customer_exists(session, email, merchant_id):
+        raise NotFound("Customer not found.")
+    return session.scalars(
+        select(Subscription).filter_by(merchant_id=merchant_id, email=normalize_email(email)).order_by(Subscription.id)
+    ).all()
+
+
 def merchant_subscription(session, merchant_id, subscription_id):
     """The merchant's subscription; another merchant's is not found, like one that does not exist."""
     found = session.scalars(

@@ -278,8 +278,13 @@ def test_login_link_requested_session_started_and_email_sent(system, shop, consu
     answer = requests.post(f"{system.gateway_url}/api/v1/auth/login-links", json={"email": email}, timeout=TIMEOUT)
     assert answer.status_code == 202
     requested = assert_as_documented(consumer.expect("login_link_requested", email=email))
-    assert requested["merchant_id"] is None
+    assert (requested["merchant_id"], requested["data"]["actor"]) == (None, "buyer")
     assert_as_documented(consumer.expect("email_sent", recipient=email, kind="login_link"))
+    # The merchant's support asks for it again: the same event, the merchant as the actor.
+    merchant_id, key = shop
+    assert merchant_call(system, "POST", f"/customers/{email}/login-link", key).status_code == 202
+    again = assert_as_documented(consumer.expect("login_link_requested", email=email, actor="merchant"))
+    assert again["merchant_id"] == merchant_id
 
 
 @covers("email_failed")

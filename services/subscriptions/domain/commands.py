@@ -69,6 +69,16 @@ class BeginCardUpdate(BuyerCommand):
 
 
 @dataclass(frozen=True)
+class NoteLoginLinkRequested:
+    """The merchant asks for its buyer's login e-mail (auth sends it): noted in the
+    activity of each of the buyer's subscriptions at the merchant."""
+
+    merchant_id: str
+    email: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class SettleOrder:
     """billing reports an order of ours `order_paid` or `charge_failed` (`event_type`)."""
 

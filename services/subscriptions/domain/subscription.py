@@ -130,6 +130,10 @@ class Subscription:
     def _note(self, actor, action, details):
         self.changes.append(Change(actor, action, details, NOTE))
 
+    def note_login_link_requested(self, actor):
+        """Someone (the merchant's support) asked for the buyer's login e-mail."""
+        self._note(actor, "login_link_requested", {})
+
     # -- what the buyer may do now
 
     @property

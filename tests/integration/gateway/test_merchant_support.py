@@ -113,3 +113,24 @@ def test_the_merchant_cancels_and_undoes_for_its_buyer_as_itself(portal, event_q
     assert_json_error(other("DELETE", f"/subscriptions/{later['id']}/cancel"), 404)
     assert shop("GET", f"/subscriptions/{later['id']}/activity").json()["activity"][0]["action"] == (
         "cancellation_undone")
+
+
+def test_the_merchant_sends_its_buyer_the_login_email_again(portal, event_queue):
+    shop, other = merchant(portal, "loja-acesso"), merchant(portal, "loja-longe")
+    assert shop("POST", "/offers", offer("mensal", 3990, 1)).status_code == 201
+    announced = event_queue("auth", "login_link_requested")
+    body = sale("mensal")
+    email = body["customer"]["email"]
+    subscription = shop("POST", "/subscriptions", body).json()["subscription"]
+
+    assert_json_error(other("POST", f"/customers/{email}/login-link"), 404)
+    assert_json_error(shop("POST", "/customers/ninguem@example.com/login-link"), 404)
+    sent = shop("POST", f"/customers/{email.upper()}/login-link")
+    assert sent.status_code == 202 and sent.json() == {"accepted": True}
+
+    envelope = announced.get(timeout=10).payload
+    assert (envelope["merchant_id"], envelope["data"]["email"], envelope["data"]["actor"]) == (
+        "loja-acesso", email, "merchant")
+    assert announced.qsize() == 0
+    [noted, *_] = shop("GET", f"/subscriptions/{subscription['id']}/activity").json()["activity"]
+    assert (noted["actor"], noted["action"]) == ("merchant", "login_link_requested")
