@@ -1,7 +1,7 @@
 """The merchant's support API, scoped to the API key's merchant (`_merchant`): its
 buyers looked up by e-mail or CPF/CNPJ, a buyer's subscriptions, a subscription's
 activity log; and what the merchant does for a buyer (cancel now or at the period's
-end, undo that; the login e-mail sent again), through the buyer's own operations with the merchant as the actor:
+end, undo that; change plan, quote then confirm; the login e-mail sent again), through the buyer's own operations with the merchant as the actor:
 the same rules (but not the self-service settings), events and activity entries.
 
 Lists are pages (`?cursor=<next_cursor of the page before>&limit=…`). subscriptions
@@ -9,7 +9,9 @@ checks every argument again, and another merchant's buyer or subscription answer
 or an empty page, like one that does not exist.
 """
 from gateway.merchant_catalog_api import checked_query
-from gateway.schemas import CustomersQuery, MerchantCancelRequest, PageQuery
+from gateway.schemas import (
+    CustomersQuery, MerchantCancelRequest, PageQuery, PlanChangeQuoteRequest, PlanChangeRequest,
+)
 from services.common.validation import load
 from services.common.web import http, json_response, read_json
 
@@ -57,3 +59,18 @@ class MerchantSupportRoutes:
         merchant_id = self._merchant(request)
         self.subscriptions.note_login_link_requested(merchant_id, email)
         return json_response(self.auth.request_login_link(email, merchant_id=merchant_id), status=202)
+
+    @http("POST", f"{SUBSCRIPTION}/plan-change/quote")
+    def merchant_quote_plan_change(self, request, subscription_id):
+        merchant_id = self._merchant(request)
+        body = load(PlanChangeQuoteRequest(), read_json(request))
+        quote = self.subscriptions.merchant_quote_plan_change(merchant_id, subscription_id, body["offer_id"])
+        return json_response({"quote": quote}, status=201)
+
+    @http("POST", f"{SUBSCRIPTION}/plan-change")
+    def merchant_change_plan(self, request, subscription_id):
+        """Confirm a quote: charged exactly as quoted, with the buyer's payment method."""
+        merchant_id = self._merchant(request)
+        body = load(PlanChangeRequest(), read_json(request))
+        return json_response(self._subscriptions_calling_billing().merchant_change_plan(
+            merchant_id, subscription_id, body["quote_id"], body["installments"]))

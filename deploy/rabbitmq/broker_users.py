@@ -55,6 +55,7 @@ CALLS = {
             # the merchant's support API
             "find_customers", "customer_subscriptions", "merchant_activity", "merchant_cancel",
             "merchant_undo_cancel", "note_login_link_requested",
+            "merchant_quote_plan_change", "merchant_change_plan",
         ),
         "billing": ("ping", "record_order", "list_orders", "get_order"),
         "notifications": (

@@ -22,6 +22,7 @@ from threading import Lock
 
 from services.common.errors import Conflict, Forbidden, NotFound, PortalError, RuleRefused, ValidationFailed
 from services.subscriptions.domain import rules
+from services.subscriptions.domain.rules import MERCHANT
 from services.subscriptions.domain.subscription import (
     CANCEL, CHANGE_PAYMENT_METHOD, CHANGE_PLAN, OPERATION_DISABLED, QUOTE_EXPIRED, UNDO_CANCEL, UNDO_PLAN_CHANGE,
     Subscription, terms,
@@ -144,7 +145,7 @@ def plan_options(command, uow, ports):
 def quote_plan_change(command, uow, ports):
     now = ports.clock()
     subscription = uow.subscriptions.owned(command.identity, command.subscription_id)
-    refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=command.offer_id))
+    refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=command.offer_id, actor=command.actor))
     new_offer = uow.offers.get(subscription.merchant_id, command.offer_id)
     refuse(rules.archived_option_refusal(new_offer))
     quote = subscription.quote_plan_change(new_offer, now)
@@ -160,7 +161,8 @@ def change_plan(command, uow, ports):
     """
     now = ports.clock()
     subscription = uow.subscriptions.lock(command.subscription_id, command.identity)
-    refuse(subscription.setting_refusal(CHANGE_PLAN))
+    if command.actor != MERCHANT:
+        refuse(subscription.setting_refusal(CHANGE_PLAN))
     quote = uow.quotes.of_subscription(subscription.id, command.quote_id)
     new_offer = uow.offers.get(subscription.merchant_id, quote.to_offer_id)
     charge = subscription.quote_charge_request(quote, new_offer, command.installments)
@@ -173,10 +175,10 @@ def change_plan(command, uow, ports):
         uow.commit()
         return subscription, order
     refuse(subscription.quote_refusal(quote, now))
-    refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=quote.to_offer_id))
+    refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=quote.to_offer_id, actor=command.actor))
     refuse(rules.installments_refusal(command.installments, quote.max_installments))
     order = None if quote.kind == rules.SCHEDULED else ports.billing.charge(charge)
-    refuse(subscription.confirm_plan_change(quote, new_offer, command.installments, order, "buyer", now,
+    refuse(subscription.confirm_plan_change(quote, new_offer, command.installments, order, command.actor, now,
                                             ports.issue_ahead),
            decline_reason=[(order or {}).get("decline_reason") or "refused"])
     uow.commit()

@@ -288,14 +288,15 @@ class SubscriptionsService(Pingable):
             entries, next_cursor = store.activity_page(session, subscription.id, page["cursor"], page["limit"])
             return {"activity": ACTIVITY.dump(entries, many=True), "next_cursor": _cursor(next_cursor)}
 
-    def _for_buyer(self, merchant_id, subscription_id, command_for, handler):
+    def _for_buyer(self, merchant_id, subscription_id, command_for, handler, dump=None):
         """Run a buyer's `handler` for the merchant, on the merchant's subscription, with
         the merchant as the actor (`command_for(identity)`: the command): the same
-        rules, events and activity as the buyer's own operation."""
+        rules, events and activity as the buyer's own operation; `dump` its answer
+        (default: `_changed`)."""
         with self.db.transaction() as session:
             subscription = store.merchant_subscription(session, merchant_id, subscription_id)
             identity = {"email": subscription.email, "merchant_id": subscription.merchant_id}
-            return self._handle(handler, command_for(identity), self._changed, session)
+            return self._handle(handler, command_for(identity), dump or self._changed, session)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def merchant_cancel(self, merchant_id, subscription_id, request):
@@ -310,6 +311,22 @@ class SubscriptionsService(Pingable):
         """The merchant undoes its buyer's cancellation scheduled for the period's end."""
         return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.UndoCancel(
             identity, subscription_id, actor=domain.MERCHANT), handlers.undo_cancel)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_quote_plan_change(self, merchant_id, subscription_id, offer_id):
+        """The merchant quotes a plan change for its buyer (whatever the self-service settings)."""
+        request = load(QUOTE_REQUEST, {"offer_id": offer_id})
+        return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.QuotePlanChange(
+            identity, subscription_id, request["offer_id"], actor=domain.MERCHANT), handlers.quote_plan_change,
+            QUOTE.dump)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_change_plan(self, merchant_id, subscription_id, quote_id, installments=1):
+        """The merchant confirms its quote: charged exactly as quoted, with the buyer's payment method."""
+        request = load(PLAN_CHANGE_REQUEST, {"quote_id": quote_id, "installments": installments})
+        return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.ChangePlan(
+            identity, subscription_id, request["quote_id"], request["installments"], actor=domain.MERCHANT),
+            handlers.change_plan, lambda answer: self._changed(*answer))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def note_login_link_requested(self, merchant_id, email):

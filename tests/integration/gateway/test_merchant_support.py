@@ -134,3 +134,33 @@ def test_the_merchant_sends_its_buyer_the_login_email_again(portal, event_queue)
     assert announced.qsize() == 0
     [noted, *_] = shop("GET", f"/subscriptions/{subscription['id']}/activity").json()["activity"]
     assert (noted["actor"], noted["action"]) == ("merchant", "login_link_requested")
+
+
+def test_the_merchant_changes_its_buyers_plan_as_quoted(portal, event_queue):
+    shop, other = merchant(portal, "loja-planos"), merchant(portal, "loja-fora")
+    for body in (offer("mensal", 3990, 1), offer("anual", 39900, 12, max_installments=12)):
+        assert shop("POST", "/offers", body).status_code == 201
+    assert shop("PUT", "/offers/mensal/plan-change-options", {"plan_change_options": ["anual"]}).status_code == 200
+    # The buyer may not change plan by themselves here; the merchant's support still may.
+    assert shop("PUT", "/settings", {"name": "Loja", "customer_can_change_plan": False}).status_code == 200
+    announced = event_queue("subscriptions", "subscription_plan_changed")
+    subscription = shop("POST", "/subscriptions", sale("mensal")).json()["subscription"]
+    path = f"/subscriptions/{subscription['id']}/plan-change"
+
+    assert_json_error(other("POST", f"{path}/quote", {"offer_id": "anual"}), 404)
+    assert_json_error(shop("POST", f"{path}/quote", {"offer_id": "mensal"}), 422)
+    quoted = shop("POST", f"{path}/quote", {"offer_id": "anual"})
+    assert quoted.status_code == 201, quoted.text
+    quote = quoted.json()["quote"]
+    assert quote["to_offer_id"] == "anual" and quote["charge_cents"] > 0
+    assert_json_error(other("POST", path, {"quote_id": quote["quote_id"]}), 404)
+    changed = shop("POST", path, {"quote_id": quote["quote_id"], "installments": 3})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["subscription"]["offer_id"] == "anual"
+    assert changed.json()["order"]["amount_cents"] == quote["charge_cents"]
+
+    event = announced.get(timeout=10).payload
+    assert (event["data"]["subscription_id"], event["data"]["actor"], event["data"]["to_offer_id"]) == (
+        subscription["id"], "merchant", "anual")
+    entries = shop("GET", f"/subscriptions/{subscription['id']}/activity").json()["activity"]
+    assert ("merchant", "plan_changed") in [(e["actor"], e["action"]) for e in entries]
