@@ -1,8 +1,9 @@
 """The merchant's support API, scoped to the API key's merchant (`_merchant`): its
 buyers looked up by e-mail or CPF/CNPJ, a buyer's subscriptions, a subscription's
 activity log; and what the merchant does for a buyer (cancel now or at the period's
-end, undo that; change plan, quote then confirm; the login e-mail sent again), through the buyer's own operations with the merchant as the actor:
-the same rules (but not the self-service settings), events and activity entries.
+end, undo that; change plan, quote then confirm; the login e-mail sent again),
+through the buyer's own operations with the merchant as the actor: the same rules
+(but not the self-service settings), events and activity entries.
 
 Lists are pages (`?cursor=<next_cursor of the page before>&limit=…`). subscriptions
 checks every argument again, and another merchant's buyer or subscription answers 404

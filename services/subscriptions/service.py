@@ -29,7 +29,9 @@ from services.subscriptions.ports import Ports, RpcBilling
 from services.subscriptions.unit_of_work import SqlUnitOfWork
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
-    ContactSchema, CustomerPageSchema, MerchantCancelRequestSchema, CustomerQuerySchema, CustomerSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema, OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
+    ContactSchema, CustomerPageSchema, CustomerQuerySchema, CustomerSchema, IdempotencyKeySchema,
+    MerchantCancelRequestSchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema,
+    OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
     PageRequestSchema, PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
     PaymentNotAppliedViewSchema, PendingPlanChangeSchema,
     PlanChangeOptionsSchema,

@@ -47,7 +47,8 @@ class SqlSubscriptions:
 
     def of_buyer(self, merchant_id, email):
         """The merchant's subscriptions of the buyer `email`, to change."""
-        return [self._saw(subscription) for subscription in store.buyer_subscriptions_at(self._session, merchant_id, email)]
+        found = store.buyer_subscriptions_at(self._session, merchant_id, email)
+        return [self._saw(subscription) for subscription in found]
 
     def claim_due_batch(self, now, limit, after=None):
         """Up to `limit` due subscriptions after `after`, locked: see store.claim_due_batch."""

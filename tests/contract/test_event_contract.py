@@ -151,7 +151,8 @@ def test_the_merchants_support_cancels_and_undoes_with_the_same_events(system, s
     scheduled = assert_as_documented(consumer.expect("subscription_cancellation_scheduled",
                                                      subscription_id=subscription["id"]))
     assert merchant_call(system, "DELETE", path, key).status_code == 200
-    undone = assert_as_documented(consumer.expect("subscription_cancellation_undone", subscription_id=subscription["id"]))
+    undone = assert_as_documented(consumer.expect("subscription_cancellation_undone",
+                                                  subscription_id=subscription["id"]))
     assert merchant_call(system, "POST", path, key, {"at_period_end": False}).status_code == 200
     canceled = assert_as_documented(consumer.expect("subscription_canceled", subscription_id=subscription["id"]))
     assert [envelope["data"]["actor"] for envelope in (scheduled, undone, canceled)] == ["merchant"] * 3
