@@ -12,7 +12,7 @@ from services.common.validation import load
 from services.common.web import http, json_response, read_json
 
 
-def _query(request, schema):
+def checked_query(request, schema):
     """The query string, checked by `schema` (a field it does not know is refused)."""
     return load(schema, request.args.to_dict())
 
@@ -23,7 +23,7 @@ class MerchantCatalogRoutes:
     @http("GET", "/api/v1/merchant/offers")
     def list_merchant_offers(self, request):
         merchant_id = self._merchant(request)
-        return json_response(self.subscriptions.list_offers(merchant_id, **_query(request, OffersQuery())))
+        return json_response(self.subscriptions.list_offers(merchant_id, **checked_query(request, OffersQuery())))
 
     @http("POST", "/api/v1/merchant/offers")
     def create_merchant_offer(self, request):
@@ -46,7 +46,7 @@ class MerchantCatalogRoutes:
     @http("GET", "/api/v1/merchant/webhooks/deliveries")
     def list_merchant_deliveries(self, request):
         merchant_id = self._merchant(request)
-        page = self.notifications.list_merchant_deliveries(merchant_id, **_query(request, DeliveriesQuery()))
+        page = self.notifications.list_merchant_deliveries(merchant_id, **checked_query(request, DeliveriesQuery()))
         return json_response(page, headers={"Cache-Control": "no-store"})
 
     @http("POST", "/api/v1/merchant/webhooks/deliveries/<delivery_id>/replay")

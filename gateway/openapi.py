@@ -63,6 +63,36 @@ CATALOG_ROUTES = [
           schemas.DeliveryAnswer, 200, None, API_KEY),
 ]
 
+# The merchant's support API (gateway/merchant_support_api.py).
+CUSTOMER = "/api/v1/merchant/customers/{email}"
+FOR_BUYER = "/api/v1/merchant/subscriptions/{subscription_id}"
+SUPPORT_ROUTES = [
+    Route("GET", "/api/v1/merchant/customers", MERCHANT,
+          "A page of the merchant's buyers with an e-mail or a CPF/CNPJ (send one of them)",
+          schemas.CustomersAnswer, 200, None, API_KEY, query=schemas.CustomersQuery),
+    Route("GET", f"{CUSTOMER}/subscriptions", MERCHANT,
+          "A page of a buyer's subscriptions at the merchant, by id",
+          schemas.CustomerSubscriptionsAnswer, 200, None, API_KEY, query=schemas.PageQuery),
+    Route("GET", f"{FOR_BUYER}/activity", MERCHANT,
+          "A page of what happened to a subscription and who did it, newest first",
+          schemas.ActivityPageAnswer, 200, None, API_KEY, query=schemas.PageQuery),
+    Route("POST", f"{FOR_BUYER}/cancel", MERCHANT,
+          "Cancel for the buyer, now or at the period's end (the merchant as the actor; a past-due one ends now)",
+          schemas.ChangedAnswer, 200, schemas.MerchantCancelRequest, API_KEY),
+    Route("DELETE", f"{FOR_BUYER}/cancel", MERCHANT,
+          "Undo a cancellation scheduled for the period's end (the merchant as the actor)",
+          schemas.ChangedAnswer, 200, None, API_KEY),
+    Route("POST", f"{CUSTOMER}/login-link", MERCHANT,
+          "E-mail the buyer a login link as if they asked (same rate limit), noted in their subscriptions' activity",
+          schemas.AcceptedAnswer, 202, None, API_KEY),
+    Route("POST", f"{FOR_BUYER}/plan-change/quote", MERCHANT,
+          "Quote a plan change for the buyer (valid 10 minutes; among the offer's plan-change options)",
+          schemas.QuoteAnswer, 201, schemas.PlanChangeQuoteRequest, API_KEY),
+    Route("POST", f"{FOR_BUYER}/plan-change", MERCHANT,
+          "Change the buyer's plan as quoted, charging exactly the quote (the merchant as the actor)",
+          schemas.ChangedAnswer, 200, schemas.PlanChangeRequest, API_KEY),
+]
+
 ROUTES = [
     Route("POST", "/api/v1/auth/login-links", LOGIN, "Ask for a login e-mail (the same answer whoever asks)",
           schemas.LoginLinkAnswer, 202, schemas.LoginLinkRequest),
@@ -124,6 +154,7 @@ ROUTES = [
     Route("PUT", "/api/v1/merchant/webhooks", MERCHANT, "Replace the webhook endpoints",
           schemas.WebhookSettingsAnswer, 200, schemas.WebhookSettingsRequest, API_KEY),
     *CATALOG_ROUTES,
+    *SUPPORT_ROUTES,
 ]
 
 IDEMPOTENCY_KEY = {

@@ -424,3 +424,72 @@ class WebhookSettingsAnswer(Answer):
     secret = fields.String(required=True, allow_none=True)
     endpoints = fields.List(fields.Dict(), required=True)
     event_types = fields.List(fields.String(), required=True)
+
+
+# -- the merchant's support API (gateway/merchant_support_api.py)
+
+class CustomersQuery(PageQuery):
+    """A buyer looked up by e-mail or CPF/CNPJ (subscriptions normalizes and checks them)."""
+
+    email = fields.String(validate=validate.Length(min=1, max=254))
+    document = fields.String(validate=validate.Length(min=1, max=30))
+
+    @validates_schema
+    def check_one_key(self, data, **kwargs):
+        if ("email" in data) == ("document" in data):
+            raise ValidationError("Send either email or document.", "email")
+
+
+class AddressView(Answer):
+    street = fields.String(required=True)
+    number = fields.String(required=True)
+    complement = fields.String(required=True, allow_none=True)
+    district = fields.String(required=True, allow_none=True)
+    city = fields.String(required=True)
+    state = fields.String(required=True)
+    postal_code = fields.String(required=True)
+    country = fields.String(required=True, allow_none=True)
+
+
+class CustomerView(Answer):
+    """A buyer as the merchant's checkouts described them."""
+
+    id = fields.Integer(required=True)
+    merchant_id = fields.String(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+    document = fields.String(required=True, allow_none=True)
+    phone = fields.String(required=True, allow_none=True)
+    address = fields.Nested(AddressView, required=True, allow_none=True)
+
+
+class CustomersAnswer(Answer):
+    customers = fields.List(fields.Nested(CustomerView), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class CustomerSubscriptionsAnswer(Answer):
+    subscriptions = fields.List(fields.Dict(), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class ActivityEntryView(Answer):
+    at = fields.String(required=True)
+    actor = fields.String(required=True, validate=validate.OneOf(("buyer", "merchant", "system")))
+    action = fields.String(required=True)
+    details = fields.Dict(required=True)
+
+
+class ActivityPageAnswer(Answer):
+    activity = fields.List(fields.Nested(ActivityEntryView), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class MerchantCancelRequest(CancelRequest):
+    """The merchant cancels for its buyer: at the period's end (undoable until then) or now."""
+
+    at_period_end = fields.Boolean(required=True)
+
+
+class AcceptedAnswer(Answer):
+    accepted = fields.Boolean(required=True)

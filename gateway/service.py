@@ -13,6 +13,7 @@ from gateway.auth_api import AuthRoutes
 from gateway.buyer_api import BuyerRoutes
 from gateway.merchant_api import MerchantRoutes
 from gateway.merchant_catalog_api import MerchantCatalogRoutes
+from gateway.merchant_support_api import MerchantSupportRoutes
 from gateway.merchant_webhooks_api import MerchantWebhookRoutes
 from gateway.openapi import OpenApiRoutes
 from gateway.ops import OpsRoutes
@@ -24,6 +25,7 @@ from services.common.rpc import BrokerCheck, TimedRpc
 @csrf.guard_routes
 class GatewayService(
     OpsRoutes, AuthRoutes, BuyerRoutes, MerchantRoutes, MerchantWebhookRoutes, MerchantCatalogRoutes, OpenApiRoutes,
+    MerchantSupportRoutes,
     PortalPages,
 ):
     name = "gateway"

@@ -52,6 +52,10 @@ CALLS = {
             "upsert_contact", "create_subscription", "list_subscriptions", "get_subscription", "plan_options",
             "quote_plan_change", "change_plan", "undo_plan_change", "change_payment_method", "begin_card_update",
             "cancel", "undo_cancel", "activity", "create_offer", "update_offer",
+            # the merchant's support API
+            "find_customers", "customer_subscriptions", "merchant_activity", "merchant_cancel",
+            "merchant_undo_cancel", "note_login_link_requested",
+            "merchant_quote_plan_change", "merchant_change_plan",
         ),
         "billing": ("ping", "record_order", "list_orders", "get_order", "request_refund", "list_refunds"),
         "notifications": (

@@ -46,6 +46,8 @@ class RequestLoginLinkSchema(Schema):
     client_address = ClientAddress()
     # The browser's login nonce (its cookie); only its hash is kept.
     nonce = Token(required=False)
+    # The merchant whose support asks for its buyer, or None: the buyer asks.
+    merchant_id = fields.String(load_default=None, allow_none=True, validate=slug)
 
 
 class RedeemLoginSchema(Schema):
@@ -142,6 +144,8 @@ class ApiKeySchema(Schema):
 class LoginLinkRequestedSchema(Schema):
     request_id = fields.String(required=True)
     email = fields.String(required=True)
+    # Who asked: the buyer, or a merchant's support for its buyer (the support API).
+    actor = fields.String(required=True, validate=validate.OneOf(("buyer", "merchant")))
 
 
 class SessionStartedSchema(Schema):

@@ -81,14 +81,17 @@ class AuthService(Pingable):
     # Login links -----------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("nonce",))
-    def request_login_link(self, email, client_address=None, nonce=None):
-        """Record a login request and answer at once, the same for every e-mail.
+    def request_login_link(self, email, client_address=None, nonce=None, merchant_id=None):
+        """Record a login request and answer at once, the same for every e-mail;
+        `merchant_id`: the merchant whose support asks for its buyer (the gateway has
+        checked the buyer is one of its own), announced as the actor.
 
         Known and unknown e-mails take the same path here (a row, a background job);
         only the job, after the answer, asks subscriptions and sends, or not. Past a
         rate limit the answer is the same and nothing is recorded or sent.
         """
-        payload = load(RequestLoginLinkSchema(), {"email": email, "client_address": client_address, "nonce": nonce})
+        payload = load(RequestLoginLinkSchema(), {"email": email, "client_address": client_address, "nonce": nonce,
+                                                  "merchant_id": merchant_id})
         now = clock.now()
         request_id = str(uuid.uuid4())
         token = domain.new_token()
@@ -110,7 +113,7 @@ class AuthService(Pingable):
                 log.info("login request over the rate limit: nothing recorded or sent")
                 return ACCEPTED
             session.add(request)
-        self.background(self._deliver_login_email, request, token, code)
+        self.background(self._deliver_login_email, request, token, code, payload["merchant_id"])
         return ACCEPTED
 
     def _within_rate_limits(self, session, request):
@@ -132,14 +135,14 @@ class AuthService(Pingable):
             int(self.config["LOGIN_RATE_LIMIT_PER_EMAIL"]), int(self.config["LOGIN_RATE_LIMIT_PER_ADDRESS"]),
         )
 
-    def _deliver_login_email(self, request, token, code):
+    def _deliver_login_email(self, request, token, code, merchant_id):
         """The background half of `request_login_link`: e-mail known buyers only."""
         try:
             if not self.subscriptions.customer_exists(request.email):
                 return
             with self.db.transaction() as session:
-                self.events.record(session, "login_link_requested", None, {
-                    "request_id": request.id, "email": request.email,
+                self.events.record(session, "login_link_requested", merchant_id, {
+                    "request_id": request.id, "email": request.email, "actor": "merchant" if merchant_id else "buyer",
                 })
             result = self.notifications.send_login_email(
                 email=request.email,

@@ -6,7 +6,8 @@ A checkout's intake (`create_subscription`) is checked against its merchant and 
 A buyer's operation is checked in this order:
 1. the subscription is the buyer's (else 404, as if it did not exist);
 2. the merchant's setting allows the operation (else 403 `operation_disabled`: the
-   service is the authority, whatever a page offers);
+   service is the authority, whatever a page offers), unless the merchant itself acts
+   for its buyer (`command.actor`, its support through the API);
 3. the subscription's rules allow it now (else 422 with the rule's code);
 then the aggregate (domain/subscription.py) makes the change and records it, and
 `uow.commit()` writes it. Charges go through billing under a key derived from the
@@ -22,6 +23,7 @@ from threading import Lock
 from services.common.errors import Conflict, Forbidden, NotFound, PortalError, RuleRefused, ValidationFailed
 from services.common.schemas import as_sale_card
 from services.subscriptions.domain import rules
+from services.subscriptions.domain.rules import MERCHANT
 from services.subscriptions.domain.subscription import (
     CANCEL, CHANGE_PAYMENT_METHOD, CHANGE_PLAN, OPERATION_DISABLED, QUOTE_EXPIRED, UNDO_CANCEL, UNDO_PLAN_CHANGE,
     Subscription, terms,
@@ -74,16 +76,16 @@ def create_subscription(command, uow, ports):
 def cancel(command, uow, ports):
     now = ports.clock()
     subscription = uow.subscriptions.lock(command.subscription_id, command.identity)
-    refuse(subscription.refusal_for(CANCEL, now))
-    subscription.cancel(command.reason, command.comment, "buyer", now)
+    refuse(subscription.refusal_for(CANCEL, now, actor=command.actor))
+    subscription.cancel(command.reason, command.comment, command.actor, now, command.at_period_end)
     uow.commit()
     return subscription
 
 
 def undo_cancel(command, uow, ports):
     subscription = uow.subscriptions.lock(command.subscription_id, command.identity)
-    refuse(subscription.refusal_for(UNDO_CANCEL, ports.clock()))
-    subscription.undo_cancellation("buyer", ports.issue_ahead)
+    refuse(subscription.refusal_for(UNDO_CANCEL, ports.clock(), actor=command.actor))
+    subscription.undo_cancellation(command.actor, ports.issue_ahead)
     uow.commit()
     return subscription
 
@@ -147,7 +149,7 @@ def plan_options(command, uow, ports):
 def quote_plan_change(command, uow, ports):
     now = ports.clock()
     subscription = uow.subscriptions.owned(command.identity, command.subscription_id)
-    refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=command.offer_id))
+    refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=command.offer_id, actor=command.actor))
     new_offer = uow.offers.get(subscription.merchant_id, command.offer_id)
     refuse(rules.archived_option_refusal(new_offer))
     quote = subscription.quote_plan_change(new_offer, now)
@@ -163,7 +165,8 @@ def change_plan(command, uow, ports):
     """
     now = ports.clock()
     subscription = uow.subscriptions.lock(command.subscription_id, command.identity)
-    refuse(subscription.setting_refusal(CHANGE_PLAN))
+    if command.actor != MERCHANT:
+        refuse(subscription.setting_refusal(CHANGE_PLAN))
     quote = uow.quotes.of_subscription(subscription.id, command.quote_id)
     new_offer = uow.offers.get(subscription.merchant_id, quote.to_offer_id)
     charge = subscription.quote_charge_request(quote, new_offer, command.installments)
@@ -176,10 +179,10 @@ def change_plan(command, uow, ports):
         uow.commit()
         return subscription, order
     refuse(subscription.quote_refusal(quote, now))
-    refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=quote.to_offer_id))
+    refuse(subscription.refusal_for(CHANGE_PLAN, now, offer_id=quote.to_offer_id, actor=command.actor))
     refuse(rules.installments_refusal(command.installments, quote.max_installments))
     order = None if quote.kind == rules.SCHEDULED else ports.billing.charge(charge)
-    refuse(subscription.confirm_plan_change(quote, new_offer, command.installments, order, "buyer", now,
+    refuse(subscription.confirm_plan_change(quote, new_offer, command.installments, order, command.actor, now,
                                             ports.issue_ahead),
            decline_reason=[(order or {}).get("decline_reason") or "refused"])
     uow.commit()
@@ -192,6 +195,18 @@ def undo_plan_change(command, uow, ports):
     subscription.drop_pending_change("buyer", why="undone")
     uow.commit()
     return subscription
+
+
+# -- the merchant's support
+
+def note_login_link_requested(command, uow, ports):
+    """The buyer's subscriptions at the merchant, each with the request noted (NotFound:
+    not a buyer of the merchant's)."""
+    subscriptions = uow.subscriptions.of_buyer(command.merchant_id, command.email)
+    for subscription in subscriptions:
+        subscription.note_login_link_requested(command.actor)
+    uow.commit()
+    return subscriptions
 
 
 # -- billing's payments

@@ -11,7 +11,7 @@ from services.subscriptions import domain
 MAX_INSTALLMENTS = 12
 # offers.price_cents is a 32-bit integer.
 MAX_PRICE_CENTS = 2**31 - 1
-ACTORS = ("buyer", "merchant", "system")
+ACTORS = (domain.BUYER, domain.MERCHANT, domain.SYSTEM)
 PLAN_CHANGE_KINDS = (domain.UPGRADE, domain.NEW_CYCLE, domain.SCHEDULED)
 
 
@@ -109,13 +109,30 @@ class OfferChangeSchema(OfferSchema):
         exclude = ("merchant_id", "id")
 
 
-class PageRequestSchema(Schema):
+class IdPageSchema(Schema):
     """A page of a list ordered by id: up to `limit` items after the `cursor` (the
-    `next_cursor` of the page before), optionally of one `status`."""
+    `next_cursor` of the page before)."""
 
     cursor = fields.String(load_default=None, allow_none=True, validate=slug)
     limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+
+
+class PageRequestSchema(IdPageSchema):
+    """A page of offers or merchants, optionally of one `status`."""
+
     status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.OFFER_STATUSES))
+
+
+class CustomerPageSchema(IdPageSchema):
+    """A page of a buyer's subscriptions at a merchant, by the buyer's e-mail."""
+
+    email = LowerEmail(required=True)
+
+
+class SupportPageSchema(IdPageSchema):
+    """A page of a list whose ids are numbers (a buyer's contacts, an activity log)."""
+
+    cursor = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=2**63 - 1))
 
 
 class AddressSchema(Schema):
@@ -136,6 +153,24 @@ class ContactSchema(Schema):
     document = Document(load_default=None, allow_none=True)
     phone = optional_string(30)
     address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
+
+
+class CustomerQuerySchema(SupportPageSchema):
+    """A merchant looks its buyers up by e-mail or by CPF/CNPJ (one of them)."""
+
+    email = LowerEmail(load_default=None, allow_none=True)
+    document = Document(load_default=None, allow_none=True)
+
+    @validates_schema
+    def check_one_key(self, data, **kwargs):
+        if (data.get("email") is None) == (data.get("document") is None):
+            raise ValidationError("Send either email or document.", "email")
+
+
+class CustomerSchema(ContactSchema):
+    """A buyer as the merchant knows them (what its checkouts sent)."""
+
+    id = fields.Integer()
 
 
 class PaymentSchema(CardOnFileSchema):
@@ -196,6 +231,13 @@ class PaymentMethodChangeSchema(Schema):
 class CancelRequestSchema(Schema):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(domain.CANCEL_FEEDBACK))
     comment = optional_string(500)
+
+
+class MerchantCancelRequestSchema(CancelRequestSchema):
+    """The merchant cancels for its buyer, saying when: at the period's end, or now (a
+    past-due subscription has no paid period left: it ends now either way)."""
+
+    at_period_end = fields.Boolean(required=True)
 
 
 class IdempotencyKeySchema(Schema):

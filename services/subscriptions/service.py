@@ -29,13 +29,15 @@ from services.subscriptions.ports import Ports, RpcBilling
 from services.subscriptions.unit_of_work import SqlUnitOfWork
 from services.subscriptions.schemas import (
     ActivitySchema, CanceledSchema, CancellationScheduledSchema, CancellationUndoneSchema, CancelRequestSchema,
-    ContactSchema, IdempotencyKeySchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema, OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
+    ContactSchema, CustomerPageSchema, CustomerQuerySchema, CustomerSchema, IdempotencyKeySchema,
+    MerchantCancelRequestSchema, MerchantSchema, MerchantSettingsSchema, OfferActorSchema, OfferChangedSchema,
+    OfferChangeSchema, OfferSchema, OfferViewSchema, OrderRefSchema,
     PageRequestSchema, PastDueSchema, PaymentMethodChangedSchema, PaymentMethodChangeSchema, PaymentNotAppliedSchema,
     PaymentNotAppliedViewSchema, PendingPlanChangeSchema,
     PlanChangeOptionsSchema,
     PlanChangedSchema, PlanChangeDroppedSchema, PlanChangeRequestSchema, PlanChangeScheduledSchema,
     QuoteRequestSchema, QuoteSchema, RenewedSchema, SubscriptionCreatedSchema,
-    SubscriptionDetailSchema, SubscriptionInputSchema, SubscriptionSchema,
+    SubscriptionDetailSchema, SubscriptionInputSchema, SubscriptionSchema, SupportPageSchema,
 )
 
 EVENTS = event_catalog(
@@ -63,12 +65,17 @@ PAGE_REQUEST = PageRequestSchema()
 PLAN_CHANGE_OPTIONS = PlanChangeOptionsSchema()
 OFFER = OfferSchema()
 CONTACT = ContactSchema()
+CUSTOMER = CustomerSchema()
+CUSTOMER_QUERY = CustomerQuerySchema()
+CUSTOMER_PAGE = CustomerPageSchema()
+SUPPORT_PAGE = SupportPageSchema()
 SUBSCRIPTION_INPUT = SubscriptionInputSchema()
 SUBSCRIPTION = SubscriptionSchema()
 QUOTE_REQUEST = QuoteRequestSchema()
 PLAN_CHANGE_REQUEST = PlanChangeRequestSchema()
 PAYMENT_METHOD_CHANGE = PaymentMethodChangeSchema()
 CANCEL_REQUEST = CancelRequestSchema()
+MERCHANT_CANCEL_REQUEST = MerchantCancelRequestSchema()
 IDEMPOTENCY_KEY = IdempotencyKeySchema()
 QUOTE = QuoteSchema()
 OFFER_VIEW = OfferViewSchema()
@@ -79,6 +86,11 @@ PAYMENT_NOT_APPLIED = PaymentNotAppliedViewSchema()
 log = logging.getLogger(__name__)
 # Who may change a payment method: the buyer (also through billing's card form) or the merchant.
 METHOD_CHANGE_ACTORS = ("buyer", "merchant")
+
+
+def _cursor(row_id):
+    """A numeric id as the cursor of the next page: a string, like every list's."""
+    return None if row_id is None else str(row_id)
 
 
 class OnePassAtATime(DependencyProvider):
@@ -251,6 +263,84 @@ class SubscriptionsService(Pingable):
             written = store.set_plan_change_options(session, merchant_id, offer_id, options)
             return self._offer_changed(session, written, "merchant")
 
+    # -- a merchant's support team (the merchant API, scoped by its API key)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS, sensitive_arguments=("query.document",))
+    def find_customers(self, merchant_id, query):
+        """A page of the merchant's buyers with the `email` or the `document` (CPF/CNPJ) asked."""
+        found = load(CUSTOMER_QUERY, query)
+        with self.db.transaction() as session:
+            customers, next_cursor = store.customers_page(
+                session, merchant_id, found["email"], found["document"], found["cursor"], found["limit"])
+            return {"customers": CUSTOMER.dump(customers, many=True), "next_cursor": _cursor(next_cursor)}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def customer_subscriptions(self, merchant_id, email, cursor=None, limit=50):
+        """A page of the merchant's subscriptions of the buyer `email`."""
+        page = load(CUSTOMER_PAGE, {"email": email, "cursor": cursor, "limit": limit})
+        with self.db.transaction() as session:
+            found, next_cursor = store.customer_subscriptions_page(
+                session, merchant_id, page["email"], page["cursor"], page["limit"])
+            return {"subscriptions": SUBSCRIPTION.dump(found, many=True), "next_cursor": next_cursor}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_activity(self, merchant_id, subscription_id, cursor=None, limit=50):
+        """A page of the activity of the merchant's subscription, newest first."""
+        page = load(SUPPORT_PAGE, {"cursor": cursor, "limit": limit})
+        with self.db.transaction() as session:
+            subscription = store.merchant_subscription(session, merchant_id, subscription_id)
+            entries, next_cursor = store.activity_page(session, subscription.id, page["cursor"], page["limit"])
+            return {"activity": ACTIVITY.dump(entries, many=True), "next_cursor": _cursor(next_cursor)}
+
+    def _for_buyer(self, merchant_id, subscription_id, command_for, handler, dump=None):
+        """Run a buyer's `handler` for the merchant, on the merchant's subscription, with
+        the merchant as the actor (`command_for(identity)`: the command): the same
+        rules, events and activity as the buyer's own operation; `dump` its answer
+        (default: `_changed`)."""
+        with self.db.transaction() as session:
+            subscription = store.merchant_subscription(session, merchant_id, subscription_id)
+            identity = {"email": subscription.email, "merchant_id": subscription.merchant_id}
+            return self._handle(handler, command_for(identity), dump or self._changed, session)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_cancel(self, merchant_id, subscription_id, request):
+        """The merchant cancels its buyer's subscription, now or at the period's end."""
+        loaded = load(MERCHANT_CANCEL_REQUEST, request)
+        return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.Cancel(
+            identity, subscription_id, loaded["reason"], loaded["comment"], loaded["at_period_end"],
+            actor=domain.MERCHANT), handlers.cancel)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_undo_cancel(self, merchant_id, subscription_id):
+        """The merchant undoes its buyer's cancellation scheduled for the period's end."""
+        return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.UndoCancel(
+            identity, subscription_id, actor=domain.MERCHANT), handlers.undo_cancel)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_quote_plan_change(self, merchant_id, subscription_id, offer_id):
+        """The merchant quotes a plan change for its buyer (whatever the self-service settings)."""
+        request = load(QUOTE_REQUEST, {"offer_id": offer_id})
+        return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.QuotePlanChange(
+            identity, subscription_id, request["offer_id"], actor=domain.MERCHANT), handlers.quote_plan_change,
+            QUOTE.dump)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_change_plan(self, merchant_id, subscription_id, quote_id, installments=1):
+        """The merchant confirms its quote: charged exactly as quoted, with the buyer's payment method."""
+        request = load(PLAN_CHANGE_REQUEST, {"quote_id": quote_id, "installments": installments})
+        return self._for_buyer(merchant_id, subscription_id, lambda identity: commands.ChangePlan(
+            identity, subscription_id, request["quote_id"], request["installments"], actor=domain.MERCHANT),
+            handlers.change_plan, lambda answer: self._changed(*answer))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def note_login_link_requested(self, merchant_id, email):
+        """The merchant's support asks for its buyer's login e-mail: noted in the
+        activity of the buyer's subscriptions there; 404 if `email` is none of its buyers."""
+        email = load(CUSTOMER_PAGE, {"email": email})["email"]
+        command = commands.NoteLoginLinkRequested(merchant_id, email, domain.MERCHANT)
+        return self._handle(handlers.note_login_link_requested, command,
+                            lambda subscriptions: {"subscription_ids": [s.id for s in subscriptions]})
+
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_subscriptions(self, identity):
         identity = load(IDENTITY, identity)
@@ -314,7 +404,7 @@ class SubscriptionsService(Pingable):
         return self._buyer_request(
             identity, idempotency_key, "change_payment_method", [subscription_id, change],
             lambda identity: commands.ChangePaymentMethod(
-                identity, subscription_id, request["method"], request.get("card_token"), actor),
+                identity, subscription_id, request["method"], request.get("card_token"), actor=actor),
             handlers.change_payment_method, lambda answer: self._changed(*answer),
         )
 

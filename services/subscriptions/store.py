@@ -107,11 +107,12 @@ def merchant_offer(session, merchant_id, offer_id):
     return found
 
 
-def _page(session, query, key, cursor, limit):
-    """Up to `limit` rows of `query` after `cursor` in `key` order, and the cursor of the next page (or None)."""
+def _page(session, query, key, cursor, limit, newest_first=False):
+    """Up to `limit` rows of `query` after `cursor` in `key` order (descending when
+    `newest_first`), and the cursor of the next page (or None)."""
     if cursor is not None:
-        query = query.where(key > cursor)
-    rows = session.scalars(query.order_by(key).limit(limit + 1)).all()
+        query = query.where(key < cursor if newest_first else key > cursor)
+    rows = session.scalars(query.order_by(key.desc() if newest_first else key).limit(limit + 1)).all()
     return rows[:limit], (getattr(rows[limit - 1], key.key) if len(rows) > limit else None)
 
 
@@ -124,6 +125,44 @@ def offers_page(session, merchant_id, cursor, limit, status=None):
 
 def merchants_page(session, cursor, limit):
     return _page(session, select(Merchant), Merchant.id, cursor, limit)
+
+
+def customers_page(session, merchant_id, email, document, cursor, limit):
+    """The merchant's contacts with `email` or `document` (both normalized), by id."""
+    query = select(Contact).where(Contact.merchant_id == merchant(session, merchant_id).id)
+    query = query.where(Contact.email == email) if email is not None else query.where(Contact.document == document)
+    return _page(session, query, Contact.id, cursor, limit)
+
+
+def customer_subscriptions_page(session, merchant_id, email, cursor, limit):
+    """The merchant's subscriptions of the buyer `email`, by id."""
+    query = select(Subscription).filter_by(merchant_id=merchant(session, merchant_id).id, email=email)
+    return _page(session, query, Subscription.id, cursor, limit)
+
+
+def buyer_subscriptions_at(session, merchant_id, email):
+    """The merchant's subscriptions of the buyer `email`, by id; NotFound when the
+    buyer is none of the merchant's (another merchant's buyer is not found either)."""
+    if not customer_exists(session, email, merchant_id):
+        raise NotFound("Customer not found.")
+    return session.scalars(
+        select(Subscription).filter_by(merchant_id=merchant_id, email=normalize_email(email)).order_by(Subscription.id)
+    ).all()
+
+
+def merchant_subscription(session, merchant_id, subscription_id):
+    """The merchant's subscription; another merchant's is not found, like one that does not exist."""
+    found = session.scalars(
+        select(Subscription).filter_by(id=subscription_id, merchant_id=merchant_id)).one_or_none()
+    if found is None:
+        raise NotFound(SUBSCRIPTION_NOT_FOUND)
+    return found
+
+
+def activity_page(session, subscription_id, cursor, limit):
+    """A subscription's activity, newest first."""
+    query = select(Activity).filter_by(subscription_id=subscription_id)
+    return _page(session, query, Activity.id, cursor, limit, newest_first=True)
 
 
 def create_merchant(session, data):

@@ -45,6 +45,11 @@ class SqlSubscriptions:
         """The subscription (if `identity` owns it, when given), to change: see store.lock_subscription."""
         return self._saw(store.lock_subscription(self._session, subscription_id, identity))
 
+    def of_buyer(self, merchant_id, email):
+        """The merchant's subscriptions of the buyer `email`, to change."""
+        found = store.buyer_subscriptions_at(self._session, merchant_id, email)
+        return [self._saw(subscription) for subscription in found]
+
     def claim_due_batch(self, now, limit, after=None):
         """Up to `limit` due subscriptions after `after`, locked: see store.claim_due_batch."""
         return [self._saw(subscription) for subscription in store.claim_due_batch(self._session, now, limit, after)]

@@ -140,6 +140,25 @@ def test_subscription_canceled(system, instant_shop, consumer):
     assert envelope["data"]["reason"] == "buyer"
 
 
+@covers("subscription_cancellation_scheduled", "subscription_cancellation_undone", "subscription_canceled")
+def test_the_merchants_support_cancels_and_undoes_with_the_same_events(system, shop, consumer):
+    """The merchant acting for its buyer (the support API) sends what the buyer's own
+    action sends, with `actor` `merchant`."""
+    _merchant_id, key = shop
+    _email, subscription, _order = new_buyer(system, key)
+    path = f"/subscriptions/{subscription['id']}/cancel"
+    assert merchant_call(system, "POST", path, key, {"at_period_end": True}).status_code == 200
+    scheduled = assert_as_documented(consumer.expect("subscription_cancellation_scheduled",
+                                                     subscription_id=subscription["id"]))
+    assert merchant_call(system, "DELETE", path, key).status_code == 200
+    undone = assert_as_documented(consumer.expect("subscription_cancellation_undone",
+                                                  subscription_id=subscription["id"]))
+    assert merchant_call(system, "POST", path, key, {"at_period_end": False}).status_code == 200
+    canceled = assert_as_documented(consumer.expect("subscription_canceled", subscription_id=subscription["id"]))
+    assert [envelope["data"]["actor"] for envelope in (scheduled, undone, canceled)] == ["merchant"] * 3
+    assert canceled["data"]["reason"] == "merchant"
+
+
 @covers("subscription_plan_changed")
 def test_subscription_plan_changed(system, shop, consumer):
     _email, subscription, _order, session = buyer_session(system, shop)
@@ -260,8 +279,13 @@ def test_login_link_requested_session_started_and_email_sent(system, shop, consu
     answer = requests.post(f"{system.gateway_url}/api/v1/auth/login-links", json={"email": email}, timeout=TIMEOUT)
     assert answer.status_code == 202
     requested = assert_as_documented(consumer.expect("login_link_requested", email=email))
-    assert requested["merchant_id"] is None
+    assert (requested["merchant_id"], requested["data"]["actor"]) == (None, "buyer")
     assert_as_documented(consumer.expect("email_sent", recipient=email, kind="login_link"))
+    # The merchant's support asks for it again: the same event, the merchant as the actor.
+    merchant_id, key = shop
+    assert merchant_call(system, "POST", f"/customers/{email}/login-link", key).status_code == 202
+    again = assert_as_documented(consumer.expect("login_link_requested", email=email, actor="merchant"))
+    assert again["merchant_id"] == merchant_id
 
 
 @covers("email_failed")

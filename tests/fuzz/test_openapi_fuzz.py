@@ -102,4 +102,16 @@ def test_buyers_and_merchants_get_404_for_each_others_objects(fuzz_system):
                                ("POST", "/webhooks/deliveries/00000000-0000-4000-8000-000000000000/replay", None)):
         assert_json_error(merchant_call(fuzz_system, method, path, first_key, body), 404)
     assert first_merchant not in merchant_call(fuzz_system, "GET", "/settings", second_key).text
+    # Nor the support API's: another merchant's buyer and subscription are not found.
+    acting = f"/subscriptions/{subscription['id']}"
+    for method, path, body in (("GET", f"{acting}/activity", None),
+                               ("POST", f"{acting}/cancel", {"at_period_end": False}),
+                               ("DELETE", f"{acting}/cancel", None),
+                               ("POST", f"{acting}/plan-change/quote", {"offer_id": "anual"}),
+                               ("POST", f"/customers/{other_email}/login-link", None)):
+        assert_json_error(merchant_call(fuzz_system, method, path, second_key, body), 404)
+    for path, listed in ((f"/customers?email={other_email}", "customers"),
+                         (f"/customers/{other_email}/subscriptions", "subscriptions")):
+        assert merchant_call(fuzz_system, "GET", path, second_key).json() == {listed: [], "next_cursor": None}
+        assert merchant_call(fuzz_system, "GET", path, first_key).json()[listed] != []
     assert requests.get(f"{fuzz_system.gateway_url}/api/docs", timeout=TIMEOUT).status_code == 200

@@ -1,6 +1,6 @@
 """What the subscriptions handlers (handlers.py) are asked to do, one class per
 operation: plain, validated data (the service loads it through schemas.py first)."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,19 @@ class BuyerCommand:
     # The session's identity (e-mail, merchant scope): only its own subscriptions are found.
     identity: dict
     subscription_id: str
+    # Who acts: the buyer, or the merchant on the buyer's behalf (its support, with its
+    # API key: the merchant's self-service settings do not bind it). The payment method
+    # also changes through billing's card form, as the buyer's.
+    actor: str = field(default="buyer", kw_only=True)
 
 
 @dataclass(frozen=True)
 class Cancel(BuyerCommand):
     reason: str | None = None
     comment: str | None = None
+    # When it takes effect: at the period's end (True) or now (False); None: as the
+    # merchant's cancel mode says (the buyer's cancellation).
+    at_period_end: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -56,13 +63,21 @@ class UndoPlanChange(BuyerCommand):
 class ChangePaymentMethod(BuyerCommand):
     method: str
     card_token: str | None = None
-    # The buyer (also through billing's card form) or the merchant.
-    actor: str = "buyer"
 
 
 @dataclass(frozen=True)
 class BeginCardUpdate(BuyerCommand):
     pass
+
+
+@dataclass(frozen=True)
+class NoteLoginLinkRequested:
+    """The merchant asks for its buyer's login e-mail (auth sends it): noted in the
+    activity of each of the buyer's subscriptions at the merchant."""
+
+    merchant_id: str
+    email: str
+    actor: str
 
 
 @dataclass(frozen=True)

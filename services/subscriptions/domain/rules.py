@@ -428,6 +428,14 @@ def is_open(status):
 
 CANCEL_NOW = "now"
 CANCEL_AT_PERIOD_END = "at_period_end"
+# Who acts on a subscription: its buyer, its merchant for the buyer (support, with the
+# API key), or the portal itself (renewals, payments).
+BUYER, MERCHANT, SYSTEM = "buyer", "merchant", "system"
+
+
+def cancel_mode_of(at_period_end):
+    """The cancel mode (CANCEL_MODES) a cancellation asked at the period's end, or now, follows."""
+    return "at_period_end" if at_period_end else "immediately"
 
 
 def cancel_refusal(status, cancel_at_period_end):

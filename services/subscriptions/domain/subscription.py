@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from services.subscriptions.domain import rules
-from services.subscriptions.domain.rules import Refusal
+from services.subscriptions.domain.rules import MERCHANT, Refusal
 
 AWAITING_PAYMENT = "awaiting_payment"
 
@@ -130,6 +130,10 @@ class Subscription:
     def _note(self, actor, action, details):
         self.changes.append(Change(actor, action, details, NOTE))
 
+    def note_login_link_requested(self, actor):
+        """Someone (the merchant's support) asked for the buyer's login e-mail."""
+        self._note(actor, "login_link_requested", {})
+
     # -- what the buyer may do now
 
     @property
@@ -152,11 +156,13 @@ class Subscription:
             f"{self.merchant.name} não permite {SETTING_NAMES[setting]} pelo portal. Fale com o atendimento.",
         )
 
-    def refusal_for(self, operation, now, method=None, offer_id=None):
+    def refusal_for(self, operation, now, method=None, offer_id=None, actor="buyer"):
         """Why the buyer may not do `operation` now (the merchant's setting first, then
         the rules), or None; `method` and `offer_id` narrow a payment method or plan
-        change to one choice (None: any)."""
-        return self.setting_refusal(operation) or self._rule_refusal(operation, now, method, offer_id)
+        change to one choice (None: any). The merchant acting for its buyer is bound
+        by the rules alone: its settings are what it lets the buyer do by themselves."""
+        setting_refusal = self.setting_refusal(operation) if actor != MERCHANT else None
+        return setting_refusal or self._rule_refusal(operation, now, method, offer_id)
 
     def _rule_refusal(self, operation, now, method, offer_id):
         if operation == CHANGE_PAYMENT_METHOD:
@@ -179,12 +185,14 @@ class Subscription:
         page offers is exactly what the handlers accept."""
         return [operation for operation in BUYER_OPERATIONS if self.refusal_for(operation, now) is None]
 
-    def cancel_takes_effect(self):
+    def cancel_takes_effect(self, at_period_end=None):
         """When a cancellation would take effect (rules.CANCEL_NOW or
-        CANCEL_AT_PERIOD_END, by the merchant's mode), or None once it has ended."""
+        CANCEL_AT_PERIOD_END, as `at_period_end` asks or else by the merchant's mode),
+        or None once it has ended."""
         if not rules.is_open(self.status):
             return None
-        return rules.cancellation_timing(self.status, self.merchant.cancel_mode)
+        mode = self.merchant.cancel_mode if at_period_end is None else rules.cancel_mode_of(at_period_end)
+        return rules.cancellation_timing(self.status, mode)
 
     def next_cycle_offer(self):
         """The offer the next cycle is on: a scheduled change's, or the current one."""
@@ -392,13 +400,14 @@ class Subscription:
 
     # -- cancellation
 
-    def cancel(self, feedback, comment, actor, now):
-        """The buyer cancels: at the period's end or now, as the merchant's mode says."""
-        if self.cancel_takes_effect() == rules.CANCEL_AT_PERIOD_END:
+    def cancel(self, feedback, comment, actor, now, at_period_end=None):
+        """The buyer, or the merchant for them, cancels: at the period's end or now, as
+        `at_period_end` asks or else as the merchant's mode says."""
+        if self.cancel_takes_effect(at_period_end) == rules.CANCEL_AT_PERIOD_END:
             self.schedule_cancellation(feedback, comment, actor)
         else:
             self.cancel_feedback, self.cancel_comment = feedback, comment
-            self.cancel_now("buyer", actor, now)
+            self.cancel_now(actor, actor, now)
 
     def schedule_cancellation(self, feedback, comment, actor):
         if self.pending_change_status == rules.SCHEDULED:

@@ -75,7 +75,7 @@ def test_a_known_buyer_gets_a_link_of_which_only_hashes_are_kept(
     [command] = [m for m in copies if m.delivery_info["routing_key"] == "notifications.send_login_email"]
     assert command.properties["delivery_mode"] == 1
     [event] = [m for m in copies if m.delivery_info["routing_key"] == "login_link_requested"]
-    assert json.loads(event.body)["data"] == {"request_id": request["id"], "email": BUYER}
+    assert json.loads(event.body)["data"] == {"request_id": request["id"], "email": BUYER, "actor": "buyer"}
 
 
 def test_an_unknown_email_is_answered_alike_and_recorded_but_sent_nothing(

@@ -3,78 +3,9 @@ keys), subscriptions, notifications and a stand-in billing on the broker: offers
 created, changed, archived, listed by page; a price change of an offer in use refused
 naming the field; deliveries listed and replayed; another merchant's offer or
 delivery answering 404 on every route; bodies and query strings checked, naming the field."""
-import uuid
-from datetime import timedelta
-
-import pytest
-import requests
-
-from gateway.service import GatewayService
-from services.auth.service import AuthService
-from services.common import clock
-from services.common.rpc import ClusterRpcProxy
-from services.notifications.service import NotificationsService
-from services.subscriptions.domain import add_months
-from services.subscriptions.service import SubscriptionsService
-from support.mailsink import running_mailsink
-from support.notifications import Receiver
-from support.ports import free_port
-from support.portal_client import TIMEOUT, assert_json_error
-from support.subscriptions_testkit import LEDGER, FakeBilling, Ledger
+from support.gateway_portal import merchant, offer, sale
+from support.portal_client import assert_json_error
 from support.waiting import wait_until
-
-
-@pytest.fixture
-def portal(service_config, container_factory, runner_factory, tmp_path):
-    """(gateway URL, operator's RPC proxy)."""
-    LEDGER["current"] = Ledger()
-    with running_mailsink(tmp_path / "mail") as sink:
-        config = service_config(
-            "subscriptions", "auth", "notifications", SMTP_HOST="127.0.0.1", SMTP_PORT=sink.smtp_port,
-            DELIVERY_POLL_INTERVAL=0.1, WEBHOOK_ALLOW_PRIVATE_ADDRESSES=True, RPC_TIMEOUT=10,
-        )
-        container_factory(FakeBilling, config).start()
-        runner_factory(config, SubscriptionsService, AuthService, NotificationsService).start()
-        address = f"127.0.0.1:{free_port()}"
-        runner_factory({**config, "WEB_SERVER_ADDRESS": address}, GatewayService).start()
-        with ClusterRpcProxy(config, timeout=30) as rpc:
-            yield f"http://{address}", rpc
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver((200,), free_port())
-    yield running
-    running.close()
-
-
-def merchant(portal, merchant_id):
-    """A merchant an operator onboarded, and its API key: `call(method, path, body=None, **query)`."""
-    url, rpc = portal
-    rpc.subscriptions.create_merchant({"id": merchant_id, "name": merchant_id,
-                                       "payment_methods_allowed": ["credit_card", "pix"]})
-    key = rpc.auth.create_api_key(merchant_id)["key"]
-
-    def call(method, path, body=None, **query):
-        return requests.request(method, f"{url}/api/v1/merchant{path}", json=body, params=query, timeout=TIMEOUT,
-                                headers={"Authorization": f"Bearer {key}"})
-
-    return call
-
-
-def offer(offer_id, price, months, **terms):
-    return {"id": offer_id, "product_name": "Clube", "plan_name": offer_id, "price_cents": price,
-            "periodicity_months": months, **terms}
-
-
-def sale(offer_id):
-    start = clock.now() - timedelta(days=2)
-    email = f"buyer-{uuid.uuid4().hex[:8]}@example.com"
-    return {"external_id": f"sub-{uuid.uuid4().hex[:8]}", "offer_id": offer_id,
-            "customer": {"email": email, "name": "Elisa Prado"}, "status": "active", "cycle_number": 1,
-            "cycle_start": start.isoformat(), "cycle_end": add_months(start, 1).isoformat(),
-            "payment": {"method": "credit_card", "card_brand": "visa", "card_last4": "4242", "card_exp": "08/2031",
-                        "token": f"tok_{email}"}}
 
 
 def test_a_merchant_manages_its_offers_and_reads_and_replays_its_deliveries(portal, receiver, event_queue):
