@@ -85,6 +85,13 @@ class MerchantRoutes:
         })
         return json_response({"refund": refund}, status=201)
 
+    @http("POST", "/api/v1/merchant/orders/<code>/refunds/<refund_id>/done")
+    def confirm_manual_refund(self, request, code, refund_id):
+        """The merchant gave a `pending_manual` refund back itself (a boleto's, its checkout's
+        own charge): the refund is done and the order refunded, as a processor's would."""
+        merchant_id = self._merchant(request)
+        return json_response({"refund": self.billing.confirm_manual_refund(merchant_id, code, refund_id)})
+
     @http("GET", "/api/v1/merchant/orders/<code>/refunds")
     def list_refunds(self, request, code):
         merchant_id = self._merchant(request)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from services.billing import domain, store
 from services.billing.models import Order, ProcessorAccount, Refund
-from services.billing.processors import ProcessorUnavailable
+from services.billing.processors import ProcessorRefund, ProcessorUnavailable
 from services.common import clock
-from services.common.errors import Conflict, ValidationFailed
+from services.common.errors import Conflict, NotFound, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,24 @@ def _settle_in(session, events, refund, answer):
     if event_type:
         events.record(session, event_type, order.merchant_id, refund_event_data(refund, order, done))
     return refund
+
+
+def confirm_manual(db, events, merchant_id, code, refund_id):
+    """The merchant gave a `pending_manual` refund's money back itself (a boleto's, a
+    checkout's own charge): the refund is done, the order moves and `order_refunded` goes
+    out, as when a processor confirms one. A repeat answers the refund as it stands."""
+    with db.transaction() as session:
+        order = store.merchant_order(session, merchant_id, code)
+        refund = session.get(Refund, refund_id)
+        if refund is None or refund.order_id != order.id:
+            raise NotFound("Refund not found.")
+        if refund.status == "done":
+            return refund
+        if refund.status != "pending_manual":
+            raise Conflict("Only a refund left to the merchant is confirmed by the merchant.", code="not_manual",
+                           fields={"refund_id": [f"This refund is {refund.status}: its processor settles it."]})
+        return _settle_in(session, events, refund, ProcessorRefund(domain.refund_key(refund.id), "done",
+                                                                   refund.amount_cents))
 
 
 def refund_event_data(refund, order, refunded_cents):

@@ -239,6 +239,14 @@ class BillingService(Pingable):
             order = store.merchant_order(session, merchant_id, code.strip().upper())
             return [self._refund_view(refund, order.code) for refund in store.order_refunds(session, [order.id])[order.id]]
 
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def confirm_manual_refund(self, merchant_id, code, refund_id):
+        """The merchant says it gave a `pending_manual` refund back itself: it is done."""
+        if not all(isinstance(value, str) for value in (merchant_id, code, refund_id)) or len(refund_id) > 36:
+            raise NotFound("Refund not found.")  # no refund has such an id
+        code = code.strip().upper()
+        return self._refund_view(refunds.confirm_manual(self.db, self.events, merchant_id, code, refund_id), code)
+
     @event_handler("subscriptions", "subscription_payment_not_applied")
     def refund_payment_not_applied(self, envelope):
         """A paid order its subscription could not take goes back to the buyer, once

@@ -192,3 +192,10 @@ def test_a_merchant_refunds_its_order_once_per_key_and_never_more_than_was_paid(
     assert_json_error(merchant_call(system, "GET", path, other_key), 404, "not_found")
     assert_json_error(merchant_call(system, "POST", path, other_key, {}, refund_key), 404, "not_found")
     assert_json_error(merchant_call(system, "GET", path, None), 401, "api_key_required")
+
+    # The merchant gave the money back itself: it says so, and the order is partly refunded.
+    done_path = f"{path}/{refund['id']}/done"
+    assert_json_error(merchant_call(system, "POST", done_path, other_key), 404, "not_found")
+    done = merchant_call(system, "POST", done_path, key)
+    assert done.status_code == 200, done.text
+    assert (done.json()["refund"]["id"], done.json()["refund"]["status"]) == (refund["id"], "done")

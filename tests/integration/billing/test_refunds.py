@@ -179,6 +179,39 @@ def test_a_paid_boleto_and_a_checkouts_order_are_left_to_the_merchant(billing):
     assert billing.rpc.reconcile() == {"checked": 0, "settled": 0}
 
 
+def test_the_merchant_confirms_a_refund_left_to_it_and_only_such_a_one(billing, event_queue):
+    events = event_queue("billing", *REFUND_EVENTS)
+    intake = billing.rpc.record_order({
+        "merchant_id": "acme-cursos", "external_id": f"ext-{uuid.uuid4()}", "product_name": "Curso",
+        "buyer": {"email": "ana@example.com", "name": "Ana"}, "amount_cents": 1000, "status": "paid",
+        "payment": {"method": "pix", "pix_code": "000201"},
+    })
+    manual = refund(billing, intake, amount_cents=400)
+    assert manual["status"] == "pending_manual"
+    for merchant_id, code, refund_id in (("beta-software", intake["code"], manual["id"]),
+                                         ("acme-cursos", intake["code"], str(uuid.uuid4())),
+                                         ("acme-cursos", intake["code"], "x" * 1000)):
+        with pytest.raises(NotFound):
+            billing.rpc.confirm_manual_refund(merchant_id, code, refund_id)
+    no_more(events)
+
+    done = billing.rpc.confirm_manual_refund("acme-cursos", intake["code"].lower(), manual["id"])
+
+    assert (done["id"], done["status"], done["settled_at"] is not None) == (manual["id"], "done", True)
+    assert order_status(billing, intake) == "partially_refunded"
+    [event] = billing.received(events, 1)
+    assert (event["type"], event["data"]["refunded_cents"], event["data"]["order_status"]) == (
+        "order_refunded", 400, "partially_refunded")
+    assert billing.rpc.confirm_manual_refund("acme-cursos", intake["code"], manual["id"])["status"] == "done"
+    no_more(events)
+
+    # A refund its processor settles is not the merchant's to confirm.
+    pending = refund(billing, paid_order(billing))
+    with pytest.raises(Conflict) as refused:
+        billing.rpc.confirm_manual_refund("acme-cursos", pending["order_code"], pending["id"])
+    assert (refused.value.code, list(refused.value.fields)) == ("not_manual", ["refund_id"])
+
+
 def test_a_lost_answer_is_asked_again_under_the_same_key(billing, monkeypatch, tmp_path, count_rows):
     order = paid_order(billing)
     real_refund = type(billing.processor).refund
