@@ -1,5 +1,6 @@
 """The merchant's support API, scoped to the API key's merchant (`_merchant`): its
-buyers looked up by e-mail or CPF/CNPJ, a buyer's subscriptions, a subscription's
+buyers looked up by e-mail or CPF/CNPJ, a buyer's subscriptions and orders (from
+billing), a subscription's
 activity log; and what the merchant does for a buyer (cancel now or at the period's
 end, undo that; change plan, quote then confirm; the login e-mail sent again),
 through the buyer's own operations with the merchant as the actor: the same rules
@@ -34,6 +35,12 @@ class MerchantSupportRoutes:
     def list_customer_subscriptions(self, request, email):
         merchant_id = self._merchant(request)
         page = self.subscriptions.customer_subscriptions(merchant_id, email, **checked_query(request, PageQuery()))
+        return json_response(page, headers=NO_STORE)
+
+    @http("GET", "/api/v1/merchant/customers/<email>/orders")
+    def list_customer_orders(self, request, email):
+        merchant_id = self._merchant(request)
+        page = self.billing.merchant_customer_orders(merchant_id, email, **checked_query(request, PageQuery()))
         return json_response(page, headers=NO_STORE)
 
     @http("GET", f"{SUBSCRIPTION}/activity")

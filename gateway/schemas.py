@@ -468,6 +468,11 @@ class CustomersAnswer(Answer):
     next_cursor = fields.String(required=True, allow_none=True)
 
 
+class CustomerOrdersAnswer(Answer):
+    orders = fields.List(fields.Dict(), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
 class CustomerSubscriptionsAnswer(Answer):
     subscriptions = fields.List(fields.Dict(), required=True)
     next_cursor = fields.String(required=True, allow_none=True)

@@ -57,8 +57,11 @@ CALLS = {
             "merchant_undo_cancel", "note_login_link_requested",
             "merchant_quote_plan_change", "merchant_change_plan",
         ),
-        "billing": ("ping", "record_order", "list_orders", "get_order", "request_refund", "list_refunds",
-                    "confirm_manual_refund"),
+        "billing": (
+            "ping", "record_order", "list_orders", "get_order", "request_refund", "list_refunds",
+            "confirm_manual_refund",
+            "merchant_customer_orders",  # the merchant's support API
+        ),
         "notifications": (
             "ping", "get_webhook_settings", "put_webhook_settings", "list_merchant_deliveries",
             "replay_merchant_delivery",

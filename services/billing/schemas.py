@@ -178,6 +178,16 @@ MAX_OWNER_EMAILS = 5
 MAX_OWNERS_LENGTH = 254
 
 
+class CustomerOrdersPageSchema(Schema):
+    """A page of a merchant's orders of one buyer, newest first: up to `limit` after the
+    order coded `cursor` (the `next_cursor` of the page before)."""
+
+    merchant_id = fields.String(required=True, validate=slug)
+    email = LowerEmail(required=True)
+    cursor = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(domain.ORDER_CODE))
+    limit = fields.Integer(strict=True, load_default=50, validate=validate.Range(min=1, max=100))
+
+
 class ProcessorAccountInputSchema(Schema):
     """What an operator sets for a merchant's processor account. The secrets are kept
     only sealed; an Asaas account without a `webhook_token` gets one billing makes."""

@@ -9,7 +9,7 @@ from services.billing.credentials import KEYS_SETTING
 from services.billing.models import outbox
 from services.billing.processors import PaymentProcessor
 from services.billing.schemas import (
-    CardEntryTicketRequestSchema, CardRegistrationSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
+    CardEntryTicketRequestSchema, CardRegistrationSchema, CustomerOrdersPageSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     OrdersByKeysSchema, ProcessorAccountChangedEventSchema, ProcessorAccountInputSchema, ProcessorAccountSchema,
     PaymentNotAppliedEventSchema, ProcessorCallbackSchema, BuyerRefundSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
@@ -46,6 +46,7 @@ EVENTS = event_catalog(
 )
 
 IDENTITY = IdentitySchema()
+CUSTOMER_ORDERS_PAGE = CustomerOrdersPageSchema()
 ORDER_INPUT = OrderInputSchema()
 CHARGE_REQUEST = ChargeRequestSchema()
 CARD_REGISTRATION = CardRegistrationSchema()
@@ -142,6 +143,15 @@ class BillingService(Pingable):
             return []  # no subscription has such an id
         with self.db.transaction() as session:
             return self._buyer_views(session, store.buyer_orders(session, identity, subscription_id))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def merchant_customer_orders(self, merchant_id, email, cursor=None, limit=50):
+        """A page of the merchant's orders of the buyer `email`, newest first, as the
+        buyer sees them (the merchant's support API; no buyer's session involved)."""
+        page = load(CUSTOMER_ORDERS_PAGE, {"merchant_id": merchant_id, "email": email, "cursor": cursor, "limit": limit})
+        with self.db.transaction() as session:
+            orders, next_cursor = store.customer_orders_page(session, **page)
+            return {"orders": self._buyer_views(session, orders), "next_cursor": next_cursor}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_order(self, identity, code):

@@ -6,7 +6,7 @@ session's identity owns; a row outside it is indistinguishable from one that doe
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from services.billing import domain
 from services.billing.models import CardEntryTicket, CardEntryWindow, Order, PaymentMethod, ProcessorAccount, Refund
@@ -97,6 +97,22 @@ def buyer_orders(session, identity, subscription_id=None):
     """The buyer's orders, newest first; only one subscription's if `subscription_id` is given."""
     key = {} if subscription_id is None else {"subscription_id": subscription_id}
     return owned_rows(session, Order, identity, Order.created_at.desc(), Order.code, **key)
+
+
+def customer_orders_page(session, merchant_id, email, cursor, limit):
+    """The merchant's orders of the buyer `email`, newest first (by creation, then code):
+    up to `limit` after the order coded `cursor`, and the next page's cursor (the code
+    of the page's last order) or None. A cursor that is none of these orders' answers
+    an empty page, as another merchant's buyer does."""
+    query = select(Order).filter_by(merchant_id=merchant_id, email=email)
+    if cursor is not None:
+        after = session.scalars(query.filter_by(code=cursor)).one_or_none()
+        if after is None:
+            return [], None
+        query = query.where(or_(Order.created_at < after.created_at,
+                                and_(Order.created_at == after.created_at, Order.code < after.code)))
+    rows = session.scalars(query.order_by(Order.created_at.desc(), Order.code.desc()).limit(limit + 1)).all()
+    return rows[:limit], (rows[limit - 1].code if len(rows) > limit else None)
 
 
 def buyer_order(session, identity, code):
