@@ -332,7 +332,7 @@ def test_order_refunded_and_refund_failed(system, shop, consumer):
         run_renewals(system)
         charged = consumer.expect("order_paid", subscription_id=subscription["id"], kind="renewal")[3]
         answer = merchant_call(system, "POST", f"/orders/{charged['data']['code']}/refunds", key,
-                               {"amount_cents": 1000, "reason": "Desistência"}, {"Idempotency-Key": f"rf-{card}"})
+                               {"amount_cents": 1000, "reason": "Desistência"}, {"Idempotency-Key": f"rf-{charged['data']['code']}"})
         assert answer.status_code == 201 and answer.json()["refund"]["status"] == "pending", answer.text
         refunded[card] = charged["data"]["code"]
     with ClusterRpcProxy({"AMQP_URI": f"{BROKER}/{system.vhost}"}, timeout=30) as rpc:
