@@ -271,15 +271,6 @@ class RefundSchema(Schema):
     settled_at = fields.AwareDateTime()
 
 
-class BuyerRefundSchema(Schema):
-    """A refund as its buyer sees it on the order (not who asked, nor why it failed)."""
-
-    amount_cents = fields.Integer()
-    status = fields.String()
-    created_at = fields.AwareDateTime()
-    settled_at = fields.AwareDateTime()
-
-
 class PaymentMethodSchema(Schema):
     token = fields.String()
     brand = fields.String()

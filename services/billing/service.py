@@ -12,7 +12,7 @@ from services.billing.schemas import (
     CardEntryTicketRequestSchema, CardRegistrationSchema, CustomerOrdersPageSchema, ChargeFailedEventSchema, ChargeRequestSchema, OrderEventSchema,
     OrderInputSchema, OrderSchema, OrderSettledEventSchema, PaymentMethodAddedEventSchema, PaymentMethodSchema,
     OrdersByKeysSchema, ProcessorAccountChangedEventSchema, ProcessorAccountInputSchema, ProcessorAccountSchema,
-    PaymentNotAppliedEventSchema, ProcessorCallbackSchema, BuyerRefundSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
+    PaymentNotAppliedEventSchema, ProcessorCallbackSchema, RefundEventSchema, RefundRequestSchema, RefundSchema, TicketSchema, MAX_CHARGE_BATCH,
 )
 from services.common import clock
 from services.common.client_address import client_address, trusted_networks
@@ -60,7 +60,8 @@ ACCOUNT_INPUT = ProcessorAccountInputSchema()
 ACCOUNT = ProcessorAccountSchema()
 REFUND_REQUEST = RefundRequestSchema()
 REFUND = RefundSchema()
-BUYER_REFUNDS = BuyerRefundSchema(many=True)
+# A refund as its buyer sees it on the order: not who asked, nor why it failed.
+BUYER_REFUNDS = RefundSchema(many=True, only=("amount_cents", "status", "created_at", "settled_at"))
 PAYMENT_NOT_APPLIED = PaymentNotAppliedEventSchema()
 # The card form's fields (and the holder's, `domain.HOLDER_FIELDS`, where the processor
 # needs them); the number and CVV among them are never kept, logged or shown.
